@@ -1,0 +1,171 @@
+"""One small protocol per kind of model. Each has real implementations (loaded lazily by hub
+id or local path) and an offline one that works on a fresh machine.
+
+Every backend class takes ``Settings`` in its constructor, must construct cheaply (no heavy
+imports, no weights loaded), and answers ``available()`` with a human reason when it cannot run.
+"""
+from __future__ import annotations
+
+import importlib.util
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    import numpy as np
+    from PIL import Image
+
+    from studio.book import ImageSpec
+
+
+@dataclass(frozen=True)
+class Availability:
+    ok: bool
+    reason: str = ""
+
+    @classmethod
+    def yes(cls, reason: str = "ready") -> "Availability":
+        return cls(True, reason)
+
+    @classmethod
+    def no(cls, reason: str) -> "Availability":
+        return cls(False, reason)
+
+
+class BackendError(RuntimeError):
+    """A failure to show the user as-is (missing model, bad key, bad file...)."""
+
+
+class Cancelled(RuntimeError):
+    """The user pressed cancel; partial results already saved stay saved."""
+
+
+class CancelToken:
+    """Shared between a UI cancel button and a running job."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def cancel(self) -> None:
+        self._event.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._event.is_set()
+
+    def raise_if_cancelled(self) -> None:
+        if self._event.is_set():
+            raise Cancelled("Stopped.")
+
+
+def missing_packages(*modules: str) -> list[str]:
+    """Which of these importable module names are absent (checked without importing them)."""
+    missing = []
+    for name in modules:
+        try:
+            if importlib.util.find_spec(name) is None:
+                missing.append(name)
+        except (ImportError, ValueError):
+            missing.append(name)
+    return missing
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str  # registry key, e.g. "storyteller"
+    label: str  # shown in the UI, e.g. "Offline storyteller"
+
+    def available(self) -> Availability: ...
+
+
+# -- story ------------------------------------------------------------------------------------
+@dataclass
+class PageDraft:
+    text: str
+    illustration_prompt: str
+    characters: list[str] = field(default_factory=list)
+    setting: str = ""
+    mood: str = ""
+    pose_hint: str = "standing"
+
+
+@dataclass
+class CharacterDraft:
+    name: str
+    description: str
+
+
+@dataclass
+class StoryDraft:
+    title: str
+    pages: list[PageDraft]
+    characters: list[CharacterDraft] = field(default_factory=list)
+
+
+@dataclass
+class StoryRequest:
+    """What the family remembered, plus how the book should read."""
+
+    subject_name: str
+    relation: str = ""
+    traits: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    anecdotes: list[str] = field(default_factory=list)
+    tone: str = "gentle fairy tale"
+    reader_age: str = "5-8"
+    page_count: int = 6
+    language: str = "ko"
+    seed: int = 0
+    title_hint: str = ""
+
+
+class StoryWriter(Backend, Protocol):
+    def write_story(self, request: StoryRequest, cancel: CancelToken | None = None) -> StoryDraft: ...
+
+    def rewrite_page(self, request: StoryRequest, pages: list[PageDraft], index: int,
+                     cancel: CancelToken | None = None) -> PageDraft: ...
+
+
+# -- pictures ---------------------------------------------------------------------------------
+StepCallback = Callable[[int, int, "Image.Image | None"], None]  # (step, total, preview)
+
+
+@dataclass
+class IllustrationRequest:
+    spec: "ImageSpec"
+    prompt: str  # final prompt (style + characters + page), composed by studio.illustrate
+    negative_prompt: str = ""
+    control_image: "Image.Image | None" = None
+    init_image: "Image.Image | None" = None
+    lora_paths: dict[str, str] = field(default_factory=dict)  # adapter name -> .safetensors path
+    page_context: dict[str, Any] = field(default_factory=dict)  # setting, mood, pose people (sketch)
+
+
+class Illustrator(Backend, Protocol):
+    def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
+                   cancel: CancelToken | None = None) -> "Image.Image": ...
+
+
+class MapDetector(Backend, Protocol):
+    """Pose keypoints, depth or edge maps from a photo."""
+
+    def detect(self, image: "Image.Image") -> Any: ...
+
+
+# -- voice ------------------------------------------------------------------------------------
+@dataclass
+class Audio:
+    samples: "np.ndarray"  # float32 mono in [-1, 1]
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / float(self.sample_rate)
+
+
+class Speaker(Backend, Protocol):
+    def speak(self, text: str, language: str, **options: Any) -> Audio: ...
+
+
+class VoiceConverter(Backend, Protocol):
+    def convert(self, audio: Audio, voice: Any, **options: Any) -> Audio: ...

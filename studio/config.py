@@ -1,0 +1,115 @@
+"""Settings from the environment (and an optional TOML file named by ``GIEOK_CONFIG``).
+
+Every knob has an offline default so a fresh clone runs with no weights and no keys.
+Environment variables win over the TOML file; the TOML file wins over defaults.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+def default_data_dir() -> Path:
+    """``/data/gieok`` on Spaces persistent storage, else a per-user dir outside the checkout."""
+    spaces = Path("/data")
+    if spaces.is_dir() and os.access(spaces, os.W_OK):
+        return spaces / "gieok"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "gieok-studio"
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    # "local": one family on 127.0.0.1 (single owner); "public": Spaces, owner per visitor;
+    # "kiosk": owner per visitor, reset between visitors.
+    mode: str = "local"
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_file_size_mb: int = 50
+    queue_size: int = 32
+    # Backend choice per kind: "auto" picks the first available in registry order.
+    writer: str = "auto"
+    illustrator: str = "auto"
+    speaker: str = "auto"
+    converter: str = "auto"
+    pose_detector: str = "auto"
+    depth_estimator: str = "auto"
+    # Story writers
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str = ""  # only for tests / proxies
+    openai_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1 (Ollama)
+    openai_model: str = "llama3.1"
+    openai_api_key: str = "not-needed"
+    llm_timeout_s: float = 60.0
+    llm_retries: int = 3
+    # Illustration (hub id or local path; empty = not configured)
+    sd_model: str = ""
+    controlnet_openpose: str = ""
+    controlnet_depth: str = ""
+    controlnet_canny: str = ""
+    controlnet_lineart: str = ""
+    pose_model: str = ""  # transformers VitPose id/path
+    depth_model: str = ""  # transformers depth-estimation id/path
+    lora_dir: str = ""  # folder of style LoRA .safetensors named in assets/styles.json
+    device: str = "auto"  # auto | cpu | cuda | mps
+    # Speech
+    vits_model_ko: str = ""  # e.g. facebook/mms-tts-kor or a local folder
+    vits_model_en: str = ""
+    xtts_model: str = ""
+    hubert_model: str = ""  # HuBERT/ContentVec for RVC, id or local folder
+    espeak_binary: str = "espeak-ng"
+    ffmpeg_binary: str = ""  # empty: system ffmpeg, else imageio-ffmpeg's
+    subprocess_timeout_s: float = 600.0
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "books.json"
+
+    @property
+    def media_dir(self) -> Path:
+        return self.data_dir / "media"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Any) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        values: dict[str, Any] = {}
+        toml_path = env.get("GIEOK_CONFIG")
+        if toml_path:
+            with open(toml_path, "rb") as fh:
+                values.update(tomllib.load(fh))
+        for f in dataclasses.fields(cls):
+            key = "GIEOK_" + f.name.upper()
+            if key in env:
+                values[f.name] = env[key]
+        if "gemini_api_key" in values:
+            values.pop("gemini_api_key")  # keys live in the environment only, never in files
+        if env.get("SPACE_ID") and "mode" not in values:
+            values["mode"] = "public"
+        values.update(overrides)
+        return cls(**_coerce(cls, values))
+
+    def gemini_api_key(self) -> str:
+        return os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""
+
+
+def _coerce(cls: type, values: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    types = {f.name: f.type for f in dataclasses.fields(cls)}
+    for name, value in values.items():
+        if name not in types:
+            raise ValueError(f"Unknown setting '{name}' (check GIEOK_CONFIG / GIEOK_* variables)")
+        kind = str(types[name])
+        if kind == "Path":
+            out[name] = Path(value).expanduser()
+        elif kind == "int":
+            out[name] = int(value)
+        elif kind == "float":
+            out[name] = float(value)
+        else:
+            out[name] = str(value)
+    return out

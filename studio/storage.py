@@ -1,0 +1,100 @@
+"""A crash-safe TinyDB storage: every write is temp file + fsync + os.replace + dir fsync.
+
+Stock ``JSONStorage`` overwrites in place, so a process killed mid-write can leave half a file.
+Here the old file stays whole until the new one is complete on disk. The previous good file is
+kept as ``<name>.bak`` (a hard link, so it costs nothing) for recovery from outside damage.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from tinydb.storages import Storage
+
+
+class StoreError(RuntimeError):
+    """Base for store failures; messages are written for the person using the studio."""
+
+
+class StoreCorruptError(StoreError):
+    pass
+
+
+class StoreWriteError(StoreError):
+    pass
+
+
+class AtomicJSONStorage(Storage):
+    def __init__(self, path: str | os.PathLike, **_: Any):
+        self.path = Path(path)
+        self.backup = self.path.with_name(self.path.name + ".bak")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._cache: str | None = None  # last text known to be on disk (we hold the file lock)
+
+    def read(self) -> dict[str, Any] | None:
+        if self._cache is None:
+            if not self.path.exists():
+                return None
+            self._cache = self.path.read_text(encoding="utf-8")
+            parse_or_raise(self._cache, self.path)
+        return json.loads(self._cache) if self._cache else None
+
+    def write(self, data: dict[str, Any]) -> None:
+        text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+                fh.flush()
+                os.fsync(fh.fileno())
+            self._link_backup()
+            os.replace(tmp, self.path)
+            fsync_dir(self.path.parent)
+        except OSError as exc:
+            _unlink_quietly(tmp)
+            raise StoreWriteError(
+                f"Could not save your change ({exc.strerror or exc}). "
+                "Nothing was lost: the last saved version is intact. Free some disk space and try again."
+            ) from exc
+        self._cache = text
+
+    def _link_backup(self) -> None:
+        if not self.path.exists():
+            return
+        tmp_link = self.backup.with_name(self.backup.name + ".new")
+        _unlink_quietly(str(tmp_link))
+        os.link(self.path, tmp_link)
+        os.replace(tmp_link, self.backup)
+
+    def close(self) -> None:
+        pass
+
+
+def parse_or_raise(text: str, path: Path) -> dict[str, Any] | None:
+    if not text.strip():
+        raise StoreCorruptError(f"The library file {path} is empty or damaged.")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise StoreCorruptError(f"The library file {path} is damaged ({exc.msg} at line {exc.lineno}).") from exc
+    if not isinstance(data, dict):
+        raise StoreCorruptError(f"The library file {path} does not hold a Gieok library.")
+    return data
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _unlink_quietly(path: str) -> None:
+    try:
+        os.unlink(path)
+    except OSError:
+        pass
