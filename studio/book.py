@@ -8,6 +8,7 @@ records both load. ``SCHEMA_VERSION`` is bumped together with a migration in ``s
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -50,12 +51,17 @@ class Record:
     @classmethod
     def from_dict(cls: type[T], data: dict[str, Any] | None) -> T:
         data = data or {}
-        hints = get_type_hints(cls)
+        hints = _hints(cls)
         kwargs = {}
         for f in dataclasses.fields(cls):  # type: ignore[arg-type]
             if f.name in data:
                 kwargs[f.name] = _convert(hints[f.name], data[f.name])
         return cls(**kwargs)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    return get_type_hints(cls)
 
 
 def _convert(hint: Any, value: Any) -> Any:

@@ -66,6 +66,9 @@ class Settings:
     ffmpeg_binary: str = ""  # empty: system ffmpeg, else imageio-ffmpeg's
     subprocess_timeout_s: float = 600.0
 
+    def __post_init__(self) -> None:
+        self.data_dir = Path(self.data_dir).expanduser()
+
     @property
     def db_path(self) -> Path:
         return self.data_dir / "books.json"

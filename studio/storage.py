@@ -33,6 +33,7 @@ class AtomicJSONStorage(Storage):
         self.backup = self.path.with_name(self.path.name + ".bak")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._cache: str | None = None  # last text known to be on disk (we hold the file lock)
+        self._remove_stale_temp_files()
 
     def read(self) -> dict[str, Any] | None:
         if self._cache is None:
@@ -71,6 +72,11 @@ class AtomicJSONStorage(Storage):
 
     def close(self) -> None:
         pass
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files left by a process killed mid-write (the caller holds the data dir lock)."""
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            _unlink_quietly(str(stale))
 
 
 def parse_or_raise(text: str, path: Path) -> dict[str, Any] | None:
