@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import hashlib
+import html
 import logging
 import os
 import re
@@ -71,10 +72,22 @@ def build_app(services: Services) -> gr.Blocks:
                 "<p style='margin:0;opacity:.8'>사랑하는 사람의 기억을 그림책으로 · "
                 "Turn memories of someone you love into a picture book</p>"
             )
-        ctx = TabContext(services=services, owner=owner, book_id=book_id, i18n=i18n)
-        for module in TAB_MODULES:
-            with gr.Tab(i18n(module.TITLE), id=module.__name__.rsplit(".", 1)[-1]) as tab:
-                module.build(ctx, tab)
+            open_title = gr.Markdown(elem_id="gieok-open-book")
+        with gr.Tabs() as tabs:
+            ctx = TabContext(services=services, owner=owner, book_id=book_id, i18n=i18n, tabs=tabs)
+            for module in TAB_MODULES:
+                with gr.Tab(i18n(module.TITLE), id=module.__name__.rsplit(".", 1)[-1]) as tab:
+                    module.build(ctx, tab)
+
+        def show_open_book(owner_id, open_id):
+            if not (owner_id and open_id):
+                return ""
+            try:
+                return f"📖 **{html.escape(services.store.get(owner_id, open_id).title)}**"
+            except Exception:
+                return ""
+
+        book_id.change(show_open_book, [owner, book_id], open_title, api_visibility="private")
 
         def start_session(saved_token: str | None, profile: gr.OAuthProfile | None = None):
             owner_id, new_token = owner_for(settings.mode, saved_token, profile)

@@ -29,6 +29,7 @@ class TabContext:
     owner: gr.State  # the visitor's owner id (made in demo.load), never chosen by the browser alone
     book_id: gr.State  # the open book's id, or None
     i18n: gr.I18n
+    tabs: gr.Tabs | None = None  # the studio's tab strip, to move the visitor along (e.g. to "story")
 
     def t(self, key: str) -> Any:
         return self.i18n(key)

@@ -76,7 +76,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             upload = gr.File(label=t("lib.archive"), file_types=[".zip"], type="filepath")
         with gr.Column(scale=2):
             gr.Markdown(f"### {t('lib.mine')}")
-            covers = gr.Gallery(show_label=False, columns=4, height=260, allow_preview=False)
+            covers = gr.Gallery(show_label=False, columns=6, rows=1, height=180, object_fit="contain",
+                                allow_preview=False, preview=False, fit_columns=False,
+                                elem_classes=["gieok-book-card"])
             chooser = gr.Dropdown(label=t("lib.choose"), choices=[], interactive=True)
             with gr.Row():
                 open_btn = gr.Button(t("lib.open"), variant="primary")
@@ -89,7 +91,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             with gr.Row():
                 new_title = gr.Textbox(label=t("lib.rename_to"), max_length=200, scale=3)
                 rename_btn = gr.Button(t("lib.rename"), scale=1)
-            archive = gr.File(label=t("lib.archive"), interactive=False)
+            archive = gr.File(label=t("lib.archive"), interactive=False, visible=False, height=80)
             status = gr.Markdown(elem_classes=["gieok-notice"])
 
     def listing(owner: str, selected: str | None = None):
@@ -102,7 +104,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def refresh(owner):
-        owner = require_owner(owner)
+        if not owner:  # the page is still starting; the owner's arrival triggers a refresh
+            return gr.update(choices=[], value=None), []
         return listing(owner)
 
     @user_errors
@@ -115,7 +118,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     @user_errors
     def open_book(owner, chosen):
         book = store.get(require_owner(owner), _chosen(chosen))
-        return book.id, f"📖 “{book.title}”"
+        return book.id, f"📖 “{book.title}”", gr.Tabs(selected="story")
 
     @user_errors
     def rename(owner, chosen, title_):
@@ -141,7 +144,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def export(owner, chosen):
-        return str(export_archive(store, require_owner(owner), _chosen(chosen), export_dir / _stamp()))
+        path = export_archive(store, require_owner(owner), _chosen(chosen), export_dir / _stamp())
+        return gr.update(value=str(path), visible=True)
 
     @user_errors
     def import_(owner, path):
@@ -160,7 +164,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                      [ctx.book_id, *lists, status, title], api_name="create_book")
     gr.on([tab.select], refresh, [ctx.owner], lists, api_name="list_books")
     ctx.owner.change(refresh, [ctx.owner], lists, api_visibility="private")
-    open_btn.click(open_book, [ctx.owner, chooser], [ctx.book_id, status], api_name="open_book")
+    open_btn.click(open_book, [ctx.owner, chooser], [ctx.book_id, status, ctx.tabs], api_name="open_book")
     covers.select(pick_from_gallery, [ctx.owner], [chooser], api_visibility="private")
     rename_btn.click(rename, [ctx.owner, chooser, new_title], [*lists, status], api_name="rename_book")
     dup_btn.click(duplicate, [ctx.owner, chooser], [*lists, status], api_name="duplicate_book")

@@ -33,7 +33,8 @@ def test_create_list_rename_duplicate_export_import_delete(launch_app, client_fo
     copy_id = drop["value"]
     assert copy_id != book_id and "(사본)" in _choices(drop)[copy_id]
 
-    archive = c.predict(book_id, api_name="/export_book")  # a FileData dict (download_files=False)
+    update = c.predict(book_id, api_name="/export_book")  # an update holding a FileData dict
+    archive = update["value"]
     assert archive["path"].endswith(".gieok.zip")
     archive_path = _download(archive, tmp_path / "book.zip")
     drop, _, status = c.predict(handle_file(str(archive_path)), api_name="/import_book")
