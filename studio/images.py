@@ -37,6 +37,8 @@ def open_user_image(path: str | Path, max_pixels: int = MAX_PIXELS):
         with Image.open(path) as probe:  # reads the header only
             fmt = probe.format
             width, height = probe.size
+    except Image.DecompressionBombError:
+        raise ImageInputError("The image is far too large to use safely; please resize it.") from None
     except (UnidentifiedImageError, OSError, ValueError):
         raise ImageInputError("This file is not an image we can read (PNG, JPEG or WebP).") from None
     if fmt not in ALLOWED_FORMATS:
@@ -53,7 +55,7 @@ def open_user_image(path: str | Path, max_pixels: int = MAX_PIXELS):
 
             img = ImageOps.exif_transpose(img)
             clean = img.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError):
+    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageInputError("The image is damaged or incomplete (truncated); please upload it again.") from None
     clean.info.clear()  # no EXIF/GPS/ICC text carried along
     return clean
