@@ -202,3 +202,15 @@ def test_book_round_trips_through_dict_with_unknown_and_missing_keys():
     del data["pages"][0]["mood"]
     again = Book.from_dict(data)
     assert again.pages[0].text == "a" and again.pages[0].mood == "" and again.title == "t"
+
+
+def test_schema_migration_hook_runs_and_newer_schema_is_refused(store, monkeypatch):
+    import studio.store as store_module
+
+    book = store.create("fam", "old")
+    monkeypatch.setattr(store_module, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(store_module.MIGRATIONS, 1, lambda doc: {**doc, "title": doc["title"] + " (migrated)"})
+    assert store.get("fam", book.id).title == "old (migrated)"
+    store.update("fam", book.id, lambda b: setattr(b, "schema_version", 3))
+    with pytest.raises(store_module.StoreError, match="newer Gieok Studio"):
+        store.get("fam", book.id)
