@@ -73,6 +73,8 @@ def build_app(services: Services) -> gr.Blocks:
                 "Turn memories of someone you love into a picture book</p>"
             )
             open_title = gr.Markdown(elem_id="gieok-open-book")
+            if settings.mode == "public" and os.environ.get("OAUTH_CLIENT_ID"):
+                gr.LoginButton()  # Spaces with hf_oauth: books follow the Hugging Face account
         with gr.Tabs() as tabs:
             ctx = TabContext(services=services, owner=owner, book_id=book_id, i18n=i18n, tabs=tabs)
             for module in TAB_MODULES:
