@@ -1,0 +1,128 @@
+"""Audio/video plumbing shared by the exports: running ffmpeg with a timeout and progress, one
+soundtrack for the whole book (narrations and silences, sample-exact), chapter metadata, and
+compressed narration clips for EPUB and the web book."""
+from __future__ import annotations
+
+import hashlib
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from studio.export.common import ExportBook, ExportError, clean_text
+
+SOUNDTRACK_RATE = 44100
+_CLIP_CACHE = Path(tempfile.gettempdir()) / "gieok-clip-cache"
+
+
+def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 0.0,
+               on_fraction: Callable[[float], None] | None = None) -> None:
+    """Run ffmpeg; report progress from ``-progress``; kill it after ``timeout_s``."""
+    cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-progress", "pipe:1", *args]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    timer = threading.Timer(timeout_s, proc.kill)
+    timer.start()
+    errors: list[str] = []
+    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
+    reader.start()
+    started = time.monotonic()
+    try:
+        for line in proc.stdout:
+            if on_fraction and total_s > 0 and line.startswith("out_time_us="):
+                try:
+                    on_fraction(min(1.0, int(line.split("=", 1)[1]) / 1e6 / total_s))
+                except ValueError:  # "N/A" before the first frame
+                    pass
+        proc.wait()
+    finally:
+        timer.cancel()
+        reader.join(timeout=5)
+    if proc.returncode != 0:
+        if time.monotonic() - started >= timeout_s:
+            raise ExportError(f"ffmpeg took longer than {timeout_s:.0f} s and was stopped; try a shorter book "
+                              "or raise GIEOK_SUBPROCESS_TIMEOUT_S.")
+        detail = (errors[0] if errors else "").strip().splitlines()[-3:]
+        raise ExportError("ffmpeg could not make the file: " + " ".join(detail)[:400])
+
+
+def write_soundtrack(book: ExportBook, target: Path) -> list[tuple[float, float]]:
+    """One WAV of the whole book: each narration, or silence for pages without one.
+    Returns each page's (start, end) in seconds, computed from sample counts (exact)."""
+    import numpy as np
+    import soundfile
+
+    pieces, spans, cursor = [], [], 0
+    for page in book.pages:
+        if page.narration is not None:
+            samples, rate = soundfile.read(str(page.narration), dtype="float32", always_2d=True)
+            samples = _resample(samples.mean(axis=1), rate, SOUNDTRACK_RATE)
+        else:
+            samples = np.zeros(int(round(page.shown_s * SOUNDTRACK_RATE)), dtype=np.float32)
+        pieces.append(samples)
+        spans.append((cursor / SOUNDTRACK_RATE, (cursor + len(samples)) / SOUNDTRACK_RATE))
+        cursor += len(samples)
+    soundfile.write(str(target), np.concatenate(pieces), SOUNDTRACK_RATE, subtype="PCM_16")
+    return spans
+
+
+def chapters_metadata(book: ExportBook, spans: list[tuple[float, float]], target: Path) -> None:
+    """An ffmetadata file: title plus one chapter per page."""
+    lines = [";FFMETADATA1", f"title={_meta(book.title)}", f"album={_meta(book.title)}", "genre=Audiobook"]
+    if book.dedicated_to:
+        lines.append(f"comment={_meta(book.dedicated_to)}")
+    for page, (start, end) in zip(book.pages, spans):
+        label = f"{page.number}. {page.text[:40]}" if page.text else f"{page.number}"
+        lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(start * 1000)}", f"END={round(end * 1000)}",
+                  f"title={_meta(label)}"]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def compressed_clips(book: ExportBook, ffmpeg: str, timeout_s: float, ext: str = "m4a") -> dict[int, Path]:
+    """Each page's narration as AAC (.m4a), cached by content: page number -> file.
+    One ffmpeg process encodes all missing clips (process start-up dominates on small files)."""
+    _CLIP_CACHE.mkdir(parents=True, exist_ok=True)
+    result, todo = {}, []
+    for page in book.narrated:
+        key = hashlib.sha256(page.narration.name.encode()).hexdigest()[:32]
+        target = _CLIP_CACHE / f"{key}.{ext}"
+        result[page.number] = target
+        if not target.exists():
+            todo.append((page.narration, target))
+    if todo:
+        args, outputs = [], []
+        for source, _ in todo:
+            args += ["-i", str(source)]
+        for i, (_, target) in enumerate(todo):
+            partial = target.with_name(f".{target.stem}-{time.time_ns()}.{ext}")
+            outputs.append((partial, target))
+            args += ["-map", f"{i}:a", "-c:a", "aac", "-b:a", "64k", "-ac", "1", "-movflags", "+faststart",
+                     str(partial)]
+        try:
+            run_ffmpeg(ffmpeg, args, timeout_s)
+            for partial, target in outputs:
+                partial.replace(target)
+        finally:
+            for partial, _ in outputs:
+                partial.unlink(missing_ok=True)
+    return result
+
+
+def _resample(samples, rate: int, target: int):
+    if rate == target:
+        return samples
+    from math import gcd
+
+    from scipy.signal import resample_poly
+
+    g = gcd(rate, target)
+    return resample_poly(samples, target // g, rate // g).astype("float32")
+
+
+def _meta(text: str) -> str:
+    """Escape for ffmetadata values: = ; # \\ and newlines are special."""
+    out = clean_text(text).replace("\n", " ")
+    for ch in ("\\", "=", ";", "#"):
+        out = out.replace(ch, "\\" + ch)
+    return out
