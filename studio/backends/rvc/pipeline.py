@@ -1,0 +1,196 @@
+"""RVC conversion: content features (HuBERT/ContentVec) + pitch -> the target voice.
+
+Steps, all at 16 kHz analysis with 10 ms frames: high-pass, features (20 ms) doubled in time,
+optional blend with the nearest training features from the ``.index`` (``index_rate``), pitch by
+Praat (``pm``) or WORLD (``harvest``) with a median filter, transpose, ``protect`` keeping
+unvoiced consonants closer to the source, then the synthesizer and an RMS envelope mix.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from studio.audio import resample
+
+ANALYSIS_SR = 16000
+HOP = 160  # 10 ms frames
+F0_MIN, F0_MAX = 50.0, 1100.0
+MEL_MIN = 1127 * np.log(1 + F0_MIN / 700)
+MEL_MAX = 1127 * np.log(1 + F0_MAX / 700)
+
+
+@dataclass
+class ConversionOptions:
+    transpose: float = 0.0  # semitones
+    index_rate: float = 0.5
+    protect: float = 0.33
+    filter_radius: int = 3
+    rms_mix_rate: float = 0.25
+    f0_method: str = "pm"
+    speaker: int = 0
+    seed: int = 0
+
+
+def load_pyworld():
+    """pyworld 0.3.5's __init__ imports pkg_resources (absent without setuptools); its compiled
+    module works without it, so load that directly when needed."""
+    try:
+        import pyworld
+        return pyworld
+    except ModuleNotFoundError as exc:
+        if exc.name != "pkg_resources":
+            raise
+    import glob
+    import importlib.machinery
+    import importlib.util
+    import os
+    import sys
+
+    spec = importlib.util.find_spec("pyworld")
+    folder = os.path.dirname(spec.origin)
+    so = glob.glob(os.path.join(folder, "pyworld*.so")) + glob.glob(os.path.join(folder, "pyworld*.pyd"))
+    loader = importlib.machinery.ExtensionFileLoader("pyworld", so[0])
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("pyworld", loader))
+    loader.exec_module(module)
+    sys.modules["pyworld"] = module
+    return module
+
+
+def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: int = 3) -> np.ndarray:
+    if method == "harvest":
+        pw = load_pyworld()
+        f0, t = pw.harvest(x16.astype(np.float64), fs=ANALYSIS_SR, f0_ceil=F0_MAX, f0_floor=F0_MIN,
+                           frame_period=1000 * HOP / ANALYSIS_SR)
+        f0 = pw.stonemask(x16.astype(np.float64), f0, t, ANALYSIS_SR)
+        if filter_radius > 2:
+            from scipy.signal import medfilt
+            f0 = medfilt(f0, int(filter_radius) | 1)
+    elif method == "pm":
+        import parselmouth
+        sound = parselmouth.Sound(x16.astype(np.float64), sampling_frequency=ANALYSIS_SR)
+        f0 = sound.to_pitch_ac(time_step=HOP / ANALYSIS_SR, voicing_threshold=0.6, pitch_floor=F0_MIN,
+                               pitch_ceiling=F0_MAX).selected_array["frequency"]
+        lead = max(0, (frames - len(f0) + 1) // 2)
+        f0 = np.pad(f0, (lead, max(0, frames - len(f0) - lead)))
+    else:
+        raise ValueError(f"Unknown pitch method {method!r} (pm or harvest).")
+    f0 = np.asarray(f0, dtype=np.float64)[:frames]
+    return np.pad(f0, (0, frames - len(f0)))
+
+
+def coarse_pitch(f0: np.ndarray) -> np.ndarray:
+    """F0 in Hz -> the 1..255 mel-spaced bins the pitch embedding was trained on (0 Hz -> 1)."""
+    mel = 1127 * np.log(1 + f0 / 700)
+    voiced = mel > 0
+    mel[voiced] = (mel[voiced] - MEL_MIN) * 254 / (MEL_MAX - MEL_MIN) + 1
+    return np.rint(np.clip(mel, 1, 255)).astype(np.int64)
+
+
+class FeatureExtractor:
+    """HuBERT / ContentVec through transformers ``HubertModel`` (hub id or local folder)."""
+
+    def __init__(self, source: str):
+        import torch
+        from transformers import HubertModel
+
+        self.source = source
+        self.model = HubertModel.from_pretrained(source).eval()
+        self.final_proj = None
+        proj = _final_proj(source)  # ContentVec ports ship it beside the encoder (v1 models need it)
+        if proj is not None:
+            self.final_proj = torch.nn.Linear(proj["weight"].shape[1], proj["weight"].shape[0])
+            self.final_proj.load_state_dict(proj)
+
+    def __call__(self, x16: np.ndarray, version: str):
+        import torch
+
+        with torch.inference_mode():
+            wav = torch.from_numpy(x16.astype(np.float32))[None]
+            out = self.model(wav, output_hidden_states=(version == "v1"))
+            if version == "v2":
+                return out.last_hidden_state
+            hidden = out.hidden_states[min(9, len(out.hidden_states) - 1)]
+            if self.final_proj is None:
+                if hidden.shape[-1] == 256:
+                    return hidden
+                raise ValueError("An RVC v1 model needs ContentVec's final projection (final_proj); "
+                                 "this HuBERT folder has none.")
+            return self.final_proj(hidden)
+
+
+def _final_proj(source: str):
+    from pathlib import Path
+    folder = Path(source).expanduser()
+    weights = folder / "model.safetensors"
+    if not weights.is_file():
+        return None
+    from safetensors.torch import load_file
+    state = load_file(str(weights))
+    if "final_proj.weight" not in state:
+        return None
+    return {"weight": state["final_proj.weight"], "bias": state["final_proj.bias"]}
+
+
+def convert(samples: np.ndarray, sr: int, model, features: FeatureExtractor, opts: ConversionOptions,
+            index=None, index_vectors: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """One utterance through RVC; returns (samples at the model's rate, that rate)."""
+    import torch
+    from scipy.signal import butter, filtfilt
+
+    synth = model.synthesizer
+    x16 = resample(samples, sr, ANALYSIS_SR).astype(np.float64)
+    b, a = butter(5, 48, btype="high", fs=ANALYSIS_SR)
+    x16 = filtfilt(b, a, x16).astype(np.float32)
+    pad = ANALYSIS_SR // 2  # reflect padding so the edges are not cut off
+    padded = np.pad(x16, (pad, pad), mode="reflect") if len(x16) > pad else np.pad(x16, (pad, pad))
+    frames = len(padded) // HOP
+    feats = features(padded, model.version).float()
+    if feats.shape[-1] != synth.feature_dim:
+        raise ValueError(f"The HuBERT model gives {feats.shape[-1]}-dim features; this RVC {model.version} "
+                         f"model needs {synth.feature_dim}.")
+    source_feats = feats.clone()
+    if index is not None and opts.index_rate > 0:
+        query = feats[0].numpy()
+        distances, ids = index.search(query, 8)
+        weight = np.square(1 / np.maximum(distances, 1e-6))
+        weight /= weight.sum(axis=1, keepdims=True)
+        retrieved = np.sum(index_vectors[ids] * weight[:, :, None], axis=1)
+        rate = float(np.clip(opts.index_rate, 0, 1))
+        feats = torch.from_numpy(rate * retrieved + (1 - rate) * query).float()[None]
+    feats = torch.nn.functional.interpolate(feats.transpose(1, 2), scale_factor=2).transpose(1, 2)
+    source_feats = torch.nn.functional.interpolate(source_feats.transpose(1, 2), scale_factor=2).transpose(1, 2)
+    frames = min(frames, feats.shape[1])
+    feats, source_feats = feats[:, :frames], source_feats[:, :frames]
+    pitch = pitchf = None
+    torch.manual_seed(int(opts.seed))
+    if model.use_f0:
+        f0 = extract_f0(padded, frames, opts.f0_method, opts.filter_radius) * 2 ** (opts.transpose / 12)
+        pitch = torch.from_numpy(coarse_pitch(f0.copy()))[None]
+        pitchf = torch.from_numpy(f0).float()[None]
+        if opts.protect < 0.5:  # keep breathy/unvoiced sounds from the source features
+            keep = torch.where(pitchf > 0, torch.ones_like(pitchf), torch.full_like(pitchf, opts.protect))
+            feats = feats * keep.unsqueeze(-1) + source_feats * (1 - keep.unsqueeze(-1))
+    audio = synth.infer(feats, pitch, pitchf, speaker=opts.speaker).float().numpy()
+    per_frame = synth.samples_per_frame
+    cut = (pad // HOP) * per_frame
+    audio = audio[cut: cut + int(round(len(x16) / HOP * per_frame))]
+    if opts.rms_mix_rate < 1:
+        audio = mix_rms(x16, ANALYSIS_SR, audio, model.sample_rate, opts.rms_mix_rate)
+    return audio.astype(np.float32), model.sample_rate
+
+
+def _rms_curve(x: np.ndarray, sr: int, length: int) -> np.ndarray:
+    hop = sr // 2
+    n = max(1, len(x) // hop)
+    frames = np.array([np.sqrt(np.mean(np.square(x[i * hop:(i + 1) * hop])) + 1e-12) for i in range(n)])
+    return np.interp(np.linspace(0, n - 1, length), np.arange(n), frames) if n > 1 else np.full(length, frames[0])
+
+
+def mix_rms(source: np.ndarray, sr_s: int, out: np.ndarray, sr_o: int, rate: float) -> np.ndarray:
+    """Move the output's loudness envelope toward the source's (rate 1 keeps the output's)."""
+    if len(out) == 0:
+        return out
+    rms_s = _rms_curve(source, sr_s, len(out))
+    rms_o = np.maximum(_rms_curve(out, sr_o, len(out)), 1e-6)
+    return out * np.power(rms_s, 1 - rate) * np.power(rms_o, rate - 1)

@@ -1,0 +1,89 @@
+"""Transformers VITS (e.g. MMS-TTS ``facebook/mms-tts-kor`` / ``-eng``) by hub id or local folder.
+
+The model for a language is loaded on first use and kept; a different setting loads the new one.
+``available()`` only checks packages and paths (no torch import).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from studio.backends.base import Audio, Availability, BackendError, missing_packages
+from studio.config import Settings
+
+
+class VitsSpeaker:
+    name = "vits"
+    label = "VITS / MMS-TTS (natural, offline once downloaded)"
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._models: dict[str, tuple[Any, Any]] = {}  # model source -> (model, tokenizer)
+        self._lock = threading.Lock()
+
+    def _source(self, language: str) -> str:
+        return (self.settings.vits_model_ko if language == "ko" else self.settings.vits_model_en) or ""
+
+    def available(self) -> Availability:
+        missing = missing_packages("torch", "transformers")
+        if missing:
+            return Availability.no("missing packages: " + ", ".join(missing))
+        sources = {lang: self._source(lang) for lang in ("ko", "en")}
+        if not any(sources.values()):
+            return Availability.no("no model set (GIEOK_VITS_MODEL_KO / GIEOK_VITS_MODEL_EN, "
+                                   "e.g. facebook/mms-tts-kor)")
+        problems = [f"{lang}: {why}" for lang, src in sources.items() if src and (why := _missing(src))]
+        if len(problems) == sum(1 for s in sources.values() if s):
+            return Availability.no("; ".join(problems))
+        ready = [lang for lang, src in sources.items() if src and not _missing(src)]
+        return Availability.yes("ready for " + ", ".join(ready))
+
+    def _load(self, language: str):
+        source = self._source(language)
+        if not source:
+            raise BackendError(f"No VITS model is set for {language} (GIEOK_VITS_MODEL_{language.upper()}).")
+        why = _missing(source)
+        if why:
+            raise BackendError(f"VITS model for {language}: {why}")
+        with self._lock:
+            if source not in self._models:
+                from transformers import AutoTokenizer, VitsModel
+                try:
+                    model = VitsModel.from_pretrained(source).eval()
+                    tokenizer = AutoTokenizer.from_pretrained(source)
+                except (OSError, ValueError) as exc:
+                    raise BackendError(f"The VITS model {source} could not be loaded: {exc}") from exc
+                self._models[source] = (model, tokenizer)
+            return self._models[source]
+
+    def speak(self, text: str, language: str, seed: int = 0, speaking_rate: float = 1.0, **_: Any) -> Audio:
+        import torch
+
+        text = (text or "").strip()
+        if not text:
+            raise BackendError("There is no text to read on this page.")
+        model, tokenizer = self._load(language)
+        inputs = tokenizer(text, return_tensors="pt")
+        if inputs["input_ids"].shape[-1] == 0:
+            raise BackendError("This VITS model cannot read this text (none of its letters are known to it).")
+        model.speaking_rate = float(speaking_rate)
+        torch.manual_seed(int(seed))  # VITS samples noise: same seed, same take
+        with torch.inference_mode():
+            waveform = model(**inputs).waveform[0]
+        return Audio(waveform.float().numpy().copy(), int(model.config.sampling_rate))
+
+
+def _missing(source: str) -> str:
+    """Why a model source cannot be used offline, or "" when it can."""
+    path = Path(source).expanduser()
+    if path.exists():
+        return "" if (path / "config.json").is_file() else f"{path} has no config.json"
+    if source.startswith((".", "/", "~")) or source.count("/") > 1:
+        return f"folder {source} does not exist"
+    try:
+        from huggingface_hub import try_to_load_from_cache
+        cached = try_to_load_from_cache(source, "config.json")
+    except Exception:
+        cached = None
+    return "" if isinstance(cached, str) else f"{source} is not downloaded (no model hub here)"
