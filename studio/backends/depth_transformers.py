@@ -1,0 +1,44 @@
+"""Depth maps from a photo with a transformers depth-estimation model (e.g. Depth Anything),
+when ``GIEOK_DEPTH_MODEL`` is set. Near is bright, far is dark: what ControlNet depth expects."""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from studio.backends.base import Availability, BackendError, missing_packages
+from studio.backends.diffusers_sd import source_problem
+
+
+class TransformersDepth:
+    name = "transformers_depth"
+    label = "Depth estimation (transformers)"
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._pipe = None
+        self._lock = threading.Lock()
+
+    def available(self) -> Availability:
+        missing = missing_packages("torch", "transformers")
+        if missing:
+            return Availability.no("needs the packages " + ", ".join(missing))
+        problem = source_problem(self.settings.depth_model, "GIEOK_DEPTH_MODEL")
+        return Availability.no(problem) if problem else Availability.yes(f"model: {self.settings.depth_model}")
+
+    def detect(self, image):
+        from PIL import Image, ImageOps
+
+        with self._lock:
+            if self._pipe is None:
+                status = self.available()
+                if not status.ok:
+                    raise BackendError(f"Depth from photo is not available: {status.reason}.")
+                from transformers import pipeline
+
+                try:
+                    self._pipe = pipeline("depth-estimation", model=self.settings.depth_model)
+                except (OSError, ValueError) as exc:
+                    raise BackendError(f"The depth model could not be loaded: {exc}") from exc
+            depth = self._pipe(image.convert("RGB"))["depth"]
+        depth = ImageOps.autocontrast(depth.convert("L"))
+        return Image.merge("RGB", [depth] * 3).resize(image.size)

@@ -1,0 +1,65 @@
+"""Pose keypoints from a photo with VitPose (transformers), when ``GIEOK_POSE_MODEL`` is set.
+
+VitPose is top-down: it needs a box per person. Without a person detector we give it the whole
+photo as one box, which suits the usual family photo of one or two people framed together; the
+keypoints land in the pose editor, where the family can fix what the detector got wrong.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from studio.backends.base import Availability, BackendError, missing_packages
+from studio.backends.diffusers_sd import source_problem
+
+
+class VitPoseDetector:
+    name = "vitpose"
+    label = "VitPose (transformers)"
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self._model = None
+        self._processor = None
+        self._lock = threading.Lock()
+
+    def available(self) -> Availability:
+        missing = missing_packages("torch", "transformers")
+        if missing:
+            return Availability.no("needs the packages " + ", ".join(missing))
+        problem = source_problem(self.settings.pose_model, "GIEOK_POSE_MODEL")
+        return Availability.no(problem) if problem else Availability.yes(f"model: {self.settings.pose_model}")
+
+    def _load(self):
+        if self._model is None:
+            status = self.available()
+            if not status.ok:
+                raise BackendError(f"Pose from photo is not available: {status.reason}.")
+            from transformers import AutoProcessor, VitPoseForPoseEstimation
+
+            try:
+                self._processor = AutoProcessor.from_pretrained(self.settings.pose_model)
+                self._model = VitPoseForPoseEstimation.from_pretrained(self.settings.pose_model).eval()
+            except (OSError, ValueError) as exc:
+                raise BackendError(f"The pose model could not be loaded: {exc}") from exc
+        return self._processor, self._model
+
+    def detect(self, image) -> dict[str, Any]:
+        """An OpenPose-18 pose (fractions of the photo) for the person in the photo."""
+        import torch
+
+        from studio.poses import from_coco17
+
+        with self._lock:
+            processor, model = self._load()
+            width, height = image.size
+            boxes = [[[0.0, 0.0, float(width), float(height)]]]  # COCO format x, y, w, h
+            inputs = processor(image.convert("RGB"), boxes=boxes, return_tensors="pt")
+            with torch.inference_mode():
+                outputs = model(**inputs)
+            results = processor.post_process_pose_estimation(outputs, boxes=boxes)[0]
+        people = []
+        for person in results:
+            kps, scores = person["keypoints"].tolist(), person["scores"].tolist()
+            people.append([(x, y, s) for (x, y), s in zip(kps, scores)])
+        return from_coco17(people, width, height)
