@@ -47,6 +47,7 @@ class Settings:
     openai_api_key: str = "not-needed"
     llm_timeout_s: float = 60.0
     llm_retries: int = 3
+    llm_backoff_s: float = 1.0  # first wait before retrying a 429/5xx/timeout; doubles each time
     # Illustration (hub id or local path; empty = not configured)
     sd_model: str = ""
     controlnet_openpose: str = ""
