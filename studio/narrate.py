@@ -1,0 +1,280 @@
+"""Voices and narration: recordings -> speaker -> conversion -> a WAV take on each page.
+
+Every change goes through ``store.update`` (the book is re-read under the lock), media are stored
+only after all checks and work succeeded, and a take's ``duration_s`` is exactly its WAV's length
+(exports rely on it). All narration is normalised to the same EBU R128 loudness.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from studio import audio as audiolib
+from studio.backends.base import Audio, BackendError, CancelToken
+from studio.book import Book, Consent, NarrationTake, Recording, Voice
+from studio.jobs import Progress
+
+CONVERTERS = ("voice_match", "rvc", "none")
+MAX_TAKES = 8
+KNOBS = {  # name -> (default, low, high)
+    "transpose": (0.0, -24.0, 24.0), "index_rate": (0.5, 0.0, 1.0), "protect": (0.33, 0.0, 0.5),
+    "filter_radius": (3, 0, 7), "rms_mix_rate": (0.25, 0.0, 1.0), "strength": (1.0, 0.0, 1.0),
+    "rate": (150, 80, 450), "pitch": (50, 0, 99),
+}
+
+
+@dataclass
+class Rendering:
+    standard: Audio  # the speech backend's voice
+    result: Audio  # after conversion and loudness normalisation
+    speaker: str
+    converter: str
+    params: dict[str, Any]
+
+
+# -- voices -------------------------------------------------------------------------------------
+def create_voice(services, owner: str, book_id: str, name: str, language: str = "") -> Voice:
+    name = (name or "").strip()[:100]
+    if not name:
+        raise ValueError("Give the voice a name (for example, 할머니).")
+
+    def change(book: Book) -> None:
+        voice.language = language if language in ("ko", "en") else book.language
+        book.voices.append(voice)
+        if not book.narration_voice:
+            book.narration_voice = voice.id
+
+    voice = Voice(name=name, converter="voice_match")
+    services.store.update(owner, book_id, change)
+    return voice
+
+
+def add_recordings(services, owner: str, book_id: str, voice_id: str, files: list) -> Voice:
+    """Check and prepare every file first; store nothing unless all of them are usable."""
+    if not files:
+        raise ValueError("Choose or record at least one recording.")
+    book = services.store.get(owner, book_id)
+    voice = book.voice(voice_id)
+    settings = services.settings
+    prepared = []
+    for item in files:
+        path, name = (item if isinstance(item, (tuple, list)) else (item, Path(str(item)).name))
+        prepared.append((name, audiolib.prepare_recording(path, name, settings.ffmpeg_binary,
+                                                           settings.subprocess_timeout_s)))
+    media = services.media
+    old_clips = [audiolib.read_wav(media.path(ref))[0] for r in voice.recordings for ref in r.clips]
+    all_clips = old_clips + [c for _, p in prepared for c in p.clips]
+    profile = _profile(all_clips, audiolib.WORK_SR)
+    recordings = []
+    for name, p in prepared:
+        recordings.append(Recording(
+            audio=media.put_bytes(audiolib.wav_bytes(p.samples, p.sample_rate), "wav"),
+            original_name=str(name)[:200], duration_s=round(len(p.samples) / p.sample_rate, 3),
+            sample_rate=p.sample_rate, clips=[media.put_bytes(audiolib.wav_bytes(c, p.sample_rate), "wav")
+                                              for c in p.clips],
+            rejected=p.rejected))
+
+    def change(b: Book) -> None:
+        v = b.voice(voice_id)
+        v.recordings.extend(recordings)
+        v.profile = profile
+
+    return services.store.update(owner, book_id, change).voice(voice_id)
+
+
+def _profile(clips: list[np.ndarray], sr: int) -> dict[str, Any]:
+    from studio.backends.voice_match import measure_profile
+    profile = measure_profile(clips, sr)
+    profile["usable_minutes"] = round(sum(len(c) for c in clips) / sr / 60.0, 2)
+    profile["median_pitch_hz"] = round(audiolib.median_pitch(clips, sr), 1)
+    profile["clips"] = len(clips)
+    return profile
+
+
+def give_consent(services, owner: str, book_id: str, voice_id: str, given_by: str, relation: str,
+                 date: str, statement: str) -> Voice:
+    consent = Consent(given_by=(given_by or "").strip()[:200], relation=(relation or "").strip()[:100],
+                      date=(date or "").strip()[:40], statement=(statement or "").strip()[:2000])
+    missing = [label for label, value in (("who gives consent", consent.given_by), ("relation", consent.relation),
+                                          ("date", consent.date), ("statement", consent.statement)) if not value]
+    if missing:
+        raise ValueError("Consent needs: " + ", ".join(missing) + ".")
+
+    def change(b: Book) -> None:
+        b.voice(voice_id).consent = consent
+
+    return services.store.update(owner, book_id, change).voice(voice_id)
+
+
+def set_pipeline(services, owner: str, book_id: str, voice_id: str, speaker: str, converter: str,
+                 knobs: dict[str, Any] | None = None, use_for_book: bool = True) -> Voice:
+    if speaker not in ("", "auto") and speaker not in services.backends.kinds["speaker"]:
+        raise ValueError(f"Unknown speech backend {speaker!r}.")
+    if converter not in CONVERTERS:
+        raise ValueError(f"Unknown voice conversion {converter!r}.")
+    clean = {}
+    for key, value in (knobs or {}).items():
+        if key in KNOBS and value is not None:
+            default, low, high = KNOBS[key]
+            clean[key] = type(default)(min(high, max(low, float(value))))
+
+    def change(b: Book) -> None:
+        v = b.voice(voice_id)
+        v.speaker, v.converter = ("" if speaker == "auto" else speaker), converter
+        v.conversion.update(clean)
+        if use_for_book:
+            b.narration_voice = voice_id
+
+    return services.store.update(owner, book_id, change).voice(voice_id)
+
+
+def attach_rvc_model(services, owner: str, book_id: str, voice_id: str, pth_path: str,
+                     index_path: str | None = None) -> Voice:
+    """Validate the model (safe loader, layout) and its index before storing either."""
+    from studio.backends.rvc.checkpoint import ModelFileError, load_model, read_index
+    if not pth_path:
+        raise ValueError("Choose the voice model file (.pth).")
+    try:
+        model = load_model(pth_path)
+        if index_path:
+            read_index(index_path, model.synthesizer.feature_dim)
+    except ModelFileError as exc:
+        raise BackendError(str(exc)) from None
+    files = {"pth": services.media.put_file(pth_path, "pth")}
+    if index_path:
+        files["index"] = services.media.put_file(index_path, "index")
+
+    def change(b: Book) -> None:
+        v = b.voice(voice_id)
+        v.model_files = files
+        v.converter = "rvc"
+        v.profile = {**v.profile, "rvc": {"version": model.version, "sample_rate": model.sample_rate,
+                                          "f0": model.use_f0, "info": model.info[:200]}}
+
+    return services.store.update(owner, book_id, change).voice(voice_id)
+
+
+def uses_likeness(voice: Voice) -> bool:
+    """Whether narrating with this voice uses the loved one's recordings or model."""
+    return voice.converter in ("voice_match", "rvc") or voice.speaker == "xtts"
+
+
+def require_consent(voice: Voice) -> None:
+    if uses_likeness(voice) and not (voice.consent and voice.consent.complete):
+        raise ValueError(f"“{voice.name}” cannot be used yet: fill in the consent form first "
+                         "(who gives consent, relation, date, statement).")
+
+
+# -- speaking -----------------------------------------------------------------------------------
+def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> Rendering:
+    require_consent(voice)
+    backends = services.backends
+    speaker = backends.get("speaker", voice.speaker) if voice.speaker else backends.active("speaker")
+    _require_available(speaker)
+    knobs = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
+    options: dict[str, Any] = {"rate": knobs["rate"], "pitch": knobs["pitch"], "seed": seed}
+    if speaker.name == "xtts":
+        options["reference_wavs"] = [str(services.media.path(ref)) for r in voice.recordings for ref in r.clips]
+    standard = speaker.speak(text, language, **options)
+    converter_name = voice.converter or "none"
+    result = standard
+    if converter_name != "none":
+        converter = backends.get("converter", converter_name)
+        _require_available(converter)
+        extra: dict[str, Any] = {"seed": seed}
+        if converter_name == "rvc":
+            if "pth" not in voice.model_files:
+                raise BackendError(f"“{voice.name}” has no RVC model file yet; upload its .pth first.")
+            extra["model_path"] = str(services.media.path(voice.model_files["pth"]))
+            if voice.model_files.get("index"):
+                extra["index_path"] = str(services.media.path(voice.model_files["index"]))
+        result = converter.convert(standard, voice, **knobs, **extra)
+    result = Audio(audiolib.normalize_loudness(result.samples, result.sample_rate, audiolib.NARRATION_LUFS),
+                   result.sample_rate)
+    params = {**knobs, "seed": seed, "language": language, "lufs": audiolib.NARRATION_LUFS}
+    return Rendering(standard, result, speaker.name, converter_name, params)
+
+
+def _require_available(backend) -> None:
+    status = backend.available()
+    if not status.ok:
+        raise BackendError(f"{backend.label} is not available: {status.reason}")
+
+
+def preview(services, owner: str, book_id: str, voice_id: str, text: str) -> Rendering:
+    book = services.store.get(owner, book_id)
+    return render(services, book.voice(voice_id), text, book.language)
+
+
+def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None) -> NarrationTake:
+    """Speak one page into a new take, keep it and choose it."""
+    book = services.store.get(owner, book_id)
+    page = book.page(page_id)
+    voice_id = voice_id or book.narration_voice
+    if not voice_id:
+        raise ValueError("Create a voice on the Voice tab first.")
+    voice = book.voice(voice_id)
+    if not page.text.strip():
+        raise ValueError(f"Page {book.pages.index(page) + 1} has no text to read.")
+    rendering = render(services, voice, page.text, book.language, seed=len(page.takes))
+    data = audiolib.wav_bytes(rendering.result.samples, rendering.result.sample_rate)
+    take = NarrationTake(audio=services.media.put_bytes(data, "wav"),
+                         duration_s=round(len(rendering.result.samples) / rendering.result.sample_rate, 4),
+                         speaker=rendering.speaker, converter=rendering.converter, voice_id=voice.id,
+                         params=rendering.params)
+
+    def change(b: Book) -> None:
+        p = b.page(page_id)
+        p.takes.append(take)
+        p.chosen_take = take.id
+        while len(p.takes) > MAX_TAKES:  # drop the oldest take that is not chosen
+            p.takes.remove(next(t for t in p.takes if t.id != p.chosen_take))
+
+    services.store.update(owner, book_id, change)
+    return take
+
+
+def choose_take(services, owner: str, book_id: str, page_id: str, take_id: str) -> None:
+    def change(b: Book) -> None:
+        p = b.page(page_id)
+        if not any(t.id == take_id for t in p.takes):
+            raise ValueError("That take is no longer on this page.")
+        p.chosen_take = take_id
+
+    services.store.update(owner, book_id, change)
+
+
+def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None = None,
+                 only_missing: bool = False) -> Iterator[Progress]:
+    """Narrate every page (or only those without a chosen take); each page is saved as it is done."""
+    cancel = cancel or CancelToken()
+    book = services.store.get(owner, book_id)
+    pages = [p for p in book.pages if p.text.strip() and not (only_missing and p.chosen_narration())]
+    total = len(pages)
+    if total == 0:
+        raise ValueError("There are no pages with text to narrate (write the story first).")
+    yield Progress(0, total, "Starting…")
+    for i, page in enumerate(pages, start=1):
+        cancel.raise_if_cancelled()
+        take = narrate_page(services, owner, book_id, page.id)
+        yield Progress(i, total, f"Page {book.pages.index(page) + 1} narrated ({take.duration_s:.1f} s)",
+                       {"page_id": page.id, "take_id": take.id})
+
+
+# -- words for the UI -----------------------------------------------------------------------------
+def voice_summary(voice: Voice) -> str:
+    p = voice.profile
+    if not voice.recordings:
+        return "No recordings yet."
+    rejected = [f"{r.original_name} {why}" for r in voice.recordings for why in r.rejected]
+    lines = [f"**{len(voice.recordings)} recording(s)**, {p.get('clips', 0)} clips of 3–10 s, "
+             f"**{p.get('usable_minutes', 0):.1f} usable minutes**, median pitch "
+             f"**{p.get('median_pitch_hz', 0):.0f} Hz**"]
+    if rejected:
+        lines.append(f"{len(rejected)} part(s) not used: " + "; ".join(rejected[:8]))
+    if p.get("usable_minutes", 0) < 1:
+        lines.append("Tip: 2 minutes or more of clear speech makes the voice match better.")
+    return "\n\n".join(lines)
