@@ -40,6 +40,7 @@ PENCIL = (88, 80, 72)
 class SketchIllustrator:
     name = "sketch"
     label = "Sketch illustrator (offline)"
+    uses_maps = False  # draws from page_context (setting, mood, pose people): no photo or LoRA needed
 
     def __init__(self, settings: Any = None) -> None:
         self.settings = settings

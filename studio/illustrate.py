@@ -1,0 +1,305 @@
+"""Illustrating pages: prompt composition, variants, choosing, reproducing, the whole-book job.
+
+Every generated image is stored as an ``ImageVariant`` whose ``params["spec"]`` is the exact
+``ImageSpec`` that made it (final prompts, real seed), and whose PNG carries the same in an
+A1111 ``parameters`` chunk. Each finished page is saved at once with ``store.update``, so a
+cancelled or crashed whole-book job resumes where it stopped.
+
+    for event in illustrate_book(services, owner, book_id, cancel=token):
+        print(f"{event.fraction:.0%} {event.message}")
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import queue
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from studio.backends.base import BackendError, CancelToken, IllustrationRequest, StepCallback
+from studio.book import Book, ImageSpec, ImageVariant, Page
+from studio.image_params import to_a1111, tone_grade
+from studio.images import to_png_bytes
+from studio.jobs import Progress
+
+STYLES_PATH = Path(__file__).resolve().parents[1] / "assets" / "styles.json"
+MAX_VARIANTS = 8
+MAX_SIDE = 1536
+
+
+@dataclass(frozen=True)
+class StylePreset:
+    id: str
+    name_ko: str
+    name_en: str
+    template: str
+    negative: str
+    lora: str
+    lora_weight: float
+    steps: int
+    guidance: float
+    scheduler: str
+
+    def label(self, language: str) -> str:
+        return self.name_ko if language == "ko" else self.name_en
+
+
+@functools.cache
+def styles() -> dict[str, StylePreset]:
+    data = json.loads(STYLES_PATH.read_text(encoding="utf-8"))
+    return {key: StylePreset(id=key, **value) for key, value in data.items()}
+
+
+def style(style_id: str) -> StylePreset | None:
+    if not style_id:
+        return None
+    try:
+        return styles()[style_id]
+    except KeyError:
+        raise ValueError(f"There is no style named '{style_id}'.") from None
+
+
+def character_sheet(book: Book, page: Page) -> str:
+    """The fixed descriptions of the people on this page, so they look the same on every page."""
+    by_name = {c.name: c for c in book.characters}
+    parts = [by_name[n].description.strip() for n in page.characters if n in by_name and by_name[n].description.strip()]
+    return ", ".join(parts)
+
+
+def compose_prompt(book: Book, page: Page, style_id: str = "") -> tuple[str, str]:
+    """(prompt, negative) from the style preset + character sheet + the page's illustration prompt."""
+    scene = page.illustration_prompt.strip() or ", ".join(s for s in (page.setting, page.mood) if s.strip())
+    characters = character_sheet(book, page)
+    preset = style(style_id or book.style)
+    if preset is None:
+        return ", ".join(s for s in (scene, characters) if s), ""
+    text = preset.template.format(prompt=scene, characters=characters)
+    return ", ".join(s.strip() for s in text.split(",") if s.strip()), preset.negative
+
+
+def apply_style(spec: ImageSpec, style_id: str, lora_dir: str = "") -> ImageSpec:
+    """The preset's steps/guidance/scheduler, and its LoRA when that file is in ``lora_dir``."""
+    from studio.book import LoraChoice
+
+    out = copy.deepcopy(spec)
+    preset = style(style_id)
+    out.style = style_id
+    if preset is None:
+        return out
+    out.steps, out.guidance, out.scheduler = preset.steps, preset.guidance, preset.scheduler
+    preset_files = {p.lora for p in styles().values() if p.lora}
+    out.loras = [lo for lo in out.loras if lo.ref not in preset_files]  # drop the previous preset's LoRA
+    if preset.lora and lora_dir and (Path(lora_dir).expanduser() / preset.lora).is_file():
+        out.loras.insert(0, LoraChoice(ref=preset.lora, weight=preset.lora_weight, name=preset.lora))
+    return out
+
+
+def check_spec(spec: ImageSpec) -> None:
+    if not (64 <= spec.width <= MAX_SIDE and 64 <= spec.height <= MAX_SIDE):
+        raise ValueError(f"A page picture is 64 to {MAX_SIDE} pixels wide and high.")
+    if not 1 <= spec.steps <= 150:
+        raise ValueError("Steps go from 1 to 150.")
+    if not 0.0 <= spec.guidance <= 30.0:
+        raise ValueError("Guidance goes from 0 to 30.")
+    if not 0.0 <= spec.strength <= 1.0:
+        raise ValueError("img2img strength goes from 0 to 1.")
+    if not 0.0 <= spec.control.start <= spec.control.end <= 1.0:
+        raise ValueError("ControlNet start must come before its end (both between 0 and 1).")
+
+
+def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int) -> ImageSpec:
+    """A copy with the prompts actually used (page's own edit, or composed) and the real seed."""
+    out = copy.deepcopy(spec)
+    composed, negative = compose_prompt(book, page, spec.style)
+    out.prompt = spec.prompt.strip() or composed
+    out.negative_prompt = spec.negative_prompt.strip() or negative
+    out.seed, out.seed_locked = int(seed), True
+    return out
+
+
+def page_context(book: Book, page: Page, spec: ImageSpec) -> dict[str, Any]:
+    from studio.page_inputs import current_pose
+
+    return {"setting": page.setting, "mood": page.mood, "text": page.text, "pose_hint": page.pose_hint,
+            "people": current_pose(page, spec)["people"], "title": book.title}
+
+
+def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, cancel: CancelToken | None = None,
+           on_step: StepCallback | None = None) -> tuple[Any, ImageSpec]:
+    """One picture for a page from a *final* spec; returns (image, spec with the map ref filled)."""
+    from studio.page_inputs import control_map, init_image, lora_paths
+
+    backend = backend or services.backends.active("illustrator")
+    check_spec(spec)
+    spec = copy.deepcopy(spec)
+    request = IllustrationRequest(spec=spec, prompt=spec.prompt, negative_prompt=spec.negative_prompt,
+                                  page_context=page_context(book, page, spec))
+    if getattr(backend, "uses_maps", True):  # the sketch draws from page_context alone
+        if spec.control.kind != "none":
+            request.control_image = control_map(services, page, spec)
+            spec.control.map_image = services.media.put_bytes(to_png_bytes(request.control_image), "png")
+        request.init_image = init_image(services, spec)
+        request.lora_paths = lora_paths(services, spec)
+    image = backend.illustrate(request, on_step=on_step, cancel=cancel)
+    return tone_grade(image, spec.tone), spec
+
+
+def _store_variant(services, backend, image, spec: ImageSpec) -> ImageVariant:
+    model = getattr(backend, "source", "") or ""
+    text = to_a1111(spec, model=Path(model).name if model else "", backend=backend.name)
+    ref = services.media.put_bytes(to_png_bytes(image, text), "png")
+    return ImageVariant(image=ref, params={"spec": spec.to_dict(), "parameters": text, "model": model},
+                        backend=backend.name)
+
+
+def _add_variant(services, owner: str, book_id: str, page_id: str, variant: ImageVariant, choose: bool) -> None:
+    def change(book: Book) -> None:
+        page = book.page(page_id)
+        if not any(v.image == variant.image for v in page.variants):
+            page.variants.append(variant)
+        if choose or page.chosen_image() is None:
+            page.chosen_variant = next(v.id for v in page.variants if v.image == variant.image)
+
+    services.store.update(owner, book_id, change)
+
+
+def save_spec(services, owner: str, book_id: str, page_id: str, spec: ImageSpec) -> Book:
+    check_spec(spec)
+    return services.store.update(owner, book_id, lambda b: setattr(b.page(page_id), "image", copy.deepcopy(spec)))
+
+
+def generate_variants(services, owner: str, book_id: str, page_id: str, spec: ImageSpec, count: int = 1,
+                      backend=None, cancel: CancelToken | None = None,
+                      on_step: Callable[[int, int, int, int], None] | None = None) -> list[ImageVariant]:
+    """``count`` pictures for a page (seed, seed+1, ... when locked; random seeds otherwise).
+
+    The page's settings are saved first; each picture is saved as soon as it is made. The first
+    one becomes the page's image when it has none yet; earlier variants stay available."""
+    if not 1 <= int(count) <= MAX_VARIANTS:
+        raise ValueError(f"Make 1 to {MAX_VARIANTS} variants at a time.")
+    backend = backend or services.backends.active("illustrator")
+    book = save_spec(services, owner, book_id, page_id, spec)
+    page = book.page(page_id)
+    seeds = [spec.seed + i if spec.seed_locked else secrets.randbelow(2**31) for i in range(int(count))]
+    made = []
+    for i, seed in enumerate(seeds):
+        step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
+        image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
+        variant = _store_variant(services, backend, image, used)
+        _add_variant(services, owner, book_id, page_id, variant, choose=False)
+        made.append(variant)
+    return made
+
+
+def choose_variant(services, owner: str, book_id: str, page_id: str, variant_id: str) -> Book:
+    def change(book: Book) -> None:
+        page = book.page(page_id)
+        if not any(v.id == variant_id for v in page.variants):
+            raise ValueError("That picture is not one of this page's variants.")
+        page.chosen_variant = variant_id
+
+    return services.store.update(owner, book_id, change)
+
+
+def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str, backend=None) -> tuple[ImageVariant, bool]:
+    """Make a variant again from its stored parameters; (variant, True) when the pixels match."""
+    book = services.store.get(owner, book_id)
+    page = book.page(page_id)
+    original = next((v for v in page.variants if v.id == variant_id), None)
+    if original is None:
+        raise ValueError("That picture is not one of this page's variants.")
+    if backend is None:
+        backend = services.backends.get("illustrator", original.backend) if original.backend else None
+    spec = ImageSpec.from_dict(original.params.get("spec"))
+    image, used = render(services, book, page, spec, backend)
+    variant = _store_variant(services, backend or services.backends.active("illustrator"), image, used)
+    if variant.image == original.image:
+        return original, True
+    _add_variant(services, owner, book_id, page_id, variant, choose=False)
+    return variant, False
+
+
+def pages_to_illustrate(book: Book) -> list[Page]:
+    return [p for p in book.pages if not p.locked and p.chosen_image() is None]
+
+
+def illustrate_book(services, owner: str, book_id: str, backend=None,
+                    cancel: CancelToken | None = None) -> Iterator[Progress]:
+    """Illustrate every page that is not locked and has no chosen picture yet, one after another.
+
+    Yields progress per denoising step and per page; ``payload["variant"]`` when a page is done.
+    Raises ``Cancelled`` after the current step when ``cancel`` is set (finished pages stay)."""
+    cancel = cancel or CancelToken()
+    backend = backend or services.backends.active("illustrator")
+    todo = [p.id for p in pages_to_illustrate(services.store.get(owner, book_id))]
+    total = len(todo)
+    for done, page_id in enumerate(todo):
+        cancel.raise_if_cancelled()
+        book = services.store.get(owner, book_id)  # fresh: the family may edit other pages meanwhile
+        page = book.page(page_id)
+        if page.locked or page.chosen_image() is not None:
+            continue
+        number = book.pages.index(page) + 1
+        seed = page.image.seed if page.image.seed_locked else secrets.randbelow(2**31)
+        spec = final_spec(book, page, page.image, seed)
+
+        def work(emit, book=book, page=page, spec=spec, done=done, number=number):
+            def on_step(step, steps, _preview):
+                emit(Progress(done, total, f"Page {number}: step {step}/{steps}",
+                              {"page_id": page.id, "step_fraction": step / max(1, steps)}))
+
+            image, used = render(services, book, page, spec, backend, cancel, on_step)
+            return _store_variant(services, backend, image, used)
+
+        try:
+            variant = yield from _streamed(work)
+        except GeneratorExit:  # the visitor left: stop the running page after its current step
+            cancel.cancel()
+            raise
+        _add_variant(services, owner, book_id, page_id, variant, choose=True)
+        yield Progress(done + 1, total, f"Page {number} done", {"page_id": page_id, "variant": variant})
+
+
+_FINISHED = object()
+
+
+def _streamed(work: Callable[[Callable[[Progress], None]], Any]):
+    """Run ``work(emit)`` in a thread and yield what it emits as it happens; return its result."""
+    events: queue.Queue = queue.Queue()
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = work(events.put)
+        except BaseException as exc:  # re-raised in the caller's thread below
+            outcome["error"] = exc
+        finally:
+            events.put(_FINISHED)
+
+    thread = threading.Thread(target=run, name="gieok-illustrate", daemon=True)
+    thread.start()
+    while (item := events.get()) is not _FINISHED:
+        yield item
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def illustrator_status(services) -> tuple[Any, str]:
+    """(active illustrator, a line saying which one and why), e.g. "Sketch illustrator — GIEOK_SD_MODEL is not set"."""
+    try:
+        active = services.backends.active("illustrator")
+    except BackendError as exc:
+        return services.backends.get("illustrator", "sketch"), f"Sketch illustrator — {exc}"
+    if active.name == "sketch":
+        try:
+            reason = services.backends.get("illustrator", "diffusers").available().reason
+        except Exception as exc:  # a broken optional module: say so instead of failing the tab
+            reason = f"Stable Diffusion could not load: {exc}"
+        return active, f"Sketch illustrator — {reason} (pictures are storyboard sketches)"
+    return active, f"{active.label} — {active.available().reason}"
