@@ -1,0 +1,80 @@
+"""Speech backends: eSpeak NG (ko/en), a tiny VITS saved locally (offline), XTTS when installed."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from studio.audio import frame_db
+from studio.backends.base import BackendError
+from studio.backends.registry import Backends
+from studio.backends.tts_espeak import EspeakSpeaker
+from studio.backends.tts_vits import VitsSpeaker
+from studio.backends.tts_xtts import XttsSpeaker
+from studio.config import Settings
+from tiny_voice import make_vits
+
+
+def _audible(audio) -> bool:
+    return float(np.max(frame_db(audio.samples, audio.sample_rate))) > -30
+
+
+@pytest.mark.parametrize("language,text", [("ko", "옛날 옛적에 감나무 아래에서 할머니가 노래를 불렀어요."),
+                                           ("en", "Once upon a time, grandmother sang under the persimmon tree.")])
+def test_espeak_speaks_korean_and_english(language, text, settings):
+    speaker = EspeakSpeaker(settings)
+    assert speaker.available().ok
+    audio = speaker.speak(text, language)
+    assert audio.sample_rate == 22050 and audio.samples.dtype == np.float32
+    assert 2.0 < audio.duration_s < 8.0 and _audible(audio)
+    slower = speaker.speak(text, language, rate=100)
+    assert slower.duration_s > audio.duration_s * 1.2  # the rate knob really changes speed
+
+
+def test_espeak_reads_text_starting_with_a_dash_and_refuses_empty(settings):
+    speaker = EspeakSpeaker(settings)
+    assert speaker.speak("--help me read this", "en").duration_s > 0.5
+    with pytest.raises(BackendError, match="no text"):
+        speaker.speak("   ", "ko")
+
+
+def test_espeak_missing_binary_says_why(tmp_path):
+    speaker = EspeakSpeaker(Settings(data_dir=tmp_path, espeak_binary="no-such-espeak"))
+    status = speaker.available()
+    assert not status.ok and "not installed" in status.reason
+
+
+def test_tiny_vits_loads_offline_and_speaks_once_loaded(tmp_path):
+    folder = make_vits(tmp_path / "vits")
+    speaker = VitsSpeaker(Settings(data_dir=tmp_path / "d", vits_model_ko=str(folder)))
+    assert speaker.available().ok, speaker.available().reason
+    audio = speaker.speak("안녕하세요 할머니", "ko")
+    assert audio.sample_rate == 16000 and audio.duration_s > 0.05 and np.isfinite(audio.samples).all()
+    again = speaker.speak("안녕하세요 할머니", "ko")
+    assert len(speaker._models) == 1  # loaded once
+    np.testing.assert_array_equal(audio.samples, again.samples)  # same seed, same take
+    with pytest.raises(BackendError, match="No VITS model is set for en"):
+        speaker.speak("hello", "en")
+
+
+def test_vits_not_configured_or_not_downloaded_says_why(tmp_path):
+    assert "no model set" in VitsSpeaker(Settings(data_dir=tmp_path)).available().reason
+    missing = VitsSpeaker(Settings(data_dir=tmp_path, vits_model_ko="facebook/mms-tts-kor-not-here"))
+    assert "not downloaded" in missing.available().reason
+    folder = VitsSpeaker(Settings(data_dir=tmp_path, vits_model_ko=str(tmp_path / "nope")))
+    assert "does not exist" in folder.available().reason
+
+
+def test_xtts_optional(tmp_path):
+    speaker = XttsSpeaker(Settings(data_dir=tmp_path))
+    status = speaker.available()
+    assert not status.ok and status.reason
+    try:
+        import TTS  # noqa: F401
+    except ImportError:
+        pytest.skip(f"coqui-tts is not installed here: {status.reason}")
+    pytest.skip("XTTS weights are not present locally (set GIEOK_XTTS_MODEL to run this)")
+
+
+def test_registry_picks_espeak_when_nothing_else_is_set_up(settings):
+    active = Backends(settings).active("speaker")
+    assert active.name == "espeak"
