@@ -1,0 +1,108 @@
+"""The offline storyteller: a real arc from the family's memories, deterministic per seed."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from studio.backends.base import StoryRequest
+from studio.backends.storyteller import OfflineStoryteller, arc, render
+from studio.book import MAX_PAGES, MIN_PAGES, POSE_HINTS
+
+SUNJA = StoryRequest("순자", "할머니", ["잘 웃으심", "손이 따뜻함"], ["감나무", "눈 내리는 숲의 밤", "된장찌개"],
+                     ["가을마다 감을 따서 곶감을 만들어 주셨다", "눈 오는 밤에 함께 숲길을 걸었다",
+                      "할머니가 끓인 된장찌개는 세상에서 제일 맛있었다"], page_count=6, language="ko")
+teller = OfflineStoryteller()
+
+
+def test_six_page_korean_story_uses_every_memory_and_ends_naming_her():
+    draft = teller.write_story(SUNJA)
+    assert len(draft.pages) == 6 and draft.title
+    text = " ".join(p.text for p in draft.pages)
+    for anecdote in SUNJA.anecdotes:
+        assert anecdote in text
+    assert "순자 할머니" in draft.pages[-1].text and "고마워요" in draft.pages[-1].text
+    assert "순자 할머니는" in text or "순자 할머니가" in text
+    assert not re.search(r"[{}\[\]]", text)  # no template syntax left behind
+    names = [c.name for c in draft.characters]
+    assert names[0] == "순자 할머니" and "grandmother" in draft.characters[0].description
+    for page in draft.pages:
+        assert page.pose_hint in POSE_HINTS and page.setting and page.mood
+        assert page.illustration_prompt.isascii() and "picture book" in page.illustration_prompt
+        assert page.characters and set(page.characters) <= set(names)
+
+
+def test_arc_has_every_beat():
+    for n in range(MIN_PAGES, MAX_PAGES + 1):
+        beats = arc(n)
+        assert len(beats) == n and beats[0] == "opening" and beats[-1] == "closing"
+        assert "memory" in beats and any("trouble" in b for b in beats) and any("comfort" in b for b in beats)
+        assert max(i for i, b in enumerate(beats) if "memory" in b) < min(i for i, b in enumerate(beats) if "trouble" in b)
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_every_page_count_works(language):
+    for n in range(MIN_PAGES, MAX_PAGES + 1):
+        req = StoryRequest("Sunja", "grandma", [], ["persimmon tree"], ["She sang to me."], page_count=n, language=language)
+        draft = teller.write_story(req)
+        assert len(draft.pages) == n and all(p.text.strip() for p in draft.pages)
+        texts = [p.text for p in draft.pages]
+        assert len(set(texts)) == n  # no two pages alike, even in a 24-page book with one memory
+
+
+@pytest.mark.parametrize("name, relation, topic, other", [("순자", "", "순자는", "순자은"), ("영숙", "", "영숙은", "영숙는")])
+def test_particles_on_names_with_and_without_final_consonant(name, relation, topic, other):
+    texts = []
+    for seed in range(12):
+        req = StoryRequest(name, relation, [], ["바다"], ["바다에서 조개를 주웠다"], page_count=8, seed=seed)
+        texts += [p.text for p in teller.write_story(req).pages]
+    joined = " ".join(texts)
+    assert topic in joined and other not in joined
+    subject, wrong_subject = (f"{name}가", f"{name}이가") if name == "순자" else (f"{name}이 ", f"{name}가")
+    assert subject in joined and wrong_subject not in joined
+
+
+def test_same_seed_same_story_other_seed_or_memories_differ():
+    first, again = teller.write_story(SUNJA), teller.write_story(SUNJA)
+    assert first == again
+    other_seed = teller.write_story(StoryRequest(**{**SUNJA.__dict__, "seed": 7}))
+    assert [p.text for p in other_seed.pages] != [p.text for p in first.pages]
+    other = StoryRequest("영숙", "할머니", ["노래를 잘 부르심"], ["바닷가", "조개"], ["여름마다 바닷가에서 조개를 주웠다"],
+                         page_count=6)
+    other_texts = [p.text for p in teller.write_story(other).pages]
+    assert all(a != b for a, b in zip(other_texts, [p.text for p in first.pages]))
+    assert "영숙 할머니" in " ".join(other_texts) and "순자" not in " ".join(other_texts)
+
+
+def test_english_story_reads_naturally():
+    req = StoryRequest("Sunja", "grandma", ["laughed loudly"], ["persimmon tree"], ["She let me pick the ripest one."],
+                       page_count=5, language="en", reader_age="3-5")
+    draft = teller.write_story(req)
+    text = " ".join(p.text for p in draft.pages)
+    assert "Grandma Sunja" in text and "She let me pick the ripest one." in text
+    assert "the persimmon tree" in text and "Thank you, Grandma Sunja" in draft.pages[-1].text
+    assert all(p.text[0].isupper() or p.text[0] == '"' for p in draft.pages)
+
+
+def test_rewrite_page_is_new_deterministic_and_keeps_its_memory():
+    draft = teller.write_story(SUNJA)
+    memory_page = next(i for i, p in enumerate(draft.pages) if SUNJA.anecdotes[1] in p.text)
+    new = teller.rewrite_page(SUNJA, draft.pages, memory_page)
+    assert new.text != draft.pages[memory_page].text and SUNJA.anecdotes[1] in new.text
+    assert new == teller.rewrite_page(SUNJA, draft.pages, memory_page)
+    for i in range(len(draft.pages)):
+        assert teller.rewrite_page(SUNJA, draft.pages, i).text != draft.pages[i].text
+    with pytest.raises(IndexError):
+        teller.rewrite_page(SUNJA, draft.pages, 6)
+
+
+def test_render_grammar():
+    import random
+    rng = random.Random(1)
+    assert render("{a:은/는} {b:을/를} [좋아했어요|좋아했어요]", {"a": "영숙", "b": "바다"}, rng) == "영숙은 바다를 좋아했어요"
+    assert render("{a:의/의} 손", {"a": "순자"}, rng) == "순자의 손"
+
+
+def test_offline_storyteller_is_honest_and_always_available():
+    status = teller.available()
+    assert status.ok and "no AI model" in status.reason and teller.label == "Offline storyteller"
