@@ -125,6 +125,7 @@ class LoraChoice(Record):
 
     ref: str = ""
     weight: float = 0.8
+    name: str = ""  # shown in the UI (a user file's original name; a preset file's own name)
 
 
 @dataclass
