@@ -119,6 +119,9 @@ def transform_person(pose: dict[str, Any], index: int, dx: float = 0.0, dy: floa
     cx, cy = person_center(out, index)
     if mirror:  # flip around the centre and swap left/right labels so limbs keep their colours' meaning
         person = [[2 * cx - person[MIRROR[i]][0], person[MIRROR[i]][1], person[MIRROR[i]][2]] for i in range(len(person))]
+    vis = _visible(person) or person
+    span = max(max(p[0] for p in vis) - min(p[0] for p in vis), max(p[1] for p in vis) - min(p[1] for p in vis))
+    scale = min(scale, 1.0 / span) if span > 0 else scale  # never larger than the picture: no squashed limbs
     person = [[cx + (x - cx) * scale, cy + (y - cy) * scale, c] for x, y, c in person]
     vis = _visible(person) or person
     xs, ys = [p[0] for p in vis], [p[1] for p in vis]
