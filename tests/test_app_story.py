@@ -1,0 +1,92 @@
+"""The Story tab through the running app: memories -> story -> edits -> restart, all kept."""
+from __future__ import annotations
+
+import pytest
+from gradio_client.exceptions import AppError
+
+from studio.store import BookStore
+
+ANECDOTES = "가을마다 감을 따서 곶감을 만들어 주셨다\n눈 오는 밤에 함께 숲길을 걸었다\n된장찌개가 제일 맛있었다"
+FORM = ("순자", "할머니", "잘 웃으심, 손이 따뜻함", "감나무, 눈 내리는 숲의 밤, 된장찌개", ANECDOTES,
+        "gentle fairy tale", "5-8", 6, "ko")
+
+
+def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for):
+    url, services = launch_app()
+    c = client_for(url)
+    drop, *_ = c.predict("할머니의 감나무", "순자 할머니께", "ko", 6, api_name="/create_book")
+    book_id = drop["value"]
+    loaded = c.predict(api_name="/story_load")
+    writer_dd, why = loaded[10], loaded[11]
+    assert writer_dd["value"] == "storyteller"
+    assert "**Offline storyteller** is writing" in why and "no GEMINI_API_KEY set" in why
+
+    # (The confirmation row is a layout, so it is not among the API's outputs.)
+    status, seed, chooser, text, prompt, info, overview, sheet = c.predict(
+        "storyteller", 0, *FORM, api_name="/write_story")
+    assert "6 pages written" in status and seed == 0
+    page_ids = [value for _, value in chooser["choices"]]
+    assert len(page_ids) == 6 and chooser["value"] == page_ids[0] and text and prompt.isascii()
+    assert sheet["data"][0][0] == "순자 할머니"
+    book = services.store.get("local", book_id)
+    assert book.memories.anecdotes == ANECDOTES.split("\n") and book.memories.keywords[0] == "감나무"
+
+    # Edit page 2 (text and illustration prompt).
+    out = c.predict(page_ids[1], "고친 둘째 쪽: 할머니가 뜨개질을 했어요.", "grandmother knitting by the window",
+                    api_name="/save_page")
+    assert out[0] == "✓" and out[2] == "고친 둘째 쪽: 할머니가 뜨개질을 했어요."
+    # Regenerate page 3: new words, same place in the book, other pages untouched.
+    before = services.store.get("local", book_id)
+    status, chooser, text, *_ = c.predict(page_ids[2], "storyteller", 0, api_name="/regenerate_page")
+    assert "Page 3 rewritten" in status and chooser["value"] == page_ids[2]
+    after = services.store.get("local", book_id)
+    assert after.pages[2].text == text != before.pages[2].text
+    assert [p.text for i, p in enumerate(after.pages) if i != 2] == [p.text for i, p in enumerate(before.pages) if i != 2]
+    # Reorder: page 3 moves up, then the last page moves down (stays last).
+    out = c.predict(page_ids[2], api_name="/move_page_up")
+    assert [v for _, v in out[1]["choices"]][:3] == [page_ids[0], page_ids[2], page_ids[1]]
+    c.predict(page_ids[5], api_name="/move_page_down")
+    # The character sheet is editable.
+    out = c.predict({"headers": ["Name / 이름", "Look (English) / 모습"],
+                     "data": [["순자 할머니", "elderly woman, gray bun, red scarf"], ["아이", "a small child"]]},
+                    api_name="/save_characters")
+    assert out[1]["data"][0][1] == "elderly woman, gray bun, red scarf"
+    # Pressing "write" again does not silently throw the pages away: it asks.
+    status, *_ = c.predict("storyteller", 0, *FORM, api_name="/write_story")
+    assert "already has 6 pages" in status
+    expected = services.store.get("local", book_id)
+    assert [p.id for p in expected.pages] == [page_ids[0], page_ids[2], page_ids[1], *page_ids[3:]]
+
+    # Restart: a new store on the same data dir sees everything.
+    services.store.close()
+    reopened = BookStore(services.settings.data_dir)
+    try:
+        book = reopened.get("local", book_id)
+        assert [p.id for p in book.pages] == [p.id for p in expected.pages]
+        assert book.pages[2].text == "고친 둘째 쪽: 할머니가 뜨개질을 했어요."
+        assert book.pages[2].illustration_prompt == "grandmother knitting by the window"
+        assert book.pages[1].text == after.pages[2].text
+        assert book.characters[0].description == "elderly woman, gray bun, red scarf"
+        assert book.memories.subject_name == "순자" and book.page_count == 6 and book.language == "ko"
+    finally:
+        reopened.close()
+
+
+def test_new_version_after_confirmation_and_clear_errors(launch_app, client_for):
+    url, services = launch_app()
+    c = client_for(url)
+    with pytest.raises(AppError, match="Open a book in the Library first"):
+        c.predict("storyteller", 0, *FORM, api_name="/write_story")
+    drop, *_ = c.predict("Grandma's tree", "", "en", 4, api_name="/create_book")
+    with pytest.raises(AppError, match="write at least one memory"):
+        c.predict("storyteller", 0, "Sunja", "grandma", "", "", "", "gentle fairy tale", "5-8", 4, "en",
+                  api_name="/write_story")
+    form = ("Sunja", "grandma", "kind", "persimmon tree", "She sang to me.", "lullaby", "3-5", 4, "en")
+    first = c.predict("storyteller", 0, *form, api_name="/write_story")
+    assert "4 pages written" in first[0]
+    with pytest.raises(AppError, match="Gemini is not available: no GEMINI_API_KEY set"):
+        c.predict("gemini", 0, *form, api_name="/write_new_version")
+    status, seed, chooser, text, *_ = c.predict("storyteller", 0, *form, api_name="/write_new_version")
+    assert "4 pages written" in status and seed == 1
+    assert text != first[3]
+    assert c.predict(api_name="/cancel_story") == ""  # nothing running: nothing to stop
