@@ -184,6 +184,15 @@ def normalize_loudness(samples: np.ndarray, sr: int, target_lufs: float = NARRAT
     return out.astype(np.float32)
 
 
+def remove_dc(samples: np.ndarray, sr: int, cutoff_hz: float = 40.0) -> np.ndarray:
+    """High-pass below the voice: a vocoder's DC offset or rumble would eat the loudness headroom."""
+    from scipy.signal import butter, sosfiltfilt
+    if len(samples) < 64:
+        return np.asarray(samples, dtype=np.float32)
+    sos = butter(2, cutoff_hz, btype="high", fs=sr, output="sos")
+    return sosfiltfilt(sos, np.asarray(samples, dtype=np.float64)).astype(np.float32)
+
+
 def frame_db(samples: np.ndarray, sr: int, frame_s: float = 0.02) -> np.ndarray:
     hop = max(1, int(sr * frame_s))
     n = len(samples) // hop

@@ -57,7 +57,7 @@ def add_recordings(services, owner: str, book_id: str, voice_id: str, files: lis
     if not files:
         raise ValueError("Choose or record at least one recording.")
     book = services.store.get(owner, book_id)
-    voice = book.voice(voice_id)
+    voice = _voice(book, voice_id)
     settings = services.settings
     prepared = []
     for item in files:
@@ -157,6 +157,20 @@ def attach_rvc_model(services, owner: str, book_id: str, voice_id: str, pth_path
     return services.store.update(owner, book_id, change).voice(voice_id)
 
 
+def _page(book: Book, page_id: str):
+    try:
+        return book.page(page_id)
+    except KeyError:
+        raise ValueError("That page is no longer in this book.") from None
+
+
+def _voice(book: Book, voice_id: str) -> Voice:
+    try:
+        return book.voice(voice_id)
+    except KeyError:
+        raise ValueError("That voice is no longer in this book.") from None
+
+
 def uses_likeness(voice: Voice) -> bool:
     """Whether narrating with this voice uses the loved one's recordings or model."""
     return voice.converter in ("voice_match", "rvc") or voice.speaker == "xtts"
@@ -192,7 +206,8 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> R
             if voice.model_files.get("index"):
                 extra["index_path"] = str(services.media.path(voice.model_files["index"]))
         result = converter.convert(standard, voice, **knobs, **extra)
-    result = Audio(audiolib.normalize_loudness(result.samples, result.sample_rate, audiolib.NARRATION_LUFS),
+    cleaned = audiolib.remove_dc(result.samples, result.sample_rate)
+    result = Audio(audiolib.normalize_loudness(cleaned, result.sample_rate, audiolib.NARRATION_LUFS),
                    result.sample_rate)
     params = {**knobs, "seed": seed, "language": language, "lufs": audiolib.NARRATION_LUFS}
     return Rendering(standard, result, speaker.name, converter_name, params)
@@ -206,17 +221,17 @@ def _require_available(backend) -> None:
 
 def preview(services, owner: str, book_id: str, voice_id: str, text: str) -> Rendering:
     book = services.store.get(owner, book_id)
-    return render(services, book.voice(voice_id), text, book.language)
+    return render(services, _voice(book, voice_id), text, book.language)
 
 
 def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None) -> NarrationTake:
     """Speak one page into a new take, keep it and choose it."""
     book = services.store.get(owner, book_id)
-    page = book.page(page_id)
+    page = _page(book, page_id)
     voice_id = voice_id or book.narration_voice
     if not voice_id:
         raise ValueError("Create a voice on the Voice tab first.")
-    voice = book.voice(voice_id)
+    voice = _voice(book, voice_id)
     if not page.text.strip():
         raise ValueError(f"Page {book.pages.index(page) + 1} has no text to read.")
     rendering = render(services, voice, page.text, book.language, seed=len(page.takes))
@@ -239,7 +254,7 @@ def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str
 
 def choose_take(services, owner: str, book_id: str, page_id: str, take_id: str) -> None:
     def change(b: Book) -> None:
-        p = b.page(page_id)
+        p = _page(b, page_id)
         if not any(t.id == take_id for t in p.takes):
             raise ValueError("That take is no longer on this page.")
         p.chosen_take = take_id

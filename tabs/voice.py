@@ -232,7 +232,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return "Stopping after the current page…" if stopped else "Nothing is running."
 
     refresh_io = dict(inputs=[ctx.owner, ctx.book_id], outputs=[*voice_outputs, page_dd, takes_dd, take_audio])
-    tab.select(refresh, **refresh_io, api_visibility="private")
+    tab.select(refresh, **refresh_io, api_name="voice_refresh")
     ctx.book_id.change(refresh, **refresh_io, api_visibility="private")
     create_btn.click(create, [ctx.owner, ctx.book_id, new_name], [*voice_outputs, new_name], api_name="voice_create")
     voice_dd.input(choose_voice, [ctx.owner, ctx.book_id, voice_dd], voice_outputs, api_name="voice_choose")
