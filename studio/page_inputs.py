@@ -181,7 +181,7 @@ def add_user_lora(services, owner: str, book_id: str, page_id: str, path: str | 
                   original_name: str = "", weight: float = 0.8) -> LoraChoice:
     """Keep an uploaded style LoRA with the book and use it on this page."""
     check_lora_upload(services, path, original_name)
-    ref = services.media.put_file(path, "safetensors")
+    ref = services.media.put_file(path, "lora")  # media exts are short; the loader reads safetensors only
     choice = LoraChoice(ref=ref, weight=weight, name=Path(original_name or str(path)).name[:120])
 
     def change(page: Page) -> None:

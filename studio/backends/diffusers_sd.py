@@ -228,8 +228,10 @@ class DiffusersIllustrator:
             if key not in self._adapters:
                 self.check_lora(path)
                 name = "lora_" + hashlib.sha256(key.encode()).hexdigest()[:12]
-                try:
-                    self._base.load_lora_weights(str(path), adapter_name=name)
+                try:  # read as safetensors ourselves: whatever its name, a LoRA is never unpickled
+                    from safetensors.torch import load_file
+
+                    self._base.load_lora_weights(load_file(str(path)), adapter_name=name)
                 except (ValueError, KeyError, RuntimeError, OSError) as exc:
                     raise BackendError(f"The LoRA {Path(path).name} does not fit this model: {exc}") from exc
                 self._adapters[key] = name
