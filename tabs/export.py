@@ -1,13 +1,138 @@
-"""Export tab (being built; see its issue). Says plainly what it will do: no fake controls."""
+"""Export tab: the book as a printable PDF, a read-aloud EPUB, a video, an audiobook and a web
+book. Says first what is missing (and what will stand in for it), then each button makes one
+file with a progress bar and offers it for download."""
 from __future__ import annotations
+
+import tempfile
+from pathlib import Path
 
 import gradio as gr
 
-from tabs.common import TabContext
+from studio.export.exports import export_book, fresh_export_dir, whats_missing
+from tabs.common import TabContext, require_book, require_owner, user_errors
 
 TITLE = "tab.export"
-STRINGS = {"en": {"tab.export": "Export"}, "ko": {"tab.export": "내보내기"}}
+STRINGS = {
+    "en": {
+        "tab.export": "Export",
+        "ex.check": "Check the book again",
+        "ex.font": "Font",
+        "ex.pdf": "Picture book (PDF)",
+        "ex.size": "Page size",
+        "ex.bleed": "Add 3 mm bleed for a print shop",
+        "ex.epub": "E-book that reads aloud (EPUB 3)",
+        "ex.mp4": "Video (MP4)",
+        "ex.burn": "Show the words on the video",
+        "ex.audio": "Audiobook",
+        "ex.audio_format": "Format",
+        "ex.web": "Web book (one HTML file, works offline)",
+        "ex.make": "Make",
+        "ex.file": "Download",
+    },
+    "ko": {
+        "tab.export": "내보내기",
+        "ex.check": "책 다시 확인하기",
+        "ex.font": "글꼴",
+        "ex.pdf": "그림책 (PDF)",
+        "ex.size": "판형",
+        "ex.bleed": "인쇄소용 재단 여백 3mm 추가",
+        "ex.epub": "읽어 주는 전자책 (EPUB 3)",
+        "ex.mp4": "동영상 (MP4)",
+        "ex.burn": "영상에 글 넣기",
+        "ex.audio": "오디오북",
+        "ex.audio_format": "형식",
+        "ex.web": "웹 책 (HTML 파일 하나, 오프라인에서도 재생)",
+        "ex.make": "만들기",
+        "ex.file": "내려받기",
+    },
+}
+SIZES = [("A4", "a4"), ("8×8 in", "square-8in"), ("20×20 cm", "square-20cm")]
+FONTS = [("나눔명조 · Nanum Myeongjo", "myeongjo"), ("나눔고딕 · Nanum Gothic", "gothic")]
+AUDIO_FORMATS = [("M4B (chapters)", "m4b"), ("MP3", "mp3")]
+READY = "✓ Everything is there: every page has a picture and a narration. / 모든 쪽에 그림과 낭독이 있습니다."
+
+
+def status_markdown(notes: list[str]) -> str:
+    if not notes:
+        return READY
+    return "\n".join(f"- {note}" for note in notes)
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
-    gr.Markdown("This tab is not built yet.")
+    services, t = ctx.services, ctx.t
+    export_root = Path(tempfile.mkdtemp(prefix="gieok-exports-"))  # outside the data dir
+
+    with gr.Row():
+        status = gr.Markdown(elem_classes=["gieok-notice"])
+    with gr.Row():
+        check_btn = gr.Button(t("ex.check"), scale=1)
+        font = gr.Radio(FONTS, value="myeongjo", label=t("ex.font"), scale=3)
+    with gr.Row(equal_height=False):
+        with gr.Column(min_width=260):
+            gr.Markdown(f"### {t('ex.pdf')}")
+            size = gr.Radio(SIZES, value="a4", label=t("ex.size"))
+            bleed = gr.Checkbox(False, label=t("ex.bleed"))
+            pdf_btn = gr.Button(t("ex.make"), variant="primary")
+            pdf_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+        with gr.Column(min_width=260):
+            gr.Markdown(f"### {t('ex.epub')}")
+            epub_btn = gr.Button(t("ex.make"), variant="primary")
+            epub_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+            gr.Markdown(f"### {t('ex.web')}")
+            web_btn = gr.Button(t("ex.make"), variant="primary")
+            web_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+        with gr.Column(min_width=260):
+            gr.Markdown(f"### {t('ex.mp4')}")
+            burn = gr.Checkbox(True, label=t("ex.burn"))
+            mp4_btn = gr.Button(t("ex.make"), variant="primary")
+            mp4_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+            gr.Markdown(f"### {t('ex.audio')}")
+            audio_format = gr.Radio(AUDIO_FORMATS, value="m4b", label=t("ex.audio_format"))
+            audio_btn = gr.Button(t("ex.make"), variant="primary")
+            audio_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+
+    def make(owner, book_id, kind, progress, **options) -> str:
+        owner, book_id = require_owner(owner), require_book(book_id)
+
+        def report(p):
+            progress(p.fraction, desc=p.message)
+
+        path = export_book(services, owner, book_id, kind, fresh_export_dir(export_root), on_progress=report, **options)
+        return str(path)
+
+    @user_errors
+    def check(owner, book_id):
+        if not (owner and book_id):
+            return "Open a book in the Library first. / 먼저 서재에서 책을 열어 주세요."
+        return status_markdown(whats_missing(services, owner, book_id))
+
+    @user_errors
+    def make_pdf(owner, book_id, size_, bleed_, font_, progress=gr.Progress()):
+        return make(owner, book_id, "pdf", progress, size=size_, bleed=bool(bleed_), font=font_)
+
+    @user_errors
+    def make_epub(owner, book_id, font_, progress=gr.Progress()):
+        return make(owner, book_id, "epub", progress, font=font_)
+
+    @user_errors
+    def make_video(owner, book_id, burn_, progress=gr.Progress()):
+        return make(owner, book_id, "mp4", progress, burn_text=bool(burn_))
+
+    @user_errors
+    def make_audiobook(owner, book_id, fmt_, progress=gr.Progress()):
+        return make(owner, book_id, "audiobook", progress, fmt=fmt_)
+
+    @user_errors
+    def make_webbook(owner, book_id, font_, progress=gr.Progress()):
+        return make(owner, book_id, "webbook", progress, font=font_)
+
+    who = [ctx.owner, ctx.book_id]
+    gr.on([tab.select, check_btn.click, ctx.book_id.change], check, who, status, api_name="export_status")
+    pdf_btn.click(make_pdf, [*who, size, bleed, font], pdf_file, api_name="export_pdf")
+    epub_btn.click(make_epub, [*who, font], epub_file, api_name="export_epub")
+    web_btn.click(make_webbook, [*who, font], web_file, api_name="export_webbook")
+    # Video and audio encoding fill the CPU: one at a time across visitors, the rest wait in the queue.
+    mp4_btn.click(make_video, [*who, burn], mp4_file, api_name="export_mp4",
+                  concurrency_id="encode", concurrency_limit=1)
+    audio_btn.click(make_audiobook, [*who, audio_format], audio_file, api_name="export_audiobook",
+                    concurrency_id="encode", concurrency_limit=1)

@@ -80,7 +80,7 @@ def chapters_metadata(book: ExportBook, spans: list[tuple[float, float]], target
 
 
 def compressed_clips(book: ExportBook, ffmpeg: str, timeout_s: float, ext: str = "m4a") -> dict[int, Path]:
-    """Each page's narration as AAC (.m4a), cached by content: page number -> file.
+    """Each page's narration as AAC (.m4a) or MP3, cached by content: page number -> file.
     One ffmpeg process encodes all missing clips (process start-up dominates on small files)."""
     _CLIP_CACHE.mkdir(parents=True, exist_ok=True)
     result, todo = {}, []
@@ -97,8 +97,8 @@ def compressed_clips(book: ExportBook, ffmpeg: str, timeout_s: float, ext: str =
         for i, (_, target) in enumerate(todo):
             partial = target.with_name(f".{target.stem}-{time.time_ns()}.{ext}")
             outputs.append((partial, target))
-            args += ["-map", f"{i}:a", "-c:a", "aac", "-b:a", "64k", "-ac", "1", "-movflags", "+faststart",
-                     str(partial)]
+            codec = ["-c:a", "aac", "-movflags", "+faststart"] if ext == "m4a" else ["-c:a", "libmp3lame"]
+            args += ["-map", f"{i}:a", *codec, "-b:a", "64k", "-ac", "1", str(partial)]
         try:
             run_ffmpeg(ffmpeg, args, timeout_s)
             for partial, target in outputs:
