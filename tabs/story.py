@@ -20,7 +20,7 @@ STRINGS = {
         "tab.story": "Story", "st.memories": "Memories", "st.subject": "Who is this book about? (name)",
         "st.relation": "Who were they to you? (e.g. grandma)", "st.traits": "What were they like? (comma separated)",
         "st.keywords": "Memory keywords (comma separated)", "st.anecdotes": "Short memories — one per line",
-        "st.photos": "Photos of them (optional)", "st.remove_photo": "Remove selected photo",
+        "st.photos": "Photos of them (optional)", "st.add_photos": "Add photos", "st.remove_photo": "Remove selected photo",
         "st.tone": "Tone", "st.age": "Reader age", "st.pages": "Pages", "st.language": "Language of the story",
         "st.save": "Save memories", "st.writer": "Story writer", "st.seed": "Variation number",
         "st.write": "Write the story", "st.cancel": "Stop", "st.more": "Writer options",
@@ -35,7 +35,7 @@ STRINGS = {
         "tab.story": "이야기", "st.memories": "기억", "st.subject": "누구에 대한 책인가요? (이름)",
         "st.relation": "나와의 관계 (예: 할머니)", "st.traits": "어떤 분이었나요? (쉼표로 구분)",
         "st.keywords": "기억의 낱말 (쉼표로 구분)", "st.anecdotes": "짧은 추억 — 한 줄에 하나씩",
-        "st.photos": "그분의 사진 (선택)", "st.remove_photo": "선택한 사진 빼기",
+        "st.photos": "그분의 사진 (선택)", "st.add_photos": "사진 올리기", "st.remove_photo": "선택한 사진 빼기",
         "st.tone": "분위기", "st.age": "읽을 아이의 나이", "st.pages": "쪽 수", "st.language": "이야기의 언어",
         "st.save": "기억 저장", "st.writer": "이야기 작가", "st.seed": "변주 번호",
         "st.write": "이야기 쓰기", "st.cancel": "멈추기", "st.more": "작가 설정",
@@ -84,7 +84,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                                    placeholder="가을마다 감을 따서 곶감을 만들어 주셨다\n눈 오는 밤에 함께 숲길을 걸었다")
             photos = gr.Gallery(label=t("st.photos"), columns=6, height=120, allow_preview=False, interactive=False)
             with gr.Row():
-                upload = gr.File(label=t("st.photos"), file_count="multiple", type="filepath",
+                upload = gr.File(label=t("st.add_photos"), file_count="multiple", type="filepath",
                                  file_types=["image"], height=80)
                 remove_photo_btn = gr.Button(t("st.remove_photo"), size="sm")
             with gr.Row():
