@@ -1,0 +1,76 @@
+"""The Pages tab through the running app: a 6-page book illustrated page by page with sketches,
+three variants on page 2 (keep the second), the rest in one call, all still there after a reload."""
+from __future__ import annotations
+
+from gradio_client.exceptions import AppError
+import pytest
+
+from studio.book import ImageSpec, Page
+
+
+def _plain(value):
+    return value["value"] if isinstance(value, dict) and value.get("__type__") == "update" else value
+
+
+FORM = slice(2, 24)  # /show_page outputs: page text, locked, then the form the generate call takes
+
+
+def test_a_family_illustrates_a_book_with_sketches(launch_app, client_for):
+    url, services = launch_app()
+    c = client_for(url)
+    drop, *_ = c.predict("할머니의 감나무", "", "ko", 6, api_name="/create_book")
+    book_id = drop["value"]
+    services.store.update("local", book_id, lambda b: setattr(b, "pages", [
+        Page(text=f"{i + 1}쪽 이야기", illustration_prompt=f"grandmother and child, scene {i + 1}",
+             setting="persimmon garden", mood="warm", pose_hint="walking hand in hand",
+             image=ImageSpec(width=192, height=128)) for i in range(6)]))
+
+    pages, overview, status = c.predict(None, api_name="/list_pages")
+    assert "Sketch illustrator — GIEOK_SD_MODEL is not set" in status and overview == []
+    page_ids = [value for _, value in pages["choices"]]
+    assert len(page_ids) == 6
+
+    # page 2: a style, a pose, one pose edit, three seeds, keep the second
+    form = [_plain(v) for v in c.predict(page_ids[1], api_name="/show_page")[FORM]]
+    assert form[0].startswith("grandmother and child, scene 2")  # the composed prompt, editable
+    form = [_plain(v) for v in c.predict(page_ids[1], "watercolor", *form, api_name="/pick_style")]
+    assert "watercolor" in form[0] and form[4] == 25  # the preset's steps
+    pose_img, person, kind = c.predict(page_ids[1], "hugging", api_name="/choose_pose")
+    assert kind == "openpose" and len(person["choices"]) == 2
+    gallery, variant, overview, status = c.predict(page_ids[1], 3, *form, api_name="/generate_variants")
+    assert len(gallery) == 3 and len(variant["choices"]) == 3 and status.startswith("✓ 3")
+    second = variant["choices"][1][1]
+    gallery, variant, overview = c.predict(page_ids[1], second, api_name="/choose_variant")
+    assert variant["value"] == second and len(overview) == 1
+
+    # page 4 keeps its words but is locked; the rest in one call
+    c.predict(page_ids[3], True, api_name="/lock_page")
+    overview, message = c.predict(api_name="/illustrate_book")
+    assert message.startswith("✓ 4 pages illustrated") and len(overview) == 5
+
+    # reload: a new browser session sees the same book, page 2 still shows the second variant
+    c2 = client_for(url)
+    c2.predict(api_name="/list_books")
+    c2.predict(book_id, api_name="/open_book")
+    c2.predict(None, api_name="/list_pages")
+    shown = c2.predict(page_ids[1], api_name="/show_page")
+    assert _plain(shown[-1]) == second and len(shown[-2]) == 3
+    book = services.store.get("local", book_id)
+    assert book.pages[1].chosen_variant == second and book.pages[1].image.style == "watercolor"
+    assert book.pages[1].image.control.pose_id == "hugging"
+    assert [p.chosen_image() is not None for p in book.pages] == [True, True, True, False, True, True]
+    assert all(v.backend == "sketch" for p in book.pages for v in p.variants)
+
+
+def test_bad_lora_upload_shows_a_clear_error(launch_app, client_for, tmp_path):
+    from gradio_client import handle_file
+
+    url, services = launch_app()
+    c = client_for(url)
+    drop, *_ = c.predict("Book", "", "en", 4, api_name="/create_book")
+    services.store.update("local", drop["value"], lambda b: setattr(b, "pages", [Page(text="one")]))
+    pages, *_ = c.predict(None, api_name="/list_pages")
+    bad = tmp_path / "style.safetensors"
+    bad.write_bytes(b"this is not a safetensors file at all")
+    with pytest.raises(AppError, match="not a valid .safetensors"):
+        c.predict(pages["value"], handle_file(str(bad)), api_name="/upload_lora")
