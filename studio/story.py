@@ -213,6 +213,18 @@ def apply_story(book: Book, draft: StoryDraft) -> None:
         pages.append(page)
     book.pages = pages
     book.characters = _merge_characters(book, draft.characters)
+    names = [c.name for c in book.characters]
+    for page in pages:  # the Pages tab finds each look by exact name: point page names at the sheet
+        page.characters = list(dict.fromkeys(_sheet_name(n, names) for n in page.characters))
+
+
+def _sheet_name(name: str, sheet: list[str]) -> str:
+    low = name.lower()
+    exact = next((s for s in sheet if s.lower() == low), None)
+    if exact:
+        return exact
+    close = [s for s in sheet if low in s.lower() or s.lower() in low]
+    return close[0] if len(close) == 1 else name
 
 
 def apply_page(page: Page, draft: PageDraft) -> None:
@@ -322,6 +334,9 @@ def save_characters(store, owner: str, book_id: str, rows: Iterable[Iterable[Any
                     [n.lower() for n, _ in cleaned]:
                 old = book.characters[i]  # renamed in place
             character = old or Character()
+            if old is not None and old.name != name:  # renamed: pages keep pointing at this character
+                for page in book.pages:
+                    page.characters = [name if n == old.name else n for n in page.characters]
             character.name, character.description = name, description
             sheet.append(character)
         book.characters = sheet

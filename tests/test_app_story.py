@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import pytest
+from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from PIL import Image
 
 from studio.store import BookStore
 
@@ -11,11 +13,17 @@ FORM = ("순자", "할머니", "잘 웃으심, 손이 따뜻함", "감나무, �
         "gentle fairy tale", "5-8", 6, "ko")
 
 
-def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for):
+def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for, tmp_path):
     url, services = launch_app()
     c = client_for(url)
     drop, *_ = c.predict("할머니의 감나무", "순자 할머니께", "ko", 6, api_name="/create_book")
     book_id = drop["value"]
+    Image.new("RGB", (64, 48), "orange").save(tmp_path / "grandma.png")
+    (tmp_path / "fake.png").write_text("not an image")
+    gallery, _, status = c.predict([handle_file(str(tmp_path / "grandma.png"))], api_name="/add_photos")
+    assert len(gallery) == 1 and "1 photo" in status
+    with pytest.raises(AppError, match="not an image"):
+        c.predict([handle_file(str(tmp_path / "fake.png"))], api_name="/add_photos")
     loaded = c.predict(api_name="/story_load")
     writer_dd, why = loaded[10], loaded[11]
     assert writer_dd["value"] == "storyteller"
@@ -28,6 +36,7 @@ def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for):
     page_ids = [value for _, value in chooser["choices"]]
     assert len(page_ids) == 6 and chooser["value"] == page_ids[0] and text and prompt.isascii()
     assert sheet["data"][0][0] == "순자 할머니"
+    assert services.store.get("local", book_id).characters[0].photos == services.store.get("local", book_id).memories.photos
     book = services.store.get("local", book_id)
     assert book.memories.anecdotes == ANECDOTES.split("\n") and book.memories.keywords[0] == "감나무"
 

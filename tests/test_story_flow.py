@@ -207,6 +207,17 @@ def test_character_sheet_edits_keep_photos(store, book, tmp_path):
     assert b.characters[0].description == "short gray hair, green apron"
     b = story.save_characters(store, OWNER, book.id, [["Grandma Sunja", "x"], [chars[1].name, "y"]])
     assert b.characters[0].id == chars[0].id and b.characters[0].photos  # renamed in place
+    assert all("순자 할머니" not in p.characters for p in b.pages)
+    assert any("Grandma Sunja" in p.characters for p in b.pages)
+
+
+def test_page_character_names_point_at_the_sheet(store, book):
+    pages = [PageDraft("t", "p", characters=["sunja", "Grandma SUNJA", "The child", "a stranger"])] * 4
+    writer = ScriptedWriter(StoryDraft("t", pages, [CharacterDraft("Grandma Sunja", "gray bun"),
+                                                    CharacterDraft("the child", "yellow coat")]))
+    story.save_memories(store, OWNER, book.id, **{**MEMORIES, "page_count": 4})
+    run(story.write_story(store, writer, OWNER, book.id, CancelToken()))
+    assert store.get(OWNER, book.id).pages[0].characters == ["Grandma Sunja", "the child", "a stranger"]
 
 
 def test_bad_photo_is_refused_and_nothing_changes(store, book, tmp_path):
