@@ -21,7 +21,12 @@ def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 
                on_fraction: Callable[[float], None] | None = None) -> None:
     """Run ffmpeg; report progress from ``-progress``; kill it after ``timeout_s``."""
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-progress", "pipe:1", *args]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise ExportError(f"ffmpeg could not be started ({ffmpeg}): {exc.strerror or exc}. "
+                          "Check GIEOK_FFMPEG_BINARY or install ffmpeg.") from None
     timer = threading.Timer(timeout_s, proc.kill)
     timer.start()
     errors: list[str] = []

@@ -143,7 +143,7 @@ _CSS = """
 html,body{margin:0;background:#f3e9da;color:#4a3428;font-family:__FAMILY__;-webkit-text-size-adjust:100%}
 main{max-width:640px;margin:0 auto;min-height:100vh;padding:12px 12px 20px;display:flex;flex-direction:column}
 .sheet{background:#faf3e8;border-radius:18px;box-shadow:0 4px 18px rgba(90,60,30,.15);padding:14px;text-align:center}
-.picture{display:block;width:100%;aspect-ratio:1/1;object-fit:contain;border-radius:12px;background:#f1e4d0}
+.picture{display:block;width:min(100%,58vh);margin:0 auto;aspect-ratio:1/1;object-fit:contain;border-radius:12px;background:#f1e4d0}
 .title{font-size:clamp(1.6rem,6vw,2.3rem);font-weight:normal;margin:.7em 0 .2em}
 .dedication{color:#826046;font-size:1.05rem;margin:.3em 0 .8em}
 .text{font-size:clamp(1.15rem,4.6vw,1.45rem);line-height:1.75;margin:.9em .4em .3em;min-height:3.5em;word-break:keep-all}

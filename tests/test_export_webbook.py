@@ -1,0 +1,85 @@
+"""The web book in a real browser (Debian Chromium through Playwright): one file, no network,
+page 1's narration plays and the page turns by itself when it ends; phone-sized; and the
+Preview tab in the studio shows the same reader."""
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+
+from browser import browser_page, chromium_missing_reason
+from export_fixtures import make_book
+from studio.export.common import gather
+from studio.export.webbook import export_webbook
+
+pytestmark = pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason()))
+
+
+def wait_for(frame, expression: str, timeout_s: float = 15.0):
+    """Poll with evaluate (the web book's CSP forbids the string eval wait_for_function uses)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = frame.evaluate(expression)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {expression}")
+
+
+@pytest.fixture
+def webbook(services, tmp_path):
+    saved = make_book(services.store, pages=4, durations=[1.0, 0.6, None, 0.8])
+    return export_webbook(gather(saved, services.media, services.backends), tmp_path / "out",
+                          settings=services.settings)
+
+
+def test_one_file_with_everything_inside(webbook):
+    html = webbook.read_text(encoding="utf-8")
+    assert webbook.name == "할머니의-감나무.html"
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", html)  # nothing fetched from anywhere
+    assert html.count("data:image/jpeg;base64,") == 5 and html.count("data:audio/mpeg;base64,") == 3
+    assert "@font-face" in html and "data:font/ttf;base64," in html
+
+
+def test_plays_page_one_and_turns_to_page_two_on_a_phone(webbook, tmp_path):
+    with browser_page(390, 844) as page:
+        failures, requests = [], []
+        page.on("pageerror", lambda e: failures.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url) if not r.url.startswith(("file:", "data:")) else None)
+        page.goto(webbook.as_uri())
+        assert page.evaluate("document.body.dataset.page") == "0"
+        assert "할머니의 감나무" in page.inner_text("section[data-page='0']")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 390  # no sideways scrolling
+        page.click("#read")
+        wait_for(page, "document.body.dataset.page === '1'")
+        wait_for(page, "(() => { const a = document.getElementById('audio-1'); return !a.paused && a.currentTime > 0; })()")
+        assert page.is_visible("section[data-page='1'] .text.reading")
+        assert "봄마다" in page.inner_text("section[data-page='1']")
+        wait_for(page, "document.body.dataset.page === '2'", timeout_s=10)
+        wait_for(page, "!document.getElementById('audio-2').paused")
+        page.screenshot(path=str(tmp_path / "phone.png"))
+        page.click("#prev")
+        assert page.evaluate("document.body.dataset.page") == "1"
+        assert page.evaluate("document.getElementById('audio-2').paused")
+        assert not failures and not requests
+
+
+def test_preview_tab_shows_the_reader_in_the_studio(launch_app, services, tmp_path):
+    url, app_services = launch_app()
+    saved = make_book(app_services.store, pages=4, durations=[0.8, 0.6, 0.6, 0.6])
+    with browser_page(locale="ko-KR") as page:
+        page.goto(url)
+        page.locator(".gieok-book-card img").first.wait_for(timeout=20000)
+        page.get_by_role("button", name="열기").click()
+        page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=15000)
+        page.get_by_role("tab", name="미리 보기").click()
+        frame_el = page.locator("iframe.gieok-reader")
+        frame_el.wait_for(timeout=30000)
+        frame = frame_el.element_handle().content_frame()
+        wait_for(frame, "document.body && document.body.dataset.page === '0'")
+        assert saved.title in frame.inner_text("section[data-page='0']")
+        frame.click("#read")
+        wait_for(frame, "!document.getElementById('audio-1').paused")
+        wait_for(frame, "document.body.dataset.page === '2'", timeout_s=10)
+        page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
