@@ -41,14 +41,14 @@ class BasicVoiceMatch:
         return Audio(*match(audio.samples, audio.sample_rate, profile, float(strength)))
 
 
-def _analyse(x: np.ndarray, sr: int):
+def _analyse(x: np.ndarray, sr: int, frame_ms: float = 5.0, aperiodicity: bool = True):
     from studio.backends.rvc.pipeline import load_pyworld
     pw = load_pyworld()
     x = x.astype(np.float64)
-    f0, t = pw.dio(x, sr, f0_floor=60.0, f0_ceil=700.0, frame_period=5.0)
+    f0, t = pw.dio(x, sr, f0_floor=60.0, f0_ceil=700.0, frame_period=frame_ms)
     f0 = pw.stonemask(x, f0, t, sr)
     sp = pw.cheaptrick(x, f0, t, sr, fft_size=FFT)
-    ap = pw.d4c(x, f0, t, sr, fft_size=FFT)
+    ap = pw.d4c(x, f0, t, sr, fft_size=FFT) if aperiodicity else None
     return pw, f0, sp, ap
 
 
@@ -87,7 +87,7 @@ def measure_profile(clips: list[np.ndarray], sr: int) -> dict[str, Any]:
     if not clips:
         raise BackendError("There are no usable clips to learn the voice from.")
     x = np.concatenate([resample(c, sr, ANALYSIS_SR) for c in clips])[: ANALYSIS_SR * 120]
-    _, f0, sp, _ = _analyse(x, ANALYSIS_SR)
+    _, f0, sp, _ = _analyse(x, ANALYSIS_SR, frame_ms=10.0, aperiodicity=False)  # statistics only
     voiced = f0 > 0
     if voiced.sum() < 20:
         raise BackendError("No voiced speech was found in the recordings (is it someone speaking?).")
@@ -99,7 +99,7 @@ def measure_profile(clips: list[np.ndarray], sr: int) -> dict[str, Any]:
         "f0_median_hz": float(np.exp(np.median(lf0))),
         "f0_p10_hz": float(np.exp(np.percentile(lf0, 10))),
         "f0_p90_hz": float(np.exp(np.percentile(lf0, 90))),
-        "formants_hz": _formants(x, ANALYSIS_SR),
+        "formants_hz": _formants(x[: ANALYSIS_SR * 30], ANALYSIS_SR),  # medians settle within 30 s
         "envelope_db": [round(float(v), 3) for v in _band_envelope(sp, voiced)],
     }
 
