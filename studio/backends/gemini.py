@@ -9,15 +9,14 @@ from __future__ import annotations
 import threading
 
 from studio.backends import llm_json
-from studio.backends.base import (Availability, BackendError, CancelToken, PageDraft, StoryDraft,
-                                  StoryRequest, missing_packages)
+from studio.backends.base import Availability, BackendError, CancelToken, StoryRequest, missing_packages
 
 KEY_HELP = ("Gemini needs an API key: set GEMINI_API_KEY (or GOOGLE_API_KEY) in the environment before "
             "starting the studio, e.g. `GEMINI_API_KEY=... python app.py`. Get a key at "
             "https://aistudio.google.com/apikey.")
 
 
-class GeminiWriter:
+class GeminiWriter(llm_json.SchemaWriter):
     name = "gemini"
     label = "Gemini"
 
@@ -34,25 +33,9 @@ class GeminiWriter:
             return Availability.no("no GEMINI_API_KEY set")
         return Availability.yes(f"API key set; model {self.settings.gemini_model}")
 
-    # -- the protocol ------------------------------------------------------------------------
-    def write_story(self, request: StoryRequest, cancel: CancelToken | None = None) -> StoryDraft:
-        return llm_json.ask_validated(
-            lambda messages: self._generate(messages, request, llm_json.STORY_SCHEMA, cancel),
-            llm_json.story_messages(request),
-            lambda raw: llm_json.to_story(llm_json.parse_json(raw), request.page_count),
-            self.label, cancel)
-
-    def rewrite_page(self, request: StoryRequest, pages: list[PageDraft], index: int,
-                     cancel: CancelToken | None = None) -> PageDraft:
-        return llm_json.ask_validated(
-            lambda messages: self._generate(messages, request, llm_json.PAGE_SCHEMA, cancel),
-            llm_json.page_messages(request, pages, index),
-            lambda raw: llm_json.to_page(llm_json.parse_json(raw)),
-            self.label, cancel)
-
     # -- the call ----------------------------------------------------------------------------
-    def _generate(self, messages: llm_json.Messages, request: StoryRequest, schema: dict,
-                  cancel: CancelToken | None) -> str:
+    def _ask(self, messages: llm_json.Messages, request: StoryRequest, schema: dict,
+             cancel: CancelToken | None) -> str:
         from google.genai import types
 
         client = self._get_client()

@@ -190,6 +190,29 @@ def to_story(obj: Any, page_count: int) -> StoryDraft:
 
 
 # -- calling a model -----------------------------------------------------------------------------
+class SchemaWriter:
+    """The StoryWriter protocol for model-backed writers: a subclass provides
+    ``_ask(messages, request, schema, cancel) -> raw text`` (with its own retries) and ``_who()``."""
+
+    label = "The model"
+
+    def _who(self) -> str:
+        return self.label
+
+    def _ask(self, messages: Messages, request: StoryRequest, schema: dict, cancel: CancelToken | None) -> str:
+        raise NotImplementedError
+
+    def write_story(self, request: StoryRequest, cancel: CancelToken | None = None) -> StoryDraft:
+        return ask_validated(lambda m: self._ask(m, request, STORY_SCHEMA, cancel), story_messages(request),
+                             lambda raw: to_story(parse_json(raw), request.page_count), self._who(), cancel)
+
+    def rewrite_page(self, request: StoryRequest, pages: list[PageDraft], index: int,
+                     cancel: CancelToken | None = None) -> PageDraft:
+        return ask_validated(lambda m: self._ask(m, request, PAGE_SCHEMA, cancel),
+                             page_messages(request, pages, index), lambda raw: to_page(parse_json(raw)),
+                             self._who(), cancel)
+
+
 def ask_validated(call: Callable[[Messages], str], messages: Messages, validate: Callable[[str], T],
                   label: str, cancel: CancelToken | None = None) -> T:
     """Ask, validate; if the answer does not fit, ask once more with the reason; then give up."""

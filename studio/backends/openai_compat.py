@@ -9,11 +9,10 @@ from __future__ import annotations
 import threading
 
 from studio.backends import llm_json
-from studio.backends.base import (Availability, BackendError, CancelToken, PageDraft, StoryDraft,
-                                  StoryRequest, missing_packages)
+from studio.backends.base import Availability, BackendError, CancelToken, StoryRequest, missing_packages
 
 
-class OpenAICompatWriter:
+class OpenAICompatWriter(llm_json.SchemaWriter):
     name = "openai"
     label = "Local model (OpenAI-compatible server)"
 
@@ -30,25 +29,11 @@ class OpenAICompatWriter:
             return Availability.no("no local server set (GIEOK_OPENAI_BASE_URL)")
         return Availability.yes(f"{self.settings.openai_model} at {self.settings.openai_base_url}")
 
-    def write_story(self, request: StoryRequest, cancel: CancelToken | None = None) -> StoryDraft:
-        return llm_json.ask_validated(
-            lambda messages: self._chat(messages, request, cancel),
-            llm_json.story_messages(request),
-            lambda raw: llm_json.to_story(llm_json.parse_json(raw), request.page_count),
-            self._where(), cancel)
-
-    def rewrite_page(self, request: StoryRequest, pages: list[PageDraft], index: int,
-                     cancel: CancelToken | None = None) -> PageDraft:
-        return llm_json.ask_validated(
-            lambda messages: self._chat(messages, request, cancel),
-            llm_json.page_messages(request, pages, index),
-            lambda raw: llm_json.to_page(llm_json.parse_json(raw)),
-            self._where(), cancel)
-
-    def _where(self) -> str:
+    def _who(self) -> str:
         return f"The local model ({self.settings.openai_model})"
 
-    def _chat(self, messages: llm_json.Messages, request: StoryRequest, cancel: CancelToken | None) -> str:
+    def _ask(self, messages: llm_json.Messages, request: StoryRequest, schema: dict,
+             cancel: CancelToken | None) -> str:
         client = self._get_client()
         chat = [{"role": "system", "content": llm_json.system_prompt(request)}]
         chat += [{"role": role, "content": text} for role, text in messages]
