@@ -106,3 +106,10 @@ def test_render_grammar():
 def test_offline_storyteller_is_honest_and_always_available():
     status = teller.available()
     assert status.ok and "no AI model" in status.reason and teller.label == "Offline storyteller"
+
+
+def test_tone_is_heard_in_the_text():
+    lullaby = teller.write_story(StoryRequest(**{**SUNJA.__dict__, "tone": "lullaby"}))
+    adventure = teller.write_story(StoryRequest(**{**SUNJA.__dict__, "tone": "adventure"}))
+    assert "잘 자렴" in lullaby.pages[-1].text and "모험" in adventure.pages[0].text
+    assert "dreamy moonlit lullaby" in lullaby.pages[0].illustration_prompt

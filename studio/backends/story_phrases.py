@@ -184,3 +184,26 @@ CLOTHES = ["a lavender cardigan", "a cream knitted sweater", "a blue hanbok vest
            "a warm brown coat", "a rose-colored blouse"]
 CHILD_LOOKS = ["short black hair and round cheeks", "two little pigtails", "a bowl haircut and bright eyes"]
 CHILD_CLOTHES = ["a yellow raincoat", "a red knitted hat", "striped overalls", "a sky-blue jumper"]
+
+# One line for the opening and one before the farewell, so the tone is heard, not only seen.
+TONE_LINES = {
+    "ko": {
+        "adventure": ("이건 {full:과/와} {child:이/가} 함께 떠난 작은 모험 이야기예요.",
+                      "{child:은/는} 다음 모험을 기다리며 씩씩하게 웃었어요."),
+        "lullaby": ("[쉿,|가만가만,] 눈을 감고 들어 보렴.", "이제 잘 자렴, 아가. {full:이/가} 꿈속에서도 곁에 있을 거야."),
+        "funny": ("{full:은/는} 웃음 많은 [장난꾸러기였어요|재주꾼이었어요].",
+                  "{child:은/는} 그때를 생각만 해도 [킥킥|깔깔] 웃음이 나요."),
+        "everyday": ("이건 아주 평범하고 소중한 하루하루의 이야기예요.",
+                     "오늘도 {child:은/는} 평범한 하루 속에서 {full:을/를} 만나요."),
+    },
+    "en": {
+        "adventure": ("This is the story of a small adventure {full} and {child} set out on together.",
+                      "{child_cap} grinned, ready for the next adventure."),
+        "lullaby": ("[Hush now|Shh], close your eyes and listen.",
+                    "Sleep tight, little one. {full_cap} is with you, even in your dreams."),
+        "funny": ("{full_cap} was the [silliest|funniest] person in the whole village.",
+                  "Just thinking about it still makes {child} [giggle|laugh out loud]."),
+        "everyday": ("This is a story of ordinary, precious days.",
+                     "Even today, on an ordinary day, {child} finds {full} everywhere."),
+    },
+}

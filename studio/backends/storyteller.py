@@ -191,7 +191,12 @@ class _Teller:
             sentences += self._sentences(extra, slots, 1, avoid)
         if main == "memory" and item[0] == "anecdote":
             sentences += self._more_anecdotes(item[1])
+        tone_line = P.TONE_LINES["ko" if self.ko else "en"].get(self.req.tone)
+        if tone_line and main == "opening":
+            sentences.insert(min(1, len(sentences)), render(tone_line[0], slots, self.rng))
         if main == "closing":  # the book always ends by naming the loved one
+            if tone_line:
+                sentences.append(render(tone_line[1], slots, self.rng))
             sentences.append(render(self.phrases["farewell"][0], slots, self.rng))
         mood, pose = self.rng.choice(P.MOODS[main]), self.rng.choice(P.POSES[main])
         setting = self._setting(main, item, kw)
