@@ -50,7 +50,8 @@ class FakeLLM:
                     time.sleep(reply[1])
                     reply = ("ok", reply[2])
                 if reply[0] == "http":
-                    status, out = reply[1], {"error": {"code": reply[1], "message": "fake failure",
+                    message = reply[2] if len(reply) > 2 else "fake failure"
+                    status, out = reply[1], {"error": {"code": reply[1], "message": message,
                                                        "status": "RESOURCE_EXHAUSTED" if reply[1] == 429 else "INTERNAL"}}
                 elif gemini:
                     status, out = 200, {"candidates": [{"content": {"role": "model", "parts": [{"text": reply[1]}]},
@@ -215,3 +216,21 @@ def test_unreachable_local_server_is_reported(tmp_path):
                         llm_backoff_s=0.01, llm_timeout_s=2.0)
     with pytest.raises(BackendError, match="Could not reach the local model server"):
         OpenAICompatWriter(settings).write_story(REQUEST)
+
+
+def test_local_server_without_json_mode_still_works(fake, tmp_path):
+    settings = Settings(data_dir=tmp_path / "d", openai_base_url=fake.url + "/v1", llm_backoff_s=0.01)
+    writer = OpenAICompatWriter(settings)
+    fake.replies = [("http", 400, "Unsupported parameter: response_format"), ("ok", story_json()), ("ok", story_json())]
+    assert len(writer.write_story(REQUEST).pages) == 4
+    assert "response_format" in fake.seen[0]["body"] and "response_format" not in fake.seen[1]["body"]
+    writer.write_story(REQUEST)
+    assert "response_format" not in fake.seen[2]["body"]  # remembered for this server
+
+
+def test_other_bad_requests_fail_at_once(fake, tmp_path):
+    settings = Settings(data_dir=tmp_path / "d", openai_base_url=fake.url + "/v1", llm_backoff_s=0.01)
+    fake.replies = [("http", 400, "context length exceeded")]
+    with pytest.raises(BackendError, match="refused the request \\(400\\).*context length exceeded"):
+        OpenAICompatWriter(settings).write_story(REQUEST)
+    assert len(fake.seen) == 1

@@ -20,6 +20,7 @@ class OpenAICompatWriter(llm_json.SchemaWriter):
         self.settings = settings
         self._client = None
         self._client_url = ""
+        self._json_mode = True
         self._lock = threading.Lock()
 
     def available(self) -> Availability:
@@ -39,9 +40,18 @@ class OpenAICompatWriter(llm_json.SchemaWriter):
         chat += [{"role": role, "content": text} for role, text in messages]
 
         def send() -> str:
-            response = client.chat.completions.create(
-                model=self.settings.openai_model, messages=chat, temperature=0.9,
-                response_format={"type": "json_object"}, seed=request.seed or None)
+            import openai
+
+            options = {"response_format": {"type": "json_object"}} if self._json_mode else {}
+            try:
+                response = client.chat.completions.create(model=self.settings.openai_model, messages=chat,
+                                                          temperature=0.9, seed=request.seed or None, **options)
+            except openai.BadRequestError as exc:
+                if not options or "response_format" not in str(exc):
+                    raise
+                self._json_mode = False  # an older server without JSON mode: the prompt asks for JSON
+                response = client.chat.completions.create(model=self.settings.openai_model, messages=chat,
+                                                          temperature=0.9, seed=request.seed or None)
             if not response.choices:
                 return ""
             return response.choices[0].message.content or ""
@@ -82,5 +92,6 @@ class OpenAICompatWriter(llm_json.SchemaWriter):
             if code == 404:
                 return False, (f"The server at {url} has no model '{self.settings.openai_model}' (404); "
                                "set GIEOK_OPENAI_MODEL to a model it serves.")
-            return False, f"The local model server refused the request ({code})."
+            detail = str(getattr(exc, "message", "") or "")[:200]
+            return False, f"The local model server refused the request ({code}): {detail}"
         return None
