@@ -101,7 +101,8 @@ def test_new_version_after_confirmation_and_clear_errors(launch_app, client_for)
     assert c.predict(api_name="/cancel_story") == ""  # nothing running: nothing to stop
 
 
-def test_local_model_server_writes_regenerates_and_can_be_stopped(launch_app, client_for):
+@pytest.mark.parametrize("writer, label", [("openai", "**Local model"), ("gemini", "**Gemini**")])
+def test_model_writer_writes_regenerates_and_can_be_stopped(launch_app, client_for, monkeypatch, writer, label):
     import json
     import time
 
@@ -109,13 +110,16 @@ def test_local_model_server_writes_regenerates_and_can_be_stopped(launch_app, cl
 
     fake = FakeLLM()
     try:
-        url, services = launch_app(openai_base_url=fake.url + "/v1", llm_backoff_s=0.01, llm_timeout_s=10.0)
+        if writer == "gemini":
+            monkeypatch.setenv("GEMINI_API_KEY", "test-key")
+        url, services = launch_app(openai_base_url=fake.url + "/v1", gemini_base_url=fake.url,
+                                   llm_backoff_s=0.01, llm_timeout_s=10.0)
         c = client_for(url)
         c.predict("Grandma's tree", "", "ko", 4, api_name="/create_book")
         loaded = c.predict(api_name="/story_load")
-        assert loaded[10]["value"] == "openai" and "**Local model" in loaded[11]
+        assert loaded[10]["value"] == writer and label in loaded[11]
         fake.replies = [("http", 503), ("ok", story_json(pages=4, text="<script>alert(1)</script> 할머니"))]
-        status, seed, chooser, text, *_, overview, sheet = c.predict("openai", 0, *FORM[:7], 4, "ko",
+        status, seed, chooser, text, *_, overview, sheet = c.predict(writer, 0, *FORM[:7], 4, "ko",
                                                                      api_name="/write_story")
         assert "4 pages written" in status and text.startswith("<script>")  # a text box shows it as text
         assert "<script>" not in overview and "&lt;script&gt;" in overview
@@ -123,12 +127,12 @@ def test_local_model_server_writes_regenerates_and_can_be_stopped(launch_app, cl
         fake.replies = [("ok", json.dumps({"text": "새로 쓴 셋째 쪽", "illustration_prompt": "a hug", "characters": [],
                                            "setting": "home", "mood": "warm", "pose_hint": "hugging"},
                                           ensure_ascii=False))]
-        status, chooser, text, *_ = c.predict(page_ids[2], "openai", 0, api_name="/regenerate_page")
+        status, chooser, text, *_ = c.predict(page_ids[2], writer, 0, api_name="/regenerate_page")
         assert text == "새로 쓴 셋째 쪽" and services.store.list("local")[0].pages[2].pose_hint == "hugging"
 
         # A slow model: progress, then the family presses Stop; the book is not changed.
         fake.replies = [("slow", 4.0, story_json(pages=4))]
-        job = c.submit("openai", 0, *FORM[:7], 4, "ko", api_name="/write_new_version")
+        job = c.submit(writer, 0, *FORM[:7], 4, "ko", api_name="/write_new_version")
         time.sleep(1.5)
         assert c.predict(api_name="/cancel_story").startswith("Stopping")
         started = time.monotonic()
