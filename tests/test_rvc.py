@@ -58,6 +58,15 @@ def test_model_reloads_only_for_a_different_file(kit):
     assert converter.loads == before + 1 and len(b.samples) == 40000
 
 
+def test_long_speech_is_converted_in_pieces_of_the_right_total_length(kit):
+    converter, pth, index, _ = kit
+    from studio.backends.rvc import pipeline
+    model, features = converter.model(pth), converter.features()
+    x = speech_like(5.0, 16000, 190.0)
+    out, rate = pipeline.convert(x, 16000, model, features, pipeline.ConversionOptions(), max_chunk_s=2.0)
+    assert rate == 40000 and abs(len(out) / rate - 5.0) < 0.04
+
+
 def test_checkpoint_layout_matches_rvc_names(kit):
     _, pth, _, _ = kit
     ckpt = torch.load(str(pth), weights_only=True)

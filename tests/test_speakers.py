@@ -56,6 +56,16 @@ def test_tiny_vits_loads_offline_and_speaks_once_loaded(tmp_path):
         speaker.speak("hello", "en")
 
 
+def test_vits_romanises_korean_for_uroman_models_once(tmp_path):
+    pytest.importorskip("uroman", reason="uroman is not installed (requirements.txt lists it)")
+    folder = make_vits(tmp_path / "vits", uroman=True)
+    speaker = VitsSpeaker(Settings(data_dir=tmp_path / "d", vits_model_ko=str(folder)))
+    short = speaker.speak("할", "ko")
+    longer = speaker.speak("할머니 감나무", "ko")
+    assert speaker._uroman is not None and longer.duration_s > short.duration_s
+    assert speaker._romanize("할머니") == "halmeoni"
+
+
 def test_vits_not_configured_or_not_downloaded_says_why(tmp_path):
     assert "no model set" in VitsSpeaker(Settings(data_dir=tmp_path)).available().reason
     missing = VitsSpeaker(Settings(data_dir=tmp_path, vits_model_ko="facebook/mms-tts-kor-not-here"))

@@ -55,7 +55,7 @@ def make_index(path: Path, dim: int = 768, n: int = 64, seed: int = 0) -> Path:
     return path
 
 
-def make_vits(folder: Path) -> Path:
+def make_vits(folder: Path, uroman: bool = False) -> Path:
     import json
 
     import torch
@@ -69,7 +69,7 @@ def make_vits(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False))
     tokenizer = VitsTokenizer(str(folder / "vocab.json"), language=None, add_blank=True, normalize=True,
-                              phonemize=False, is_uroman=False)
+                              phonemize=False, is_uroman=uroman)
     tokenizer.save_pretrained(folder)
     torch.manual_seed(0)
     config = VitsConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

@@ -21,6 +21,7 @@ class VitsSpeaker:
         self.settings = settings
         self._models: dict[str, tuple[Any, Any]] = {}  # model source -> (model, tokenizer)
         self._lock = threading.Lock()
+        self._uroman = None
 
     def _source(self, language: str) -> str:
         return (self.settings.vits_model_ko if language == "ko" else self.settings.vits_model_en) or ""
@@ -64,6 +65,8 @@ class VitsSpeaker:
         if not text:
             raise BackendError("There is no text to read on this page.")
         model, tokenizer = self._load(language)
+        if getattr(tokenizer, "is_uroman", False):  # e.g. mms-tts-kor reads romanised Korean
+            text = self._romanize(text)
         inputs = tokenizer(text, return_tensors="pt")
         if inputs["input_ids"].shape[-1] == 0:
             raise BackendError("This VITS model cannot read this text (none of its letters are known to it).")
@@ -72,6 +75,19 @@ class VitsSpeaker:
         with torch.inference_mode():
             waveform = model(**inputs).waveform[0]
         return Audio(waveform.float().numpy().copy(), int(model.config.sampling_rate))
+
+
+    def _romanize(self, text: str) -> str:
+        # transformers would build a new Uroman (seconds) on every call; keep one
+        with self._lock:
+            if self._uroman is None:
+                try:
+                    import uroman
+                except ImportError:
+                    raise BackendError("This VITS model reads romanised text; install the 'uroman' "
+                                       "package (pip install uroman).") from None
+                self._uroman = uroman.Uroman()
+        return self._uroman.romanize_string(text)
 
 
 def _missing(source: str) -> str:

@@ -122,19 +122,39 @@ class FeatureExtractor:
 def _final_proj(source: str):
     from pathlib import Path
     folder = Path(source).expanduser()
-    weights = folder / "model.safetensors"
-    if not weights.is_file():
+    if (folder / "model.safetensors").is_file():
+        from safetensors.torch import load_file
+        state = load_file(str(folder / "model.safetensors"))
+    elif (folder / "pytorch_model.bin").is_file():
+        import torch
+        state = torch.load(str(folder / "pytorch_model.bin"), map_location="cpu", weights_only=True)
+    else:
         return None
-    from safetensors.torch import load_file
-    state = load_file(str(weights))
     if "final_proj.weight" not in state:
         return None
     return {"weight": state["final_proj.weight"], "bias": state["final_proj.bias"]}
 
 
 def convert(samples: np.ndarray, sr: int, model, features: FeatureExtractor, opts: ConversionOptions,
-            index=None, index_vectors: np.ndarray | None = None) -> tuple[np.ndarray, int]:
-    """One utterance through RVC; returns (samples at the model's rate, that rate)."""
+            index=None, index_vectors: np.ndarray | None = None, max_chunk_s: float = 30.0) -> tuple[np.ndarray, int]:
+    """Speech through RVC in pieces of at most ``max_chunk_s`` cut at quiet moments (attention
+    memory grows with the square of the length); returns (samples at the model's rate, rate)."""
+    from studio.audio import frame_db
+    pieces, start, limit = [], 0, int(max_chunk_s * sr)
+    while len(samples) - start > limit:
+        window = samples[start + limit // 2: start + limit]
+        db = frame_db(window, sr)
+        cut = start + limit // 2 + (int(np.argmin(db)) * int(sr * 0.02) if db.size else len(window))
+        pieces.append(samples[start:cut])
+        start = cut
+    pieces.append(samples[start:])
+    out = [convert_one(p, sr, model, features, opts, index, index_vectors) for p in pieces if len(p)]
+    return np.concatenate(out) if out else np.zeros(0, np.float32), model.sample_rate
+
+
+def convert_one(samples: np.ndarray, sr: int, model, features: FeatureExtractor, opts: ConversionOptions,
+                index=None, index_vectors: np.ndarray | None = None) -> np.ndarray:
+    """One utterance through RVC, at the model's sample rate."""
     import torch
     from scipy.signal import butter, filtfilt
 
@@ -177,7 +197,7 @@ def convert(samples: np.ndarray, sr: int, model, features: FeatureExtractor, opt
     audio = audio[cut: cut + int(round(len(x16) / HOP * per_frame))]
     if opts.rms_mix_rate < 1:
         audio = mix_rms(x16, ANALYSIS_SR, audio, model.sample_rate, opts.rms_mix_rate)
-    return audio.astype(np.float32), model.sample_rate
+    return audio.astype(np.float32)
 
 
 def _rms_curve(x: np.ndarray, sr: int, length: int) -> np.ndarray:
