@@ -79,14 +79,14 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         speaker = gr.Radio(label=t("v.speaker"), choices=[("Auto", "auto")], value="auto")
         converter = gr.Radio(label=t("v.converter"), choices=CONVERTER_CHOICES, value="voice_match")
     availability = gr.Markdown()
+    with gr.Row():
+        pth = gr.File(label=t("v.pth"), file_types=[".pth"], type="filepath")
+        index = gr.File(label=t("v.index"), file_types=[".index"], type="filepath")
+        model_btn = gr.Button(t("v.use_model"))
     with gr.Accordion(t("v.knobs"), open=False):
         with gr.Row():
             knobs = [gr.Slider(lo, hi, value=d, step=1 if isinstance(d, int) or k == "transpose" else 0.01,
                                label=KNOB_LABELS[k]) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
-        with gr.Row():
-            pth = gr.File(label=t("v.pth"), file_types=[".pth"], type="filepath")
-            index = gr.File(label=t("v.index"), file_types=[".index"], type="filepath")
-            model_btn = gr.Button(t("v.use_model"))
     pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
     with gr.Row():
         ab_text = gr.Textbox(label=t("v.ab_text"), value="옛날 옛적에, 감나무 아래에서 할머니가 노래를 불렀어요.", scale=3)
@@ -145,8 +145,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     @user_errors
     def refresh(owner, book_id):
         if not (owner and book_id):
-            return (*[gr.update() for _ in voice_outputs], gr.update(choices=[], value=None),
-                    gr.update(choices=[], value=None), None)
+            updates = [gr.update() for _ in voice_outputs]
+            updates[voice_outputs.index(pipeline_md)] = "Open a book in the Library first. / 먼저 서재에서 책을 열어 주세요."
+            return (*updates, gr.update(choices=[], value=None), gr.update(choices=[], value=None), None)
         return (*voice_view(owner, book_id), *page_view(owner, book_id))
 
     @user_errors
@@ -268,14 +269,15 @@ def _statuses(services, kind: str):
 
 
 def _availability_md(services) -> str:
-    rows = [f"- {'✅' if s.availability.ok else '⛔'} **{s.label}** — {s.availability.reason}"
+    rows = [f"- {'✓' if s.availability.ok else '✗ not available:'} **{s.label}** — {s.availability.reason}"
             for kind in ("speaker", "converter") for s in _statuses(services, kind)]
     return "\n".join(rows)
 
 
 def _pipeline_md(services, voice) -> str:
     minutes = voice.profile.get("usable_minutes", 0)
-    speaker = voice.speaker or "auto"
+    active = services.backends.active_or_none("speaker")
+    speaker = voice.speaker or f"auto ({active.label if active else 'none available'})"
     converter = dict((v, k) for k, v in CONVERTER_CHOICES).get(voice.converter or "none", voice.converter)
     model = f" ({voice.profile.get('rvc', {}).get('version', '?')} model)" if voice.converter == "rvc" else ""
     consent = "consent ✓" if voice.consent and voice.consent.complete else "consent needed"
