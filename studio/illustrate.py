@@ -168,7 +168,11 @@ def _add_variant(services, owner: str, book_id: str, page_id: str, variant: Imag
 
 
 def save_spec(services, owner: str, book_id: str, page_id: str, spec: ImageSpec) -> Book:
+    """Keep the page's settings (one write, skipped when nothing changed)."""
     check_spec(spec)
+    book = services.store.get(owner, book_id)
+    if book.page(page_id).image == spec:
+        return book
     return services.store.update(owner, book_id, lambda b: setattr(b.page(page_id), "image", copy.deepcopy(spec)))
 
 
