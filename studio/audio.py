@@ -18,6 +18,7 @@ import numpy as np
 
 MAX_SECONDS = 600.0  # one recording at most 10 minutes
 MIN_CLIP_S, MAX_CLIP_S = 3.0, 10.0
+MIN_RATE, MAX_RATE = 8000, 384000
 WORK_SR = 24000  # recordings are kept at this rate (enough for speech, small files)
 RECORDING_LUFS = -20.0
 NARRATION_LUFS = -18.0
@@ -99,6 +100,9 @@ def check_audio_file(path: str | Path, name: str = "", ffmpeg: str = "", timeout
             f"{int(max_seconds // 60)} minutes each (cut it into parts).")
     if duration <= 0.05:
         raise AudioInputError(f"“{label}” contains no sound.")
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise AudioInputError(f"“{label}” is recorded at {rate} Hz; voices need at least {MIN_RATE} Hz "
+                              "(a phone or computer recording is fine).")
     return AudioCheck(kind, duration, rate)
 
 

@@ -19,6 +19,7 @@ from studio.jobs import Progress
 
 CONVERTERS = ("voice_match", "rvc", "none")
 MAX_TAKES = 8
+PROFILE_CLIPS = 40  # about 5 minutes of clips is plenty to measure a voice
 KNOBS = {  # name -> (default, low, high)
     "transpose": (0.0, -24.0, 24.0), "index_rate": (0.5, 0.0, 1.0), "protect": (0.33, 0.0, 0.5),
     "filter_radius": (3, 0, 7), "rms_mix_rate": (0.25, 0.0, 1.0), "strength": (1.0, 0.0, 1.0),
@@ -65,9 +66,14 @@ def add_recordings(services, owner: str, book_id: str, voice_id: str, files: lis
         prepared.append((name, audiolib.prepare_recording(path, name, settings.ffmpeg_binary,
                                                            settings.subprocess_timeout_s)))
     media = services.media
-    old_clips = [audiolib.read_wav(media.path(ref))[0] for r in voice.recordings for ref in r.clips]
-    all_clips = old_clips + [c for _, p in prepared for c in p.clips]
-    profile = _profile(all_clips, audiolib.WORK_SR)
+    old_refs = [ref for r in voice.recordings for ref in r.clips]
+    new_clips = [c for _, p in prepared for c in p.clips]
+    usable_s = sum(_seconds(media.path(ref)) for ref in old_refs) + sum(len(c) for c in new_clips) / audiolib.WORK_SR
+    # the voice is measured on at most PROFILE_CLIPS clips spread over old and new recordings
+    old_pick = old_refs[:: max(1, len(old_refs) // (PROFILE_CLIPS // 2) + 1)]
+    sample = [audiolib.read_wav(media.path(ref))[0] for ref in old_pick]
+    sample += new_clips[:: max(1, len(new_clips) // (PROFILE_CLIPS - len(sample)) + 1)]
+    profile = _profile(sample, audiolib.WORK_SR, usable_s, len(old_refs) + len(new_clips))
     recordings = []
     for name, p in prepared:
         recordings.append(Recording(
@@ -85,13 +91,18 @@ def add_recordings(services, owner: str, book_id: str, voice_id: str, files: lis
     return services.store.update(owner, book_id, change).voice(voice_id)
 
 
-def _profile(clips: list[np.ndarray], sr: int) -> dict[str, Any]:
+def _profile(clips: list[np.ndarray], sr: int, usable_s: float, clip_count: int) -> dict[str, Any]:
     from studio.backends.voice_match import measure_profile
     profile = measure_profile(clips, sr)
-    profile["usable_minutes"] = round(sum(len(c) for c in clips) / sr / 60.0, 2)
+    profile["usable_minutes"] = round(usable_s / 60.0, 2)
     profile["median_pitch_hz"] = round(audiolib.median_pitch(clips, sr), 1)
-    profile["clips"] = len(clips)
+    profile["clips"] = clip_count
     return profile
+
+
+def _seconds(path) -> float:
+    import soundfile as sf
+    return float(sf.info(str(path)).duration)
 
 
 def give_consent(services, owner: str, book_id: str, voice_id: str, given_by: str, relation: str,

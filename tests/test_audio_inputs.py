@@ -35,7 +35,9 @@ def test_zero_bytes_text_and_corrupt_mp3_refused_before_decode(tmp_path, monkeyp
     bad_mp3.write_bytes(b"ID3\x03\x00\x00\x00\x00\x00\x00" + np.random.default_rng(0).bytes(3000))
     bad_wav = tmp_path / "cut.wav"
     bad_wav.write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + b"\x00" * 8)
-    cases = [(empty, "empty"), (text, "not an audio file"), (bad_mp3, "damaged"), (bad_wav, "damaged")]
+    low = tmp_path / "low.wav"
+    sf.write(low, speech_like(4.0, 4000), 4000)
+    cases = [(low, "4000 Hz"), (empty, "empty"), (text, "not an audio file"), (bad_mp3, "damaged"), (bad_wav, "damaged")]
     for path, words in cases:
         with pytest.raises(audiolib.AudioInputError, match=words):
             audiolib.prepare_recording(path)
@@ -109,4 +111,8 @@ def test_nothing_is_stored_when_one_file_is_bad(services, tmp_path):
     stored = narrate.add_recordings(services, owner, book.id, voice.id, [(good, "good.wav")])
     assert len(stored.recordings) == 1 and stored.recordings[0].clips
     assert 190 < stored.profile["median_pitch_hz"] < 215
+    more = narrate.add_recordings(services, owner, book.id, voice.id, [_wav(tmp_path / "b.wav", 8.0, f0=260.0)])
+    assert len(more.recordings) == 2 and more.profile["clips"] == 2
+    assert abs(more.profile["usable_minutes"] * 60 - 14.0) < 1.0
+    assert 200 < more.profile["median_pitch_hz"] < 265  # measured over both recordings
     assert "usable minutes" in narrate.voice_summary(stored)
