@@ -62,7 +62,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         with gr.Column():
             gr.Markdown(f"### {t('v.step1')}")
             files = gr.File(label=t("v.files"), file_count="multiple", type="filepath",
-                            file_types=[".wav", ".mp3", ".m4a", ".flac", ".ogg", ".webm"])
+                            file_types=[".wav", ".mp3", ".m4a", ".flac", ".ogg", ".webm"], elem_id="gieok-voice-files")
             mic = gr.Audio(label=t("v.mic"), sources=["upload", "microphone"], type="filepath")
             add_btn = gr.Button(t("v.add"), variant="primary")
             summary = gr.Markdown()
