@@ -6,7 +6,8 @@ story, and RVC conversion through the studio vs the same model called directly.
                (median of alternating runs; the target is <= 1.05)
 
 Models: GIEOK_VITS_MODEL_KO, GIEOK_HUBERT_MODEL and --pth/--index when you have them; otherwise
-tiny random models are built (numbers then show the studio's overhead, not a real voice's cost).
+tiny random models are built (numbers then show the studio's overhead), or with --full-size random
+models of the published sizes (the real compute cost, not a real voice).
 Run: .venv/bin/python bench/bench_voice.py [--pages 12] [--pth voice.pth --index voice.index]
 """
 from __future__ import annotations
@@ -47,11 +48,12 @@ def build(args, tmp: Path):
     overrides = {"data_dir": tmp / "data"}
     base = Settings.from_env()
     if not base.hubert_model:
-        overrides["hubert_model"] = str(tv.make_hubert(tmp / "hubert"))
+        overrides["hubert_model"] = str(tv.make_hubert(tmp / "hubert", full_size=args.full_size))
     if not base.vits_model_ko and args.tiny_vits:
         overrides["vits_model_ko"] = str(tv.make_vits(tmp / "vits"))
     services = build_services(Settings.from_env(**overrides))
-    pth = args.pth or str(tv.make_rvc_pth(tmp / "tiny.pth"))
+    config = tv.FULL_RVC_CONFIG if args.full_size else None
+    pth = args.pth or str(tv.make_rvc_pth(tmp / "random.pth", config=config))
     index = args.index if args.pth else str(tv.make_index(tmp / "tiny.index"))
     return services, pth, index
 
@@ -124,6 +126,8 @@ def main() -> None:
     parser.add_argument("--pth", default="")
     parser.add_argument("--index", default="")
     parser.add_argument("--tiny-vits", action="store_true", help="build a tiny VITS when none is configured")
+    parser.add_argument("--full-size", action="store_true",
+                        help="random RVC v2 40k + HuBERT-base shaped models: real compute cost")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         services, pth, index = build(args, Path(tmp))

@@ -19,6 +19,7 @@ from studio.jobs import Progress
 
 CONVERTERS = ("voice_match", "rvc", "none")
 MAX_TAKES = 8
+F0_METHODS = ("pm", "harvest")  # Praat autocorrelation (fast), WORLD harvest (steadier, slower)
 PROFILE_CLIPS = 40  # about 5 minutes of clips is plenty to measure a voice
 KNOBS = {  # name -> (default, low, high)
     "transpose": (0.0, -24.0, 24.0), "index_rate": (0.5, 0.0, 1.0), "protect": (0.33, 0.0, 0.5),
@@ -126,9 +127,13 @@ def set_pipeline(services, owner: str, book_id: str, voice_id: str, speaker: str
         raise ValueError(f"Unknown speech backend {speaker!r}.")
     if converter not in CONVERTERS:
         raise ValueError(f"Unknown voice conversion {converter!r}.")
-    clean = {}
+    clean: dict[str, Any] = {}
     for key, value in (knobs or {}).items():
-        if key in KNOBS and value is not None:
+        if key == "f0_method" and value:
+            if value not in F0_METHODS:
+                raise ValueError(f"Pitch method is one of {', '.join(F0_METHODS)}.")
+            clean[key] = value
+        elif key in KNOBS and value is not None:
             default, low, high = KNOBS[key]
             clean[key] = type(default)(min(high, max(low, float(value))))
 
@@ -199,7 +204,8 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> R
     backends = services.backends
     speaker = backends.get("speaker", voice.speaker) if voice.speaker else backends.active("speaker")
     _require_available(speaker)
-    knobs = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
+    knobs: dict[str, Any] = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
+    knobs["f0_method"] = voice.conversion.get("f0_method", F0_METHODS[0])
     options: dict[str, Any] = {"rate": knobs["rate"], "pitch": knobs["pitch"], "seed": seed}
     if speaker.name == "xtts":
         options["reference_wavs"] = [str(services.media.path(ref)) for r in voice.recordings for ref in r.clips]

@@ -87,6 +87,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         with gr.Row():
             knobs = [gr.Slider(lo, hi, value=d, step=1 if isinstance(d, int) or k == "transpose" else 0.01,
                                label=KNOB_LABELS[k]) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
+            knobs.append(gr.Radio(list(narrate.F0_METHODS), value="pm", label="Pitch method (RVC)"))
     pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
     with gr.Row():
         ab_text = gr.Textbox(label=t("v.ab_text"), value="옛날 옛적에, 감나무 아래에서 할머니가 노래를 불렀어요.", scale=3)
@@ -125,6 +126,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         c = voice.consent
         consent_state = "✓ consent given" if c and c.complete else "Consent is needed before this voice is used."
         values = [voice.conversion.get(k, narrate.KNOBS[k][0]) for k in KNOB_ORDER]
+        values.append(voice.conversion.get("f0_method", narrate.F0_METHODS[0]))
         return (drop, narrate.voice_summary(voice), c.given_by if c else "", c.relation if c else "",
                 c.date if c else datetime.date.today().isoformat(), c.statement if c else CONSENT_TEXT,
                 consent_state, gr.update(choices=speakers, value=voice.speaker or "auto"),
@@ -177,7 +179,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def save_pipeline(owner, book_id, voice_id, speaker_, converter_, *knob_values):
         owner, book_id = require_owner(owner), require_book(book_id)
         narrate.set_pipeline(services, owner, book_id, _chosen(voice_id), speaker_, converter_,
-                             dict(zip(KNOB_ORDER, knob_values)))
+                             dict(zip([*KNOB_ORDER, "f0_method"], knob_values)))
         return voice_view(owner, book_id, voice_id)
 
     @user_errors

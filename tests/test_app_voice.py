@@ -17,7 +17,7 @@ from tiny_voice import make_hubert, make_index, make_rvc_pth, speech_like
 
 PAGES = ["옛날 옛적에 작은 마을에 순자 할머니가 살았어요.", "할머니는 감나무 아래에서 노래를 불렀어요.",
          "가을이면 빨간 감이 주렁주렁 열렸지요.", "우리는 할머니의 노래를 오래오래 기억해요."]
-KNOBS = [0, 0.5, 0.33, 3, 0.25, 1.0, 150, 50]  # the tab's KNOB_ORDER
+KNOBS = [0, 0.5, 0.33, 3, 0.25, 1.0, 150, 50, "harvest"]  # the tab's KNOB_ORDER, then the pitch method
 
 
 def _espeak_recording(path, text, pitch):
@@ -102,6 +102,7 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     _, takes3, _ = c.predict(voice_id, page_ids[2], api_name="/narrate_page")
     rvc_take = services.store.get("local", book_id).page(page_ids[2]).chosen_narration()
     assert rvc_take.converter == "rvc" and len(takes3["choices"]) == 2
+    assert rvc_take.params["f0_method"] == "harvest"
     samples, sr = read_wav(services.media.path(rvc_take.audio))
     assert sr == 40000 and abs(loudness_lufs(samples, sr) + 18) < 1.0
 

@@ -40,6 +40,13 @@ def test_speech_moves_to_her_pitch_and_keeps_its_length(spoken, settings):
     assert before * 1.1 < middle < after * 0.95  # strength interpolates on the log scale
 
 
+def test_transpose_raises_her_pitch_by_semitones(spoken, settings):
+    voice = Voice(profile=measure_profile([speech_like(6.0, 24000, 200.0)], 24000))
+    base = median_pitch([BasicVoiceMatch(settings).convert(spoken, voice).samples], 16000)
+    up = median_pitch([BasicVoiceMatch(settings).convert(spoken, voice, transpose=12).samples], 16000)
+    assert 1.8 < up / base < 2.2
+
+
 def test_lower_voice_and_no_recordings(spoken, settings):
     low = Voice(profile=measure_profile([speech_like(5.0, 24000, 95.0)], 24000))
     out = BasicVoiceMatch(settings).convert(spoken, low)

@@ -11,25 +11,33 @@ TINY_RVC_CONFIG = [17, 8, 8, 8, 16, 2, 1, 3, 0, "1", [3], [[1, 3, 5]], [10, 10, 
                    16, [20, 20, 8], 1, 8, 40000]
 
 
-def make_hubert(folder: Path, hidden: int = 768) -> Path:
+FULL_RVC_CONFIG = [1025, 32, 192, 192, 768, 2, 6, 3, 0, "1", [3, 7, 11], [[1, 3, 5]] * 3, [10, 10, 2, 2],
+                   512, [16, 16, 4, 4], 109, 256, 40000]  # RVC v2 40k as published (random weights here)
+
+
+def make_hubert(folder: Path, hidden: int = 768, full_size: bool = False) -> Path:
     import torch
     from transformers import HubertConfig, HubertModel
 
     torch.manual_seed(0)
-    config = HubertConfig(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
-                          conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=16,
-                          feat_extract_norm="group", do_stable_layer_norm=False)
+    if full_size:  # HuBERT-base shape: real compute cost, random weights
+        config = HubertConfig(hidden_size=hidden, feat_extract_norm="group", do_stable_layer_norm=False)
+    else:
+        config = HubertConfig(hidden_size=hidden, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
+                              conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=16,
+                              feat_extract_norm="group", do_stable_layer_norm=False)
     HubertModel(config).eval().save_pretrained(folder)
     return folder
 
 
-def make_rvc_pth(path: Path, seed: int = 0, version: str = "v2") -> Path:
+def make_rvc_pth(path: Path, seed: int = 0, version: str = "v2", config: list | None = None) -> Path:
     import torch
 
     from studio.backends.rvc.synthesizer import SynthConfig, Synthesizer
 
     torch.manual_seed(seed)
-    model = Synthesizer(SynthConfig.from_list(TINY_RVC_CONFIG), version, use_f0=True)
+    config = list(config or TINY_RVC_CONFIG)
+    model = Synthesizer(SynthConfig.from_list(config), version, use_f0=True)
     weight = {}
     for key, value in model.state_dict().items():
         if key.startswith(("dec.ups.", "dec.resblocks.")) and key.endswith(".weight"):
@@ -40,7 +48,7 @@ def make_rvc_pth(path: Path, seed: int = 0, version: str = "v2") -> Path:
             weight[key[:-len("weight")] + "weight_v"] = value.half()
         else:
             weight[key] = value.half()
-    torch.save({"weight": weight, "config": list(TINY_RVC_CONFIG), "info": "tiny test model",
+    torch.save({"weight": weight, "config": config, "info": "random test model",
                 "sr": "40k", "f0": 1, "version": version}, path)
     return path
 

@@ -33,11 +33,13 @@ class BasicVoiceMatch:
             return Availability.no("missing packages: " + ", ".join(missing))
         return Availability.yes("offline; uses the voice's recordings")
 
-    def convert(self, audio: Audio, voice: Any = None, strength: float = 1.0, **_: Any) -> Audio:
-        profile = getattr(voice, "profile", None) or {}
+    def convert(self, audio: Audio, voice: Any = None, strength: float = 1.0, transpose: float = 0.0,
+                **_: Any) -> Audio:
+        profile = dict(getattr(voice, "profile", None) or {})
         if profile.get("f0_log_mean") is None:
             raise BackendError("Add recordings of this voice first: basic voice match learns her pitch "
                                "and tone colour from them.")
+        profile["f0_log_mean"] += float(transpose) / 12.0 * np.log(2.0)  # semitones on top of her pitch
         return Audio(*match(audio.samples, audio.sample_rate, profile, float(strength)))
 
 
