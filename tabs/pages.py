@@ -60,7 +60,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             page = gr.Dropdown(label=t("pg.page"), choices=[], interactive=True)
             page_text = gr.Markdown(elem_classes=["gieok-page-text"])
             locked = gr.Checkbox(label=t("pg.locked"))
-            style = gr.Dropdown(label=t("pg.style"), choices=[("—", "")] + [(s.label("en"), k) for k, s in illustrate.styles().items()], value="")
+            style = gr.Dropdown(label=t("pg.style"), choices=[("—", "")] + [(f"{s.name_ko} · {s.name_en}", k) for k, s in illustrate.styles().items()], value="")
             prompt = gr.Textbox(label=t("pg.prompt"), lines=3, max_length=2000)
             recompose = gr.Button(t("pg.recompose"), size="sm")
             negative = gr.Textbox(label=t("pg.negative"), lines=2, max_length=1000)
@@ -82,6 +82,22 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                         slots += [gr.Dropdown(label=t("pg.lora"), choices=[("—", "")], value="", scale=2),
                                   gr.Slider(-1, 2, value=0.8, step=0.05, label=t("pg.weight"), scale=1)]
                 lora_upload = gr.File(label=t("pg.upload_lora"), type="filepath", file_types=[".safetensors"], height=80)
+            tone = gr.Radio(list(TONES), value="neutral", label=t("pg.tone"))
+            with gr.Row():
+                count = gr.Slider(1, illustrate.MAX_VARIANTS, value=3, step=1, label=t("pg.count"))
+                generate = gr.Button(t("pg.generate"), variant="primary")
+        with gr.Column(scale=2):
+            gr.Markdown(f"### {t('pg.book')}")
+            overview = gr.Gallery(show_label=False, columns=6, height=220, object_fit="contain", allow_preview=False)
+            with gr.Row():
+                whole = gr.Button(t("pg.all"), variant="primary")
+                stop = gr.Button(t("pg.cancel"), variant="stop")
+            progress_md = gr.Markdown()
+            gallery = gr.Gallery(label=t("pg.variants"), columns=4, height=360, object_fit="contain", allow_preview=True)
+            with gr.Row():
+                variant = gr.Dropdown(label=t("pg.variant"), choices=[], value=None, scale=2)
+                choose = gr.Button(t("pg.choose"), variant="primary")
+                again = gr.Button(t("pg.reproduce"))
             with gr.Accordion(t("pg.control"), open=True):
                 kind = gr.Radio(list(CONTROL_KINDS), value="none", label=t("pg.kind"))
                 with gr.Row():
@@ -89,35 +105,20 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                     start = gr.Slider(0, 1, value=0, step=0.05, label=t("pg.start"))
                     end = gr.Slider(0, 1, value=1, step=0.05, label=t("pg.end"))
                 pose_id = gr.Dropdown(label=t("pg.pose"), choices=poses.bundled_choices("en"), value=None)
-                pose_img = gr.Image(label=t("pg.pose_img"), type="pil", interactive=False, height=320)
+                pose_img = gr.Image(label=t("pg.pose_img"), type="pil", interactive=False, height=320, elem_id="gieok-pose-editor")
                 with gr.Row():
                     person = gr.Dropdown(label=t("pg.person"), choices=[("1", 0)], value=0, scale=2, min_width=80)
                     moves = {op: gr.Button(op, size="sm", min_width=40) for op in ("←", "→", "↑", "↓", "−", "+")}
                     mirror = gr.Button(t("pg.mirror"), size="sm")
-                map_photo = gr.Image(label=t("pg.map_photo"), type="filepath", sources=["upload"], height=160)
+                with gr.Row():
+                    map_photo = gr.Image(label=t("pg.map_photo"), type="filepath", sources=["upload"], height=180)
+                    map_view = gr.Image(label=t("pg.map"), type="pil", interactive=False, height=180)
                 detect = gr.Button(t("pg.detect"), size="sm")
-                map_view = gr.Image(label=t("pg.map"), type="pil", interactive=False, height=160)
             with gr.Accordion(t("pg.img2img"), open=False):
                 init_photo = gr.Image(label=t("pg.init"), type="filepath", sources=["upload"], height=160)
                 memory = gr.Dropdown(label=t("pg.memory"), choices=[], value=None)
                 strength = gr.Slider(0, 1, value=0.6, step=0.05, label=t("pg.strength"))
                 clear_init = gr.Button(t("pg.clear_init"), size="sm")
-            tone = gr.Radio(list(TONES), value="neutral", label=t("pg.tone"))
-            with gr.Row():
-                count = gr.Slider(1, illustrate.MAX_VARIANTS, value=3, step=1, label=t("pg.count"))
-                generate = gr.Button(t("pg.generate"), variant="primary")
-        with gr.Column(scale=2):
-            gallery = gr.Gallery(label=t("pg.variants"), columns=4, height=360, object_fit="contain", allow_preview=True)
-            with gr.Row():
-                variant = gr.Dropdown(label=t("pg.variant"), choices=[], value=None, scale=2)
-                choose = gr.Button(t("pg.choose"), variant="primary")
-                again = gr.Button(t("pg.reproduce"))
-            gr.Markdown(f"### {t('pg.book')}")
-            overview = gr.Gallery(show_label=False, columns=6, height=220, object_fit="contain", allow_preview=False)
-            with gr.Row():
-                whole = gr.Button(t("pg.all"), variant="primary")
-                stop = gr.Button(t("pg.cancel"), variant="stop")
-            progress_md = gr.Markdown()
     selected = gr.State(None)  # (person, joint) picked in the pose editor, per visitor
     form = [prompt, negative, seed, seed_locked, steps, guidance, width, height, scheduler, style, *slots,
             kind, scale, start, end, strength, tone]
@@ -204,7 +205,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             raise gr.Error("Choose a page. / 쪽을 골라 주세요.")
         memories = [(f"📷 {i + 1}", ref) for i, ref in enumerate(book.memories.photos)]
         return (f"**{book.pages.index(pg) + 1}.** {pg.text}", pg.locked, *form_values(book, pg),
-                pg.image.control.pose_id or None, *pose_view(pg), media_image(pg.image.control.map_image),
+                pg.image.control.pose_id or (pg.pose_hint if pg.pose_hint in poses.bundled_names() else None),
+                *pose_view(pg), media_image(pg.image.control.map_image),
                 gr.update(choices=memories, value=pg.image.init_image if pg.image.init_image in book.memories.photos else None),
                 *variants_view(pg), None)
 
