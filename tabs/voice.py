@@ -79,6 +79,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         speaker = gr.Radio(label=t("v.speaker"), choices=[("Auto", "auto")], value="auto")
         converter = gr.Radio(label=t("v.converter"), choices=CONVERTER_CHOICES, value="voice_match")
     availability = gr.Markdown()
+    gr.Markdown(f"Uploads up to {services.settings.max_file_size_mb} MB each (an RVC v2 model is about 55 MB; "
+                "the studio's owner can raise GIEOK_MAX_FILE_SIZE_MB).", elem_classes=["gieok-hint"])
     with gr.Row():
         pth = gr.File(label=t("v.pth"), file_types=[".pth"], type="filepath")
         index = gr.File(label=t("v.index"), file_types=[".index"], type="filepath")
