@@ -5,8 +5,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from studio.backends.base import Availability, BackendError, missing_packages
-from studio.backends.diffusers_sd import source_problem
+from studio.backends.base import Availability, BackendError
+from studio.backends.model_sources import model_availability
 
 
 class TransformersDepth:
@@ -19,11 +19,7 @@ class TransformersDepth:
         self._lock = threading.Lock()
 
     def available(self) -> Availability:
-        missing = missing_packages("torch", "transformers")
-        if missing:
-            return Availability.no("needs the packages " + ", ".join(missing))
-        problem = source_problem(self.settings.depth_model, "GIEOK_DEPTH_MODEL")
-        return Availability.no(problem) if problem else Availability.yes(f"model: {self.settings.depth_model}")
+        return model_availability(self.settings.depth_model, "GIEOK_DEPTH_MODEL", "torch", "transformers")
 
     def detect(self, image):
         from PIL import Image, ImageOps

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
 from pathlib import Path
 from typing import Any
 
 from studio.backends.base import (
-    Availability, BackendError, CancelToken, Cancelled, IllustrationRequest, StepCallback, missing_packages,
+    Availability, BackendError, CancelToken, Cancelled, IllustrationRequest, StepCallback,
 )
 from studio.backends.lora_files import LoraFileError, inspect_lora, is_sdxl_checkpoint
+from studio.backends.model_sources import model_availability, source_problem
 
 log = logging.getLogger(__name__)
 
@@ -33,32 +33,6 @@ SCHEDULERS = {  # UI name -> diffusers scheduler class ("default" keeps the mode
 }
 CONTROL_SETTINGS = {"openpose": "controlnet_openpose", "depth": "controlnet_depth",
                     "canny": "controlnet_canny", "lineart": "controlnet_lineart"}
-
-
-def looks_like_path(source: str) -> bool:
-    """A local folder/file (absolute, relative or ~), as opposed to a hub id like ``owner/name``."""
-    return source.startswith(("/", ".", "~")) or source.endswith((".safetensors", ".ckpt")) \
-        or Path(source).expanduser().exists()
-
-
-def source_problem(source: str, setting: str) -> str | None:
-    """Why a model source cannot be loaded right now (no torch import), or None."""
-    if not source:
-        return f"{setting} is not set"
-    if looks_like_path(source):
-        path = Path(source).expanduser()
-        if not path.exists():
-            return f"model {'file' if path.suffix else 'folder'} not found: {path} ({setting})"
-        if path.is_file() and path.suffix != ".safetensors":
-            return f"only .safetensors single-file models are loaded (not {path.suffix}) ({setting})"
-        return None
-    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(source, "model_index.json") or try_to_load_from_cache(source, "config.json")
-        if not isinstance(cached, str):
-            return f"{source} is not in the local model cache and HF_HUB_OFFLINE=1 ({setting})"
-    return None
 
 
 class DiffusersIllustrator:
@@ -80,11 +54,7 @@ class DiffusersIllustrator:
 
     # -- status ----------------------------------------------------------------------------
     def available(self) -> Availability:
-        missing = missing_packages("torch", "diffusers", "transformers", "safetensors")
-        if missing:
-            return Availability.no("needs the packages " + ", ".join(missing))
-        problem = source_problem(self.source, "GIEOK_SD_MODEL")
-        return Availability.no(problem) if problem else Availability.yes(f"model: {self.source}")
+        return model_availability(self.source, "GIEOK_SD_MODEL", "torch", "diffusers", "transformers", "safetensors")
 
     def model_cross_attention_dim(self) -> int | None:
         """Text width of the base model (tells SD 1.5 from SDXL LoRAs); read without loading if we can."""

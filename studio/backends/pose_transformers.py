@@ -9,8 +9,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from studio.backends.base import Availability, BackendError, missing_packages
-from studio.backends.diffusers_sd import source_problem
+from studio.backends.base import Availability, BackendError
+from studio.backends.model_sources import model_availability
 
 
 class VitPoseDetector:
@@ -24,11 +24,7 @@ class VitPoseDetector:
         self._lock = threading.Lock()
 
     def available(self) -> Availability:
-        missing = missing_packages("torch", "transformers")
-        if missing:
-            return Availability.no("needs the packages " + ", ".join(missing))
-        problem = source_problem(self.settings.pose_model, "GIEOK_POSE_MODEL")
-        return Availability.no(problem) if problem else Availability.yes(f"model: {self.settings.pose_model}")
+        return model_availability(self.settings.pose_model, "GIEOK_POSE_MODEL", "torch", "transformers")
 
     def _load(self):
         if self._model is None:
