@@ -121,3 +121,26 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     c3.predict(api_name="/voice_refresh")
     assert c3.predict(page_ids[1], api_name="/narration_page")[1]["value"] == first_take
     assert services.store.get("local", book_id).page(page_ids[1]).chosen_take == first_take
+
+
+def test_whole_book_narration_can_be_stopped(launch_app, client_for, tmp_path):
+    import time
+
+    url, services = launch_app()
+    c = client_for(url)
+    book_id = c.predict("긴 책", "", "ko", 12, api_name="/create_book")[0]["value"]
+    long_pages = [" ".join([t] * 5) for t in PAGES * 3]  # ~15 s each, so stopping lands mid-book
+    services.store.update("local", book_id, lambda b: b.pages.extend(Page(text=t) for t in long_pages))
+    c.predict(api_name="/voice_refresh")
+    voice_id = c.predict("기본 목소리", api_name="/voice_create")[0]["value"]
+    c.predict(voice_id, "espeak", "none", *KNOBS, api_name="/voice_pipeline")  # no likeness: no consent needed
+    job = c.submit(False, api_name="/narrate_book")
+    deadline = time.time() + 60
+    while not any("1/12" in str(o) for o in job.outputs()) and time.time() < deadline:
+        time.sleep(0.05)
+    assert c.predict(api_name="/narrate_cancel") == "Stopping after the current page…"
+    final = job.result(timeout=60)
+    assert final.startswith("Stopped after"), final
+    narrated = sum(1 for p in services.store.get("local", book_id).pages if p.chosen_take)
+    assert 1 <= narrated < 12
+    assert c.predict(api_name="/narrate_cancel") == "Nothing is running."
