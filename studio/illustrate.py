@@ -227,8 +227,14 @@ def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str,
     return variant, False
 
 
-def pages_to_illustrate(book: Book) -> list[Page]:
-    return [p for p in book.pages if not p.locked and p.chosen_image() is None]
+def pages_to_illustrate(book: Book, backend_name: str = "sketch") -> list[Page]:
+    """Pages not locked and not done yet. With a real model, a page whose picture is only a
+    storyboard sketch is not done either (the sketch stays among its variants)."""
+    def done(page: Page) -> bool:
+        chosen = page.chosen_image()
+        return chosen is not None and (chosen.backend != "sketch" or backend_name == "sketch")
+
+    return [p for p in book.pages if not p.locked and not done(p)]
 
 
 def illustrate_book(services, owner: str, book_id: str, backend=None,
@@ -239,13 +245,13 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
     Raises ``Cancelled`` after the current step when ``cancel`` is set (finished pages stay)."""
     cancel = cancel or CancelToken()
     backend = backend or services.backends.active("illustrator")
-    todo = [p.id for p in pages_to_illustrate(services.store.get(owner, book_id))]
+    todo = [p.id for p in pages_to_illustrate(services.store.get(owner, book_id), backend.name)]
     total = len(todo)
     for done, page_id in enumerate(todo):
         cancel.raise_if_cancelled()
         book = services.store.get(owner, book_id)  # fresh: the family may edit other pages meanwhile
         page = book.page(page_id)
-        if page.locked or page.chosen_image() is not None:
+        if page not in pages_to_illustrate(book, backend.name):
             continue
         number = book.pages.index(page) + 1
         seed = page.image.seed if page.image.seed_locked else secrets.randbelow(2**31)

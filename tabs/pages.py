@@ -253,7 +253,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         finally:
             jobs.finish(owner, "illustrate", token)
         book = store.get(owner, book_id)
-        left = len(illustrate.pages_to_illustrate(book))
+        left = len(illustrate.pages_to_illustrate(book, illustrate.illustrator_status(services)[0].name))
         yield overview_view(book), f"✓ {done_pages} pages illustrated" + (f", {left} left" if left else "")
 
     def variant_at(owner, book_id, page_id, evt: gr.SelectData):

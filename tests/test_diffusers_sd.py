@@ -126,6 +126,9 @@ def test_cancel_stops_within_one_step_and_next_run_works(sd):
 def test_whole_book_job_resumes_after_a_restart(sd, tiny_models):  # noqa: F811
     services, book = sd
     services.store.update("local", book.id, lambda b: setattr(b.pages[3], "locked", True))
+    sketch = illustrate.generate_variants(services, "local", book.id, book.pages[2].id, book.pages[2].image,
+                                          backend=services.backends.get("illustrator", "sketch"))[0]
+    assert services.store.get("local", book.id).pages[2].chosen_variant == sketch.id
     token, events = CancelToken(), []
     with pytest.raises(Cancelled):
         for event in illustrate.illustrate_book(services, "local", book.id, cancel=token):
@@ -144,7 +147,9 @@ def test_whole_book_job_resumes_after_a_restart(sd, tiny_models):  # noqa: F811
         after = services.store.get("local", book.id)
         assert [e.message for e in done] == ["Page 2 done", "Page 3 done"]
         assert after.pages[0].chosen_variant == first and len(after.pages[0].variants) == 1
-        assert all(p.chosen_image() for p in after.pages[:3]) and after.pages[3].chosen_image() is None  # locked
+        assert all(p.chosen_image().backend == "diffusers" for p in after.pages[:3])
+        assert sketch.id in [v.id for v in after.pages[2].variants]  # the replaced sketch is kept
+        assert after.pages[3].chosen_image() is None  # locked
         assert list(illustrate.illustrate_book(services, "local", book.id)) == []  # nothing left to do
     finally:
         services.close()

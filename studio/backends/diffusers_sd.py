@@ -50,6 +50,7 @@ class DiffusersIllustrator:
         self._controlnets: dict[str, Any] = {}
         self._adapters: dict[str, str] = {}  # file key -> adapter name
         self._default_scheduler = None
+        self._gpu_illustrate = None
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
 
     # -- status ----------------------------------------------------------------------------
@@ -221,9 +222,11 @@ class DiffusersIllustrator:
     # -- generation ------------------------------------------------------------------------
     def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
                    cancel: CancelToken | None = None):
-        from studio.backends.torch_device import gpu_task
+        if self._gpu_illustrate is None:  # wrapped once: spaces.GPU on ZeroGPU, unchanged elsewhere
+            from studio.backends.torch_device import gpu_task
 
-        return gpu_task(self._illustrate)(request, on_step, cancel)
+            self._gpu_illustrate = gpu_task(self._illustrate)
+        return self._gpu_illustrate(request, on_step, cancel)
 
     def _illustrate(self, request: IllustrationRequest, on_step, cancel):
         import torch
