@@ -223,11 +223,14 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> R
             if voice.model_files.get("index"):
                 extra["index_path"] = str(services.media.path(voice.model_files["index"]))
         result = converter.convert(standard, voice, **knobs, **extra)
-    cleaned = audiolib.remove_dc(result.samples, result.sample_rate)
-    result = Audio(audiolib.normalize_loudness(cleaned, result.sample_rate, audiolib.NARRATION_LUFS),
-                   result.sample_rate)
     params = {**knobs, "seed": seed, "language": language, "lufs": audiolib.NARRATION_LUFS}
-    return Rendering(standard, result, speaker.name, converter_name, params)
+    # both sides of the A/B at the same loudness, so the comparison is about the voice only
+    return Rendering(_leveled(standard), _leveled(result), speaker.name, converter_name, params)
+
+
+def _leveled(audio: Audio) -> Audio:
+    cleaned = audiolib.remove_dc(audio.samples, audio.sample_rate)
+    return Audio(audiolib.normalize_loudness(cleaned, audio.sample_rate, audiolib.NARRATION_LUFS), audio.sample_rate)
 
 
 def _require_available(backend) -> None:

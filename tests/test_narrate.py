@@ -5,6 +5,7 @@ import pytest
 import soundfile as sf
 
 from studio import narrate
+from studio.audio import loudness_lufs
 from studio.backends.base import CancelToken, Cancelled
 from studio.book import Page
 from tiny_voice import speech_like
@@ -24,6 +25,9 @@ def test_standard_voice_needs_no_consent_but_her_voice_does(services, book, tmp_
     narrate.set_pipeline(services, OWNER, book.id, voice.id, "espeak", "none")
     take = narrate.narrate_page(services, OWNER, book.id, book.pages[0].id)
     assert take.converter == "none" and take.duration_s > 0.5
+    ab = narrate.preview(services, OWNER, book.id, voice.id, "안녕하세요 할머니, 오늘도 노래해 주세요.")
+    assert abs(loudness_lufs(ab.standard.samples, ab.standard.sample_rate) + 18) < 1.0
+    assert abs(loudness_lufs(ab.result.samples, ab.result.sample_rate) + 18) < 1.0
     narrate.set_pipeline(services, OWNER, book.id, voice.id, "espeak", "voice_match")
     with pytest.raises(ValueError, match="consent"):
         narrate.narrate_page(services, OWNER, book.id, book.pages[0].id)
