@@ -73,32 +73,32 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             size = gr.Radio(SIZES, value="a4", label=t("ex.size"))
             bleed = gr.Checkbox(False, label=t("ex.bleed"))
             pdf_btn = gr.Button(t("ex.make"), variant="primary")
-            pdf_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+            pdf_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
         with gr.Column(min_width=260):
             gr.Markdown(f"### {t('ex.epub')}")
             epub_btn = gr.Button(t("ex.make"), variant="primary")
-            epub_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+            epub_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
             gr.Markdown(f"### {t('ex.web')}")
             web_btn = gr.Button(t("ex.make"), variant="primary")
-            web_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+            web_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
         with gr.Column(min_width=260):
             gr.Markdown(f"### {t('ex.mp4')}")
             burn = gr.Checkbox(True, label=t("ex.burn"))
             mp4_btn = gr.Button(t("ex.make"), variant="primary")
-            mp4_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+            mp4_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
             gr.Markdown(f"### {t('ex.audio')}")
             audio_format = gr.Radio(AUDIO_FORMATS, value="m4b", label=t("ex.audio_format"))
             audio_btn = gr.Button(t("ex.make"), variant="primary")
-            audio_file = gr.File(label=t("ex.file"), interactive=False, height=80)
+            audio_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
 
-    def make(owner, book_id, kind, progress, **options) -> str:
+    def make(owner, book_id, kind, progress, **options):
         owner, book_id = require_owner(owner), require_book(book_id)
 
         def report(p):
             progress(p.fraction, desc=p.message)
 
         path = export_book(services, owner, book_id, kind, fresh_export_dir(export_root), on_progress=report, **options)
-        return str(path)
+        return gr.update(value=str(path), visible=True)  # the download box appears once there is a file
 
     @user_errors
     def check(owner, book_id):

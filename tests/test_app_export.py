@@ -33,12 +33,12 @@ def test_every_export_through_the_app(launch_app, client_for, tmp_path):
     html = c.predict("gothic", api_name="/preview_book")
     assert html.startswith("<iframe") and 'sandbox="allow-scripts"' in html and "audio-1" in html
 
-    made = {
-        "pdf": c.predict("square-20cm", True, "myeongjo", api_name="/export_pdf"),
-        "epub": c.predict("myeongjo", api_name="/export_epub"),
-        "html": c.predict("gothic", api_name="/export_webbook"),
-        "mp4": c.predict(True, api_name="/export_mp4"),
-        "m4b": c.predict("m4b", api_name="/export_audiobook"),
+    made = {  # each answer is an update that shows the download box with the file in it
+        "pdf": c.predict("square-20cm", True, "myeongjo", api_name="/export_pdf")["value"],
+        "epub": c.predict("myeongjo", api_name="/export_epub")["value"],
+        "html": c.predict("gothic", api_name="/export_webbook")["value"],
+        "mp4": c.predict(True, api_name="/export_mp4")["value"],
+        "m4b": c.predict("m4b", api_name="/export_audiobook")["value"],
     }
     magic = {"pdf": b"%PDF", "epub": b"PK", "html": b"<!DOCTYPE html>", "mp4": b"\x00\x00\x00", "m4b": b"\x00\x00\x00"}
     for ext, filedata in made.items():
@@ -66,4 +66,26 @@ def test_audiobook_of_a_silent_book_explains_why_not(launch_app, client_for):
     with pytest.raises(AppError, match="No page has a narration yet"):
         c.predict("mp3", api_name="/export_audiobook")
     # The video still works: silent pages get the default duration.
-    assert c.predict(False, api_name="/export_mp4")["path"].endswith(".mp4")
+    assert c.predict(False, api_name="/export_mp4")["value"]["path"].endswith(".mp4")
+
+
+def test_export_tab_in_a_korean_browser(launch_app, tmp_path):
+    from browser import browser_page, chromium_missing_reason
+
+    if chromium_missing_reason():
+        pytest.skip(chromium_missing_reason())
+    url, services = launch_app()
+    saved = make_book(services.store, pages=4, durations=[0.5, None, 0.5, 0.5])
+    with browser_page(locale="ko-KR") as page:
+        page.goto(url)
+        page.locator(".gieok-book-card img").first.wait_for(timeout=20000)
+        page.get_by_role("button", name="열기").click()
+        page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=15000)
+        page.get_by_role("tab", name="내보내기").click()
+        page.get_by_text("2쪽: 낭독이 없어").wait_for(timeout=15000)
+        page.get_by_role("button", name="만들기").first.click()
+        link = page.locator("a[data-testid='download-link'][download$='.a4.pdf']")
+        link.wait_for(timeout=30000)
+        assert link.get_attribute("download") == "할머니의-감나무.a4.pdf"
+        page.screenshot(path=str(tmp_path / "export.png"), full_page=True)
+        assert page.get_by_text("Error").count() == 0

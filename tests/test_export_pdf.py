@@ -82,3 +82,19 @@ def test_unknown_size_is_refused_with_a_clear_message(book, tmp_path):
     with pytest.raises(ExportError, match="Unknown font"):
         export_pdf(book, tmp_path / "out", font="comic-sans")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+class _BrokenBackends:
+    def get(self, kind, name):
+        raise RuntimeError("sketch illustrator not importable")
+
+
+def test_pages_without_a_picture_use_the_sketch_or_a_text_card(services, tmp_path):
+    saved = make_book(services.store, pages=4, with_images=[False, True, False, True])
+    sources = [p.image_source for p in gather(saved, services.media, services.backends).pages]
+    assert sources[1] == sources[3] == "chosen" and sources[0] in ("sketch", "card")
+    card_book = gather(saved, services.media, _BrokenBackends())
+    assert [p.image_source for p in card_book.pages] == ["card", "chosen", "card", "chosen"]
+    assert card_book.pages[0].image_size == (768, 768)
+    reader = PdfReader(export_pdf(card_book, tmp_path / "out"))
+    assert len(reader.pages) == 5 and "1" in reader.pages[1].extract_text()
