@@ -361,8 +361,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     locked.input(set_locked, [*state, page, locked], None, api_name="lock_page")
     pose_id.input(choose_pose, [*state, page, pose_id], [pose_img, person, kind], api_name="choose_pose")
     pose_img.select(pose_click, [*state, page, selected], [pose_img, selected], api_visibility="private")
-    for op, button in [*moves.items(), ("mirror", mirror)]:
+    for op, button in moves.items():
         button.click(person_edit(op), [*state, page, person], pose_img, api_visibility="private")
+    mirror.click(person_edit("mirror"), [*state, page, person], pose_img, api_name="mirror_person")
     lora_upload.upload(upload_lora, [*state, page, lora_upload], form, api_name="upload_lora")
     map_photo.upload(lambda o, b, p, f: set_photo(o, b, p, f, "control"), [*state, page, map_photo], status,
                      api_name="set_map_photo")

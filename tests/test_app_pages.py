@@ -2,10 +2,11 @@
 three variants on page 2 (keep the second), the rest in one call, all still there after a reload."""
 from __future__ import annotations
 
-from gradio_client.exceptions import AppError
 import pytest
+from gradio_client.exceptions import AppError
 
 from studio.book import ImageSpec, Page
+from tiny_sd import tiny_models  # noqa: F401  (session fixture)
 
 
 def _plain(value):
@@ -74,3 +75,30 @@ def test_bad_lora_upload_shows_a_clear_error(launch_app, client_for, tmp_path):
     bad.write_bytes(b"this is not a safetensors file at all")
     with pytest.raises(AppError, match="not a valid .safetensors"):
         c.predict(pages["value"], handle_file(str(bad)), api_name="/upload_lora")
+
+
+def test_with_a_model_configured_pages_are_painted_by_stable_diffusion(launch_app, client_for, tiny_models):  # noqa: F811
+    url, services = launch_app(sd_model=str(tiny_models.sd), controlnet_openpose=str(tiny_models.controlnet))
+    c = client_for(url)
+    drop, *_ = c.predict("Tiny", "", "en", 4, api_name="/create_book")
+    services.store.update("local", drop["value"], lambda b: setattr(b, "pages", [
+        Page(text=f"page {i}", illustration_prompt="a grandmother in the garden",
+             image=ImageSpec(width=64, height=64, steps=2)) for i in range(4)]))
+    pages, _, status = c.predict(None, api_name="/list_pages")
+    assert status.startswith("Stable Diffusion (diffusers) — model: ")
+    page_ids = [value for _, value in pages["choices"]]
+    c.predict(page_ids[1], "reading together", api_name="/choose_pose")
+    before = services.store.get("local", drop["value"]).pages[1].image.control.pose
+    c.predict(page_ids[1], 0, api_name="/mirror_person")  # edit the pose: mirror the first person
+    assert services.store.get("local", drop["value"]).pages[1].image.control.pose != before
+    form = [_plain(v) for v in c.predict(page_ids[1], api_name="/show_page")[FORM]]
+    form[2], form[3] = 7, True  # seed 7, locked: seeds 7, 8, 9
+    gallery, variant, _, status = c.predict(page_ids[1], 3, *form, api_name="/generate_variants")
+    assert status == "✓ 3 · seeds 7, 8, 9"
+    c.predict(page_ids[1], variant["choices"][1][1], api_name="/choose_variant")
+    overview, message = c.predict(api_name="/illustrate_book")
+    assert message == "✓ 3 pages illustrated" and len(overview) == 4
+    book = services.store.get("local", drop["value"])
+    assert all(p.chosen_image().backend == "diffusers" for p in book.pages)
+    assert book.pages[1].chosen_image().params["spec"]["seed"] == 8
+    assert book.pages[1].chosen_image().params["spec"]["control"]["kind"] == "openpose"
