@@ -7,6 +7,7 @@ import html
 
 import gradio as gr
 
+from studio.export.common import ExportError
 from studio.export.exports import reader_for
 from tabs.common import TabContext, user_errors
 
@@ -50,7 +51,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def show(owner, book_id, font_):
         if not (owner and book_id):
             return NO_BOOK
-        return reader_frame(reader_for(services, owner, book_id, font_ or "myeongjo"))
+        try:
+            return reader_frame(reader_for(services, owner, book_id, font_ or "myeongjo"))
+        except ExportError as exc:  # e.g. no pages yet: say so in place, not as a pop-up on every visit
+            return f"<div class='gieok-notice'>{html.escape(str(exc))}</div>"
 
     inputs = [ctx.owner, ctx.book_id, font]
     # Built when the visitor looks (not on every edit elsewhere): it may draw sketches and encode audio.

@@ -89,3 +89,15 @@ def test_export_tab_in_a_korean_browser(launch_app, tmp_path):
         assert link.get_attribute("download") == "할머니의-감나무.a4.pdf"
         page.screenshot(path=str(tmp_path / "export.png"), full_page=True)
         assert page.get_by_text("Error").count() == 0
+
+
+def test_a_book_without_pages_is_explained_not_exported(launch_app, client_for):
+    url, services = launch_app()
+    book = services.store.create("local", "<b>빈 책</b>")
+    c = client_for(url)
+    _open(c, book.id)
+    assert "no pages yet" in c.predict(api_name="/export_status")
+    notice = c.predict("myeongjo", api_name="/preview_book")
+    assert "no pages yet" in notice and "<iframe" not in notice
+    with pytest.raises(AppError, match="no pages yet"):
+        c.predict("myeongjo", api_name="/export_epub")

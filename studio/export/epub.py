@@ -30,6 +30,7 @@ def export_epub(book: ExportBook, out_dir: Path, font: str = "myeongjo", setting
     with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip", compress_type=zipfile.ZIP_STORED)
         zf.writestr("META-INF/container.xml", CONTAINER)
+        zf.writestr("META-INF/com.apple.ibooks.display-options.xml", APPLE_OPTIONS)  # older Apple Books
         zf.writestr("OEBPS/style.css", _css(font))
         zf.writestr("OEBPS/images/cover.jpg", book.cover_jpeg, compress_type=zipfile.ZIP_STORED)
         zf.writestr("OEBPS/cover.xhtml", _cover_xhtml(book, lang))
@@ -177,4 +178,8 @@ CONTAINER = """<?xml version="1.0" encoding="UTF-8"?>
 <container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">
 <rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>
 </container>
+"""
+APPLE_OPTIONS = """<?xml version="1.0" encoding="UTF-8"?>
+<display_options><platform name="*"><option name="fixed-layout">true</option>
+<option name="open-to-spread">false</option></platform></display_options>
 """
