@@ -135,6 +135,19 @@ def control_map(services, page: Page, spec: ImageSpec):
     return EDGE_DETECTORS[kind]().detect(photo)
 
 
+def map_preview(services, page: Page, kind: str):
+    """The control map this page would use with ``kind``, for the editor (None when it needs a
+    photo or a model: depth maps are only made when a picture is generated)."""
+    if kind in ("none", "depth"):
+        return None
+    spec = ImageSpec.from_dict(page.image.to_dict())
+    spec.control.kind = kind
+    try:
+        return control_map(services, page, spec)
+    except (ValueError, BackendError):
+        return None
+
+
 def init_image(services, spec: ImageSpec):
     return _open_ref(services, spec.init_image) if spec.init_image else None
 

@@ -205,8 +205,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             raise gr.Error("Choose a page. / 쪽을 골라 주세요.")
         memories = [(f"📷 {i + 1}", ref) for i, ref in enumerate(book.memories.photos)]
         return (f"**{book.pages.index(pg) + 1}.** {pg.text}", pg.locked, *form_values(book, pg),
-                pg.image.control.pose_id or (pg.pose_hint if pg.pose_hint in poses.bundled_names() else None),
-                *pose_view(pg), media_image(pg.image.control.map_image),
+                gr.update(choices=poses.bundled_choices(book.language), value=pg.image.control.pose_id or (
+                    pg.pose_hint if pg.pose_hint in poses.bundled_names() else None)),
+                *pose_view(pg), page_inputs.map_preview(services, pg, pg.image.control.kind),
                 gr.update(choices=memories, value=pg.image.init_image if pg.image.init_image in book.memories.photos else None),
                 *variants_view(pg), None)
 
@@ -327,6 +328,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return f"✓ {purpose}: {(pg.image.init_image if purpose == 'init' else pg.image.control.source_image)[:12]}"
 
     @user_errors
+    def preview_map(owner, book_id, page_id, kind_):
+        return page_inputs.map_preview(services, load(owner, book_id, page_id)[1], kind_) if page_id else None
+
+    @user_errors
     def detect_pose(owner, book_id, page_id):
         pg = page_inputs.detect_pose(services, require_owner(owner), require_book(book_id), page_id)
         return (*pose_view(pg), "openpose")
@@ -365,8 +370,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         button.click(person_edit(op), [*state, page, person], pose_img, api_visibility="private")
     mirror.click(person_edit("mirror"), [*state, page, person], pose_img, api_name="mirror_person")
     lora_upload.upload(upload_lora, [*state, page, lora_upload], form, api_name="upload_lora")
+    kind.input(preview_map, [*state, page, kind], map_view, api_name="preview_map")
     map_photo.upload(lambda o, b, p, f: set_photo(o, b, p, f, "control"), [*state, page, map_photo], status,
-                     api_name="set_map_photo")
+                     api_name="set_map_photo").then(preview_map, [*state, page, kind], map_view, api_visibility="private")
     init_photo.upload(lambda o, b, p, f: set_photo(o, b, p, f, "init"), [*state, page, init_photo], status,
                       api_name="set_init_photo")
     detect.click(detect_pose, [*state, page], [pose_img, person, kind], api_name="detect_pose", **gpu)

@@ -75,6 +75,18 @@ def test_bad_lora_upload_shows_a_clear_error(launch_app, client_for, tmp_path):
     bad.write_bytes(b"this is not a safetensors file at all")
     with pytest.raises(AppError, match="not a valid .safetensors"):
         c.predict(pages["value"], handle_file(str(bad)), api_name="/upload_lora")
+    from PIL import Image
+
+    photo = tmp_path / "family.png"
+    Image.new("RGB", (64, 48), (250, 250, 250)).save(photo)
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(photo.read_bytes()[:60])
+    with pytest.raises(AppError, match="damaged|not an image"):
+        c.predict(pages["value"], handle_file(str(cut)), api_name="/set_init_photo")
+    assert services.store.get("local", drop["value"]).pages[0].image.init_image is None
+    assert c.predict(pages["value"], handle_file(str(photo)), api_name="/set_map_photo").startswith("✓ control")
+    assert c.predict(pages["value"], "canny", api_name="/preview_map") is not None  # an edge map of the photo
+    assert c.predict(pages["value"], "depth", api_name="/preview_map") is None  # made at generation time
 
 
 def test_with_a_model_configured_pages_are_painted_by_stable_diffusion(launch_app, client_for, tiny_models):  # noqa: F811
