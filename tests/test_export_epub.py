@@ -14,7 +14,7 @@ import pytest
 import soundfile
 
 from export_fixtures import make_book
-from studio.export.common import gather
+from studio.export.common import find_ffmpeg, gather
 from studio.export.epub import export_epub
 
 OPF = "{http://www.idpf.org/2007/opf}"
@@ -113,3 +113,23 @@ def test_viewport_on_every_page(epub):
                 body = zf.read(name).decode()
                 ET.fromstring(body.split("\n", 2)[2])  # well-formed XML after the doctype
                 assert re.search(r'<meta name="viewport" content="width=\d+, height=\d+"/>', body), name
+
+
+def test_clip_cache_reuses_and_forgets_old_clips(services, tmp_path, monkeypatch):
+    import os
+
+    from studio.export import av
+
+    monkeypatch.setattr(av, "_CLIP_CACHE", tmp_path / "cache")
+    book = gather(make_book(services.store, pages=4, durations=[0.3, 0.4, None, 0.5]), services.media)
+    ffmpeg = find_ffmpeg(services.settings)
+    clips = av.compressed_clips(book, ffmpeg, 60)
+    assert sorted(clips) == [1, 2, 4] and all(p.stat().st_size > 0 for p in clips.values())
+    stale = tmp_path / "cache" / "stale.m4a"
+    stale.write_bytes(b"old")
+    os.utime(stale, (1, 1))
+    inodes = {n: p.stat().st_ino for n, p in clips.items()}
+    again = av.compressed_clips(book, ffmpeg, 60)
+    assert {n: p.stat().st_ino for n, p in again.items()} == inodes  # cached: nothing re-encoded
+    assert not stale.exists()
+    assert not list((tmp_path / "cache").glob(".*"))  # no partial files left

@@ -15,6 +15,7 @@ from studio.export.common import ExportBook, ExportError, clean_text
 
 SOUNDTRACK_RATE = 44100
 _CLIP_CACHE = Path(tempfile.gettempdir()) / "gieok-clip-cache"
+CLIP_CACHE_DAYS = 2  # a kiosk runs for days: clips nobody played for this long are deleted
 
 
 def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 0.0,
@@ -88,12 +89,15 @@ def compressed_clips(book: ExportBook, ffmpeg: str, timeout_s: float, ext: str =
     """Each page's narration as AAC (.m4a) or MP3, cached by content: page number -> file.
     One ffmpeg process encodes all missing clips (process start-up dominates on small files)."""
     _CLIP_CACHE.mkdir(parents=True, exist_ok=True)
+    _prune(_CLIP_CACHE, CLIP_CACHE_DAYS * 86400)
     result, todo = {}, []
     for page in book.narrated:
         key = hashlib.sha256(page.narration.name.encode()).hexdigest()[:32]
         target = _CLIP_CACHE / f"{key}.{ext}"
         result[page.number] = target
-        if not target.exists():
+        if target.exists():
+            target.touch()  # recently used clips stay cached
+        else:
             todo.append((page.narration, target))
     if todo:
         args, outputs = [], []
@@ -112,6 +116,16 @@ def compressed_clips(book: ExportBook, ffmpeg: str, timeout_s: float, ext: str =
             for partial, _ in outputs:
                 partial.unlink(missing_ok=True)
     return result
+
+
+def _prune(folder: Path, older_than_s: float) -> None:
+    cutoff = time.time() - older_than_s
+    for path in folder.iterdir():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+        except OSError:  # another export removed or is writing it
+            pass
 
 
 def _resample(samples, rate: int, target: int):
