@@ -185,7 +185,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     def load(owner, book_id, page_id):
         book = store.get(require_owner(owner), require_book(book_id))
-        return book, book.page(page_id) if page_id else None
+        if not page_id:
+            raise gr.Error("Choose a page first. / 먼저 쪽을 골라 주세요.")
+        return book, book.page(page_id)
 
     # -- handlers --------------------------------------------------------------------------
     @user_errors
@@ -200,9 +202,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def show_page(owner, book_id, page_id):
+        if not (owner and book_id and page_id):  # no book or no pages yet: leave the form as it is
+            return [gr.update()] * len(shown)
         book, pg = load(owner, book_id, page_id)
-        if pg is None:
-            raise gr.Error("Choose a page. / 쪽을 골라 주세요.")
         memories = [(f"📷 {i + 1}", ref) for i, ref in enumerate(book.memories.photos)]
         return (f"**{book.pages.index(pg) + 1}.** {pg.text}", pg.locked, *form_values(book, pg),
                 gr.update(choices=poses.bundled_choices(book.language), value=pg.image.control.pose_id or (
@@ -329,7 +331,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def preview_map(owner, book_id, page_id, kind_):
-        return page_inputs.map_preview(services, load(owner, book_id, page_id)[1], kind_) if page_id else None
+        return page_inputs.map_preview(services, load(owner, book_id, page_id)[1], kind_)
 
     @user_errors
     def detect_pose(owner, book_id, page_id):

@@ -71,6 +71,9 @@ def test_bad_lora_upload_shows_a_clear_error(launch_app, client_for, tmp_path):
     drop, *_ = c.predict("Book", "", "en", 4, api_name="/create_book")
     services.store.update("local", drop["value"], lambda b: setattr(b, "pages", [Page(text="one")]))
     pages, *_ = c.predict(None, api_name="/list_pages")
+    c.predict(None, api_name="/show_page")  # no page chosen yet: nothing happens, no error
+    with pytest.raises(AppError, match="Choose a page first"):
+        c.predict(None, "canny", api_name="/preview_map")
     bad = tmp_path / "style.safetensors"
     bad.write_bytes(b"this is not a safetensors file at all")
     with pytest.raises(AppError, match="not a valid .safetensors"):
