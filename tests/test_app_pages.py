@@ -117,3 +117,27 @@ def test_with_a_model_configured_pages_are_painted_by_stable_diffusion(launch_ap
     assert all(p.chosen_image().backend == "diffusers" for p in book.pages)
     assert book.pages[1].chosen_image().params["spec"]["seed"] == 8
     assert book.pages[1].chosen_image().params["spec"]["control"]["kind"] == "openpose"
+
+
+def test_stop_button_cancels_the_whole_book_job_within_a_step(launch_app, client_for, tiny_models):  # noqa: F811
+    import time
+
+    url, services = launch_app(sd_model=str(tiny_models.sd))
+    c = client_for(url)
+    drop, *_ = c.predict("Long", "", "en", 4, api_name="/create_book")
+    services.store.update("local", drop["value"], lambda b: setattr(b, "pages", [
+        Page(text=f"page {i}", image=ImageSpec(width=64, height=64, steps=40)) for i in range(4)]))
+    c.predict(None, api_name="/list_pages")
+    job = c.submit(api_name="/illustrate_book")
+    deadline = time.time() + 60
+    while not any(v.backend for p in services.store.get("local", drop["value"]).pages for v in p.variants):
+        assert time.time() < deadline, "the first page never finished"
+        time.sleep(0.05)
+    started = time.time()
+    assert "stopping" in c.predict(api_name="/cancel_illustration")  # not stuck behind the GPU queue
+    with pytest.raises(AppError, match="Stopped"):
+        job.result(timeout=60)
+    assert time.time() - started < 10
+    book = services.store.get("local", drop["value"])
+    # page 2 was stopped part-way (not finished first), page 1 is kept, nothing half-made is stored
+    assert [len(p.variants) for p in book.pages] == [1, 0, 0, 0] and book.pages[0].chosen_image()
