@@ -38,12 +38,14 @@ def _update_control(services, owner: str, book_id: str, page_id: str, change: Ca
 
 
 def choose_pose(services, owner: str, book_id: str, page_id: str, pose_id: str) -> Page:
+    """Use a bundled pose on this page. It steers Stable Diffusion through ControlNet openpose
+    when that model is set up (switched on here); the sketch draws the pose in any case."""
     fresh = poses.bundled(pose_id)
 
     def change(page: Page) -> None:
         page.image.control.pose_id = pose_id
         page.image.control.pose = fresh
-        if page.image.control.kind == "none":
+        if page.image.control.kind == "none" and services.settings.controlnet_openpose:
             page.image.control.kind = "openpose"
 
     return _update_control(services, owner, book_id, page_id, change)
