@@ -133,3 +133,17 @@ def test_clip_cache_reuses_and_forgets_old_clips(services, tmp_path, monkeypatch
     assert {n: p.stat().st_ino for n, p in again.items()} == inodes  # cached: nothing re-encoded
     assert not stale.exists()
     assert not list((tmp_path / "cache").glob(".*"))  # no partial files left
+
+
+def test_the_chosen_font_travels_inside_the_book(epub):
+    path, _, _ = epub
+    from fontTools.ttLib import TTFont
+    import io
+
+    with zipfile.ZipFile(path) as zf:
+        font = TTFont(io.BytesIO(zf.read("OEBPS/fonts/book.ttf")))
+        css = zf.read("OEBPS/style.css").decode()
+    cmap = font.getBestCmap()
+    assert all(ord(ch) in cmap for ch in "할머니의 감나무 사랑하는 순자")
+    assert len(cmap) < 400  # a subset of this book's characters, not the whole 4 MB font
+    assert 'src: url("fonts/book.ttf")' in css and "Nanum Myeongjo" in css

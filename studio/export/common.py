@@ -163,6 +163,25 @@ def font_path(font: str) -> Path:
         raise ExportError(f"Unknown font {font!r}; choose one of {', '.join(FONTS)}.") from None
 
 
+def font_subset(font: str, book: "ExportBook", extra: str = "") -> bytes:
+    """The chosen Nanum font cut down to the characters this book uses (TrueType bytes), so
+    e-books and web books can carry it: a few KB instead of 4 MB. OFL allows embedding."""
+    from fontTools import subset
+
+    logging.getLogger("fontTools").setLevel(logging.ERROR)
+    text = " ".join([book.title, book.dedicated_to, *(p.text for p in book.pages), extra, "0123456789/·"])
+    options = subset.Options()
+    options.hinting = False
+    options.desubroutinize = True
+    ttf = subset.load_font(str(font_path(font)), options)
+    subsetter = subset.Subsetter(options)
+    subsetter.populate(text=text)
+    subsetter.subset(ttf)
+    buf = io.BytesIO()
+    ttf.save(buf)
+    return buf.getvalue()
+
+
 # -- internals -------------------------------------------------------------------------------
 def _page_image(page: Page, number: int, book: Book, media: Any, backends: Any) -> tuple[bytes, tuple[int, int], str]:
     chosen = page.chosen_image()

@@ -12,8 +12,8 @@ import zipfile
 from pathlib import Path
 
 from studio.export.av import compressed_clips
-from studio.export.common import (FONT_FAMILIES, ExportBook, ExportPage, ProgressFn, find_ffmpeg, output_path,
-                                  xml_paragraphs, xml_text)
+from studio.export.common import (FONT_FAMILIES, ExportBook, ExportPage, ProgressFn, find_ffmpeg, font_subset,
+                                  output_path, xml_paragraphs, xml_text)
 from studio.jobs import Progress
 
 VIEW_W, VIEW_H = 768, 1024
@@ -32,6 +32,7 @@ def export_epub(book: ExportBook, out_dir: Path, font: str = "myeongjo", setting
         zf.writestr("META-INF/container.xml", CONTAINER)
         zf.writestr("META-INF/com.apple.ibooks.display-options.xml", APPLE_OPTIONS)  # older Apple Books
         zf.writestr("OEBPS/style.css", _css(font))
+        zf.writestr("OEBPS/fonts/book.ttf", font_subset(font, book, extra="표지 Cover"))
         zf.writestr("OEBPS/images/cover.jpg", book.cover_jpeg, compress_type=zipfile.ZIP_STORED)
         zf.writestr("OEBPS/cover.xhtml", _cover_xhtml(book, lang))
         zf.writestr("OEBPS/nav.xhtml", _nav_xhtml(book, lang))
@@ -124,6 +125,7 @@ def _opf(book: ExportBook, lang: str, narrated: set[int]) -> str:
         meta.append(f"<dc:description>{xml_text(book.dedicated_to)}</dc:description>")
     items = ['<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>',
              '<item id="css" href="style.css" media-type="text/css"/>',
+             '<item id="font" href="fonts/book.ttf" media-type="font/ttf"/>',
              '<item id="cover-image" href="images/cover.jpg" media-type="image/jpeg" properties="cover-image"/>',
              '<item id="cover" href="cover.xhtml" media-type="application/xhtml+xml"/>']
     spine = ['<itemref idref="cover"/>']
@@ -160,12 +162,13 @@ def _uuid(book_id: str) -> str:
 
 
 def _css(font: str) -> str:
-    family = FONT_FAMILIES.get(font, FONT_FAMILIES["myeongjo"])
+    family = '"Gieok Book", ' + FONT_FAMILIES.get(font, FONT_FAMILIES["myeongjo"])
     return f"""@charset "UTF-8";
+@font-face {{ font-family: "Gieok Book"; src: url("fonts/book.ttf"); }}
 html, body {{ margin: 0; padding: 0; width: {VIEW_W}px; height: {VIEW_H}px; background: #faf3e8; }}
 .page {{ width: {VIEW_W}px; height: {VIEW_H}px; overflow: hidden; position: relative; font-family: {family}; color: #4a3428; }}
 .picture {{ display: block; width: 672px; height: 672px; object-fit: contain; margin: 40px auto 0 auto; }}
-.text {{ margin: 28px 56px 0 56px; text-align: center; line-height: 1.6; }}
+.text {{ margin: 28px 56px 0 56px; text-align: center; line-height: 1.6; word-break: keep-all; }}
 .t-l {{ font-size: 34px; }} .t-m {{ font-size: 28px; }} .t-s {{ font-size: 23px; }} .t-xs {{ font-size: 18px; }}
 .number {{ position: absolute; bottom: 18px; width: 100%; text-align: center; font-size: 16px; color: #967860; margin: 0; }}
 .cover .title {{ font-size: 48px; text-align: center; margin: 36px 40px 12px 40px; font-weight: normal; }}

@@ -8,13 +8,12 @@ no book text ever reaches the script (it only reads data attributes we write: nu
 from __future__ import annotations
 
 import base64
-import io
 import logging
 from pathlib import Path
 
 from studio.export.av import compressed_clips
 from studio.export.common import (DEFAULT_PAGE_S, FONT_FAMILIES, ExportBook, ExportError, ProgressFn, find_ffmpeg,
-                                  font_path, output_path, xml_paragraphs, xml_text)
+                                  font_subset, output_path, xml_paragraphs, xml_text)
 from studio.jobs import Progress
 
 log = logging.getLogger(__name__)
@@ -115,22 +114,9 @@ def _audio_sources(book: ExportBook, settings) -> dict[int, tuple[str, bytes]]:
 
 def _font_face(font: str, book: ExportBook) -> str:
     """@font-face with only this book's characters (a few KB instead of 4 MB)."""
-    from fontTools import subset
-
-    logging.getLogger("fontTools").setLevel(logging.ERROR)
-    text = " ".join([book.title, book.dedicated_to, *(p.text for p in book.pages),
-                     *LABELS["ko"].values(), *LABELS["en"].values(), "0123456789/"])
-    options = subset.Options()
-    options.hinting = False
-    options.desubroutinize = True
-    ttf = subset.load_font(str(font_path(font)), options)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text=text)
-    subsetter.subset(ttf)
-    buf = io.BytesIO()
-    ttf.save(buf)
+    ttf = font_subset(font, book, extra=" ".join([*LABELS["ko"].values(), *LABELS["en"].values()]))
     family = FONT_FAMILIES[font].split(",")[0]
-    return (f"@font-face{{font-family:{family};src:url(data:font/ttf;base64,{_b64(buf.getvalue())}) "
+    return (f"@font-face{{font-family:{family};src:url(data:font/ttf;base64,{_b64(ttf)}) "
             "format('truetype');font-display:block}\n")
 
 
