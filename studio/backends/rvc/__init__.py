@@ -31,7 +31,8 @@ class RvcConverter:
             return Availability.no("missing packages: " + ", ".join(missing))
         source = self.settings.hubert_model
         if not source:
-            return Availability.no("no HuBERT/ContentVec model set (GIEOK_HUBERT_MODEL, id or folder)")
+            return Availability.no("no HuBERT/ContentVec model set (GIEOK_HUBERT_MODEL: a transformers-format "
+                                   "ContentVec such as lengyue233/content-vec-best, id or local folder)")
         from studio.backends.tts_vits import _missing
         why = _missing(source)
         if why:
