@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.export.exports import export_book, fresh_export_dir, whats_missing
+from studio.jobs import Jobs
 from tabs.common import TabContext, require_book, require_owner, user_errors
 
 TITLE = "tab.export"
@@ -27,6 +28,7 @@ STRINGS = {
         "ex.audio_format": "Format",
         "ex.web": "Web book (one HTML file, works offline)",
         "ex.make": "Make",
+        "ex.stop": "Stop",
         "ex.file": "Download",
     },
     "ko": {
@@ -43,6 +45,7 @@ STRINGS = {
         "ex.audio_format": "형식",
         "ex.web": "웹 책 (HTML 파일 하나, 오프라인에서도 재생)",
         "ex.make": "만들기",
+        "ex.stop": "멈추기",
         "ex.file": "내려받기",
     },
 }
@@ -61,6 +64,7 @@ def status_markdown(notes: list[str]) -> str:
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
     export_root = Path(tempfile.mkdtemp(prefix="gieok-exports-"))  # outside the data dir
+    jobs = Jobs()  # per visitor (keyed by owner): the Stop button ends that visitor's encoding
 
     with gr.Row():
         status = gr.Markdown(elem_classes=["gieok-notice"])
@@ -84,11 +88,15 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         with gr.Column(min_width=260):
             gr.Markdown(f"### {t('ex.mp4')}")
             burn = gr.Checkbox(True, label=t("ex.burn"))
-            mp4_btn = gr.Button(t("ex.make"), variant="primary")
+            with gr.Row():
+                mp4_btn = gr.Button(t("ex.make"), variant="primary", scale=3)
+                mp4_stop = gr.Button(t("ex.stop"), variant="stop", scale=1)
             mp4_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
             gr.Markdown(f"### {t('ex.audio')}")
             audio_format = gr.Radio(AUDIO_FORMATS, value="m4b", label=t("ex.audio_format"))
-            audio_btn = gr.Button(t("ex.make"), variant="primary")
+            with gr.Row():
+                audio_btn = gr.Button(t("ex.make"), variant="primary", scale=3)
+                audio_stop = gr.Button(t("ex.stop"), variant="stop", scale=1)
             audio_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
 
     def make(owner, book_id, kind, progress, **options):
@@ -97,8 +105,19 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         def report(p):
             progress(p.fraction, desc=p.message)
 
-        path = export_book(services, owner, book_id, kind, fresh_export_dir(export_root), on_progress=report, **options)
+        if kind in ("mp4", "audiobook"):
+            options["cancel"] = token = jobs.start(owner, "encode")
+        try:
+            path = export_book(services, owner, book_id, kind, fresh_export_dir(export_root), on_progress=report,
+                               **options)
+        finally:
+            if "cancel" in options:
+                jobs.finish(owner, "encode", token)
         return gr.update(value=str(path), visible=True)  # the download box appears once there is a file
+
+    def stop(owner):
+        if owner:
+            jobs.cancel(owner, "encode")
 
     @user_errors
     def check(owner, book_id):
@@ -136,3 +155,5 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                   concurrency_id="encode", concurrency_limit=1)
     audio_btn.click(make_audiobook, [*who, audio_format], audio_file, api_name="export_audiobook",
                     concurrency_id="encode", concurrency_limit=1)
+    gr.on([mp4_stop.click, audio_stop.click], stop, [ctx.owner], None, api_name="stop_export",
+          concurrency_limit=None)

@@ -101,3 +101,17 @@ def test_a_book_without_pages_is_explained_not_exported(launch_app, client_for):
     assert "no pages yet" in notice and "<iframe" not in notice
     with pytest.raises(AppError, match="no pages yet"):
         c.predict("myeongjo", api_name="/export_epub")
+
+
+def test_stop_button_ends_a_video_export(launch_app, client_for):
+    import time
+
+    url, services = launch_app()
+    book = make_book(services.store, pages=4, durations=[8.0, 8.0, 8.0, 8.0])
+    c = client_for(url)
+    _open(c, book.id)
+    job = c.submit(True, api_name="/export_mp4")
+    time.sleep(1.5)
+    c.predict(api_name="/stop_export")
+    with pytest.raises(AppError, match="Stopped"):
+        job.result(timeout=60)

@@ -76,3 +76,19 @@ def test_ffmpeg_timeout_and_missing_binary_are_clear_errors(services, tmp_path):
     with pytest.raises(ExportError, match="ffmpeg could not be started"):
         export_audiobook(book, tmp_path / "out", settings=missing)
     assert not list((tmp_path / "out").glob("*"))  # no half-written files left behind
+
+
+def test_cancel_stops_the_encoder_quickly_and_leaves_nothing(services, tmp_path):
+    import threading
+    import time
+
+    from studio.backends.base import CancelToken, Cancelled
+
+    book = narrated_book(services, [6.0, 6.0, 6.0, 6.0])
+    token = CancelToken()
+    threading.Timer(0.8, token.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        export_video(book, tmp_path / "out", settings=services.settings, cancel=token)
+    assert time.monotonic() - started < 6
+    assert not list((tmp_path / "out").glob("*"))

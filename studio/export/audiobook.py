@@ -6,6 +6,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from studio.backends.base import CancelToken
 from studio.export.av import chapters_metadata, run_ffmpeg, write_soundtrack
 from studio.export.common import ExportBook, ExportError, ProgressFn, find_ffmpeg, output_path
 from studio.jobs import Progress
@@ -14,7 +15,7 @@ FORMATS = ("m4b", "mp3")
 
 
 def export_audiobook(book: ExportBook, out_dir: Path, fmt: str = "m4b", settings=None,
-                     on_progress: ProgressFn | None = None) -> Path:
+                     on_progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Path:
     if fmt not in FORMATS:
         raise ExportError(f"Unknown audiobook format {fmt!r}; choose m4b or mp3.")
     if not book.narrated:
@@ -40,7 +41,8 @@ def export_audiobook(book: ExportBook, out_dir: Path, fmt: str = "m4b", settings
             args += ["-c:a", "libmp3lame", "-q:a", "4", "-id3v2_version", "3", "-f", "mp3"]
         try:
             run_ffmpeg(ffmpeg, [*args, str(partial)], timeout, total_s=spans[-1][1],
-                       on_fraction=lambda f: report(Progress(5 + int(95 * f), 100, "Encoding the audiobook")))
+                       on_fraction=lambda f: report(Progress(5 + int(95 * f), 100, "Encoding the audiobook")),
+                       cancel=cancel)
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)

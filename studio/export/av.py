@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from studio.backends.base import CancelToken, Cancelled
 from studio.export.common import ExportBook, ExportError, clean_text
 
 SOUNDTRACK_RATE = 44100
@@ -19,8 +20,9 @@ CLIP_CACHE_DAYS = 2  # a kiosk runs for days: clips nobody played for this long 
 
 
 def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 0.0,
-               on_fraction: Callable[[float], None] | None = None) -> None:
-    """Run ffmpeg; report progress from ``-progress``; kill it after ``timeout_s``."""
+               on_fraction: Callable[[float], None] | None = None, cancel: CancelToken | None = None) -> None:
+    """Run ffmpeg; report progress from ``-progress``; kill it after ``timeout_s`` or when
+    ``cancel`` is set (then ``Cancelled`` is raised)."""
     cmd = [ffmpeg, "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-progress", "pipe:1", *args]
     try:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -28,12 +30,25 @@ def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 
     except OSError as exc:
         raise ExportError(f"ffmpeg could not be started ({ffmpeg}): {exc.strerror or exc}. "
                           "Check GIEOK_FFMPEG_BINARY or install ffmpeg.") from None
-    timer = threading.Timer(timeout_s, proc.kill)
-    timer.start()
+    stopped: list[str] = []
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout_s
+        while proc.poll() is None:
+            if cancel is not None and cancel.cancelled:
+                stopped.append("cancelled")
+            elif time.monotonic() > deadline:
+                stopped.append("timeout")
+            if stopped:
+                proc.kill()
+                return
+            time.sleep(0.05)
+
     errors: list[str] = []
-    reader = threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)
-    reader.start()
-    started = time.monotonic()
+    threads = [threading.Thread(target=watch, daemon=True),
+               threading.Thread(target=lambda: errors.append(proc.stderr.read()), daemon=True)]
+    for thread in threads:
+        thread.start()
     try:
         for line in proc.stdout:
             if on_fraction and total_s > 0 and line.startswith("out_time_us="):
@@ -43,12 +58,14 @@ def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 
                     pass
         proc.wait()
     finally:
-        timer.cancel()
-        reader.join(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
+    if "cancelled" in stopped:
+        raise Cancelled("Stopped. / 멈췄습니다.")
+    if "timeout" in stopped:
+        raise ExportError(f"ffmpeg took longer than {timeout_s:g} s and was stopped; try a shorter book "
+                          "or raise GIEOK_SUBPROCESS_TIMEOUT_S.")
     if proc.returncode != 0:
-        if time.monotonic() - started >= timeout_s:
-            raise ExportError(f"ffmpeg took longer than {timeout_s:.0f} s and was stopped; try a shorter book "
-                              "or raise GIEOK_SUBPROCESS_TIMEOUT_S.")
         detail = (errors[0] if errors else "").strip().splitlines()[-3:]
         raise ExportError("ffmpeg could not make the file: " + " ".join(detail)[:400])
 

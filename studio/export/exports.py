@@ -15,7 +15,7 @@ FORMATS = ("pdf", "epub", "mp4", "audiobook", "webbook")
 def export_book(services: Any, owner: str, book_id: str, kind: str, out_dir: Path,
                 on_progress: ProgressFn | None = None, **options: Any) -> Path:
     """Make one export of the owner's book. Options: pdf(size, bleed, font), epub(font),
-    mp4(burn_text), audiobook(fmt="m4b"|"mp3"), webbook(font)."""
+    mp4(burn_text, cancel), audiobook(fmt="m4b"|"mp3", cancel), webbook(font)."""
     if kind not in FORMATS:
         raise ExportError(f"Unknown export {kind!r}.")
     book = gather(services.store.get(owner, book_id), services.media, services.backends)

@@ -15,6 +15,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from studio.backends.base import CancelToken
 from studio.export.av import chapters_metadata, run_ffmpeg, write_soundtrack
 from studio.export.common import (FONTS, INK, PAPER, ExportBook, ExportPage, ProgressFn, clean_text,
                                   find_ffmpeg, output_path)
@@ -28,7 +29,8 @@ WORKERS = max(1, min(2, os.cpu_count() or 1))
 
 
 def export_video(book: ExportBook, out_dir: Path, burn_text: bool = True, settings=None,
-                 on_progress: ProgressFn | None = None, size: tuple[int, int] = SIZE, fps: int = FPS) -> Path:
+                 on_progress: ProgressFn | None = None, size: tuple[int, int] = SIZE, fps: int = FPS,
+                 cancel: CancelToken | None = None) -> Path:
     ffmpeg = find_ffmpeg(settings)
     timeout = float(getattr(settings, "subprocess_timeout_s", 600.0))
     target = output_path(out_dir, book, "mp4")
@@ -54,7 +56,8 @@ def export_video(book: ExportBook, out_dir: Path, burn_text: bool = True, settin
             segment = work / f"segment-{k}.mp4"
             seconds = sum(frames[i] for i in groups[k]) / fps
             args = _segment_args(book, groups[k], frames, work, burn_text, size, fps)
-            run_ffmpeg(ffmpeg, [*args, str(segment)], timeout, total_s=seconds, on_fraction=progress)
+            run_ffmpeg(ffmpeg, [*args, str(segment)], timeout, total_s=seconds, on_fraction=progress,
+                       cancel=cancel)
             return segment
 
         with ThreadPoolExecutor(max_workers=len(groups)) as pool:
@@ -67,7 +70,7 @@ def export_video(book: ExportBook, out_dir: Path, burn_text: bool = True, settin
                                 "-i", str(work / "chapters.txt"), "-map", "0:v", "-map", "1:a",
                                 "-map_metadata", "2", "-map_chapters", "2", "-c:v", "copy",
                                 "-c:a", "aac", "-b:a", "128k", "-movflags", "+faststart", str(partial)],
-                       timeout, total_s=total)
+                       timeout, total_s=total, cancel=cancel)
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)
