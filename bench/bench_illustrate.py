@@ -68,6 +68,7 @@ def main() -> None:
     pipe = ill._pipeline_for(False, "none")
     prompt = illustrate.final_spec(book, page, spec, 5).prompt
 
+    @torch.inference_mode()  # as the studio runs it, so only the studio's own work differs
     def raw():
         return pipe(prompt=prompt, num_inference_steps=STEPS, guidance_scale=spec.guidance, width=SIZE,
                     height=SIZE, generator=torch.Generator("cpu").manual_seed(5)).images[0]
