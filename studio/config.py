@@ -30,7 +30,7 @@ class Settings:
     mode: str = "local"
     host: str = "127.0.0.1"
     port: int = 7860
-    max_file_size_mb: int = 50
+    max_file_size_mb: int = 200  # a standard RVC v2 .pth is ~55 MB, 10 min of WAV ~106 MB
     queue_size: int = 32
     # Backend choice per kind: "auto" picks the first available in registry order.
     writer: str = "auto"
