@@ -83,3 +83,12 @@ def test_preview_tab_shows_the_reader_in_the_studio(launch_app, services, tmp_pa
         wait_for(frame, "!document.getElementById('audio-1').paused")
         wait_for(frame, "document.body.dataset.page === '2'", timeout_s=10)
         page.screenshot(path=str(tmp_path / "preview.png"), full_page=True)
+
+
+def test_controls_fit_a_narrow_phone(webbook):
+    with browser_page(300, 640) as page:  # the Preview frame on a phone is about this wide
+        page.goto(webbook.as_uri())
+        page.click("#browse")
+        assert page.evaluate("document.scrollingElement.scrollWidth") <= 300
+        for button in ("#prev", "#play", "#next"):
+            assert page.locator(button).bounding_box()["height"] < 60, button  # one line, not wrapped

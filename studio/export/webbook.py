@@ -141,6 +141,7 @@ button{font:inherit;font-size:1.05rem;border:0;border-radius:999px;padding:.7em 
 button.primary,#play{background:#e5894a;color:#fff}
 button:disabled{opacity:.4;cursor:default}
 .controls{display:grid;grid-template-columns:1fr 1.2fr 1fr;gap:8px;margin-top:12px}
+.controls button{white-space:nowrap;padding:.6em .3em}
 .auto{display:flex;gap:.4em;align-items:center;justify-content:center;margin-top:10px;font-size:.95rem}
 .auto input{width:22px;height:22px}
 .where{text-align:center}
