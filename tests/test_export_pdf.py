@@ -47,6 +47,8 @@ def test_pages_sizes_font_and_hangul(book, tmp_path, size, bleed):
     assert float(box.width) == pytest.approx((w_mm + extra) * MM_TO_PT, abs=0.5)
     assert float(box.height) == pytest.approx((h_mm + extra) * MM_TO_PT, abs=0.5)
     assert any("NanumMyeongjo" in name for name in _embedded_fonts(reader))
+    trim = reader.pages[-1].trimbox
+    assert float(trim.width) == pytest.approx(w_mm * MM_TO_PT, abs=0.5)  # where the printer cuts
     cover_text = reader.pages[0].extract_text()
     assert "할머니의 감나무" in cover_text and "사랑하는 순자 할머니께" in cover_text
     for i, page in enumerate(book.pages, start=1):

@@ -1,7 +1,7 @@
 """The printable picture book: a cover, then one page per story page (picture above, words below).
 
-Sizes: A4 portrait, square 8×8 in, square 20×20 cm; optional 3 mm bleed (the paper colour and
-the cover picture run into it so a print shop can trim cleanly). The Nanum font shipped in
+Sizes: A4 portrait, square 8×8 in, square 20×20 cm; optional 3 mm bleed (the paper colour runs
+into it, and each page says where to cut with a TrimBox, so a print shop can trim cleanly). The Nanum font shipped in
 ``assets/fonts`` is embedded (subset) so Hangul renders anywhere and can be copied back out.
 Text is drawn as plain strings (no markup parsing), so hostile titles stay literal text.
 """
@@ -45,10 +45,26 @@ def export_pdf(book: ExportBook, out_dir: Path, size: str = "a4", bleed: bool = 
     target = output_path(out_dir, book, f"{size}.pdf")
     partial = target.with_name(f".{target.name}.part")
     pdf.output(str(partial))
+    if bleed:
+        _mark_trim(partial, bleed_mm)
     partial.replace(target)
     if on_progress:
         on_progress(Progress(len(book.pages), len(book.pages), "PDF ready"))
     return target
+
+
+def _mark_trim(path: Path, bleed_mm: float) -> None:
+    """TrimBox (the finished page) and BleedBox (the whole sheet) on every page, for printers."""
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.generic import RectangleObject
+
+    inset = bleed_mm * 72 / 25.4
+    writer = PdfWriter(clone_from=PdfReader(path))
+    for page in writer.pages:
+        box = page.mediabox
+        page.bleedbox = RectangleObject([box.left, box.bottom, box.right, box.top])
+        page.trimbox = RectangleObject([box.left + inset, box.bottom + inset, box.right - inset, box.top - inset])
+    writer.write(path)
 
 
 class _Layout:
