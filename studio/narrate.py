@@ -14,12 +14,14 @@ import numpy as np
 
 from studio import audio as audiolib
 from studio.backends.base import Audio, BackendError, CancelToken
+from studio.backends.rvc.pipeline import crepe_missing_reason
 from studio.book import Book, Consent, NarrationTake, Recording, Voice
 from studio.jobs import Progress
 
 CONVERTERS = ("voice_match", "rvc", "none")
 MAX_TAKES = 8
-F0_METHODS = ("pm", "harvest")  # Praat autocorrelation (fast), WORLD harvest (steadier, slower)
+# Praat autocorrelation (fast), WORLD harvest (steadier, slower), CREPE (optional torchcrepe)
+F0_METHODS = ("pm", "harvest", "crepe")
 PROFILE_CLIPS = 40  # about 5 minutes of clips is plenty to measure a voice
 KNOBS = {  # name -> (default, low, high)
     "transpose": (0.0, -24.0, 24.0), "index_rate": (0.5, 0.0, 1.0), "protect": (0.33, 0.0, 0.5),
@@ -132,6 +134,8 @@ def set_pipeline(services, owner: str, book_id: str, voice_id: str, speaker: str
         if key == "f0_method" and value:
             if value not in F0_METHODS:
                 raise ValueError(f"Pitch method is one of {', '.join(F0_METHODS)}.")
+            if value == "crepe" and crepe_missing_reason():
+                raise ValueError(f"Pitch method 'crepe' is not available: {crepe_missing_reason()}.")
             clean[key] = value
         elif key in KNOBS and value is not None:
             default, low, high = KNOBS[key]

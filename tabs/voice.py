@@ -89,7 +89,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         with gr.Row():
             knobs = [gr.Slider(lo, hi, value=d, step=1 if isinstance(d, int) or k == "transpose" else 0.01,
                                label=KNOB_LABELS[k]) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
-            knobs.append(gr.Radio(list(narrate.F0_METHODS), value="pm", label="Pitch method (RVC)"))
+            knobs.append(gr.Radio([("pm · Praat (fast)", "pm"), ("harvest · WORLD (steadier)", "harvest"),
+                                      ("crepe · torchcrepe (optional)", "crepe")], value="pm",
+                                     label="Pitch method (RVC)"))
     pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
     with gr.Row():
         ab_text = gr.Textbox(label=t("v.ab_text"), value="옛날 옛적에, 감나무 아래에서 할머니가 노래를 불렀어요.", scale=3)

@@ -73,10 +73,38 @@ def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: 
                                pitch_ceiling=F0_MAX).selected_array["frequency"]
         lead = max(0, (frames - len(f0) + 1) // 2)
         f0 = np.pad(f0, (lead, max(0, frames - len(f0) - lead)))
+    elif method == "crepe":
+        f0 = _crepe_f0(x16, frames)
     else:
-        raise ValueError(f"Unknown pitch method {method!r} (pm or harvest).")
+        raise ValueError(f"Unknown pitch method {method!r} (pm, harvest or crepe).")
     f0 = np.asarray(f0, dtype=np.float64)[:frames]
     return np.pad(f0, (0, frames - len(f0)))
+
+
+def crepe_missing_reason() -> str | None:
+    from studio.backends.base import missing_packages
+
+    if missing_packages("torchcrepe"):
+        return "torchcrepe is not installed (optional: it needs torchaudio; see requirements-optional.txt)"
+    return None
+
+
+def _crepe_f0(x16: np.ndarray, frames: int) -> np.ndarray:
+    """CREPE pitch through the optional ``torchcrepe`` package (its weights ship inside it)."""
+    reason = crepe_missing_reason()
+    if reason:
+        from studio.backends.base import BackendError
+
+        raise BackendError(f"Pitch method 'crepe' is not available: {reason}. Use pm or harvest.")
+    import torch
+    import torchcrepe
+
+    audio = torch.from_numpy(np.ascontiguousarray(x16, dtype=np.float32))[None]
+    f0, periodicity = torchcrepe.predict(audio, ANALYSIS_SR, HOP, F0_MIN, F0_MAX, model="full",
+                                         batch_size=512, device="cpu", return_periodicity=True)
+    f0 = f0[0].detach().cpu().numpy().astype(np.float64)
+    voiced = periodicity[0].detach().cpu().numpy() >= 0.1  # unvoiced frames carry no pitch
+    return np.where(voiced, f0, 0.0)[:frames]
 
 
 def coarse_pitch(f0: np.ndarray) -> np.ndarray:
