@@ -62,7 +62,8 @@ def _browser_secret(settings: Settings) -> str:
 def build_app(services: Services) -> gr.Blocks:
     settings = services.settings
     i18n = build_i18n()
-    with gr.Blocks(title="Gieok Studio · 기억 스튜디오") as demo:
+    # Gradio's cache holds the pictures/audio we show; clear it hourly so a day-long run stays flat.
+    with gr.Blocks(title="Gieok Studio · 기억 스튜디오", delete_cache=(3600, 6 * 3600)) as demo:
         owner = gr.State(None)
         book_id = gr.State(None)
         token = gr.BrowserState("", storage_key="gieok-visitor", secret=_browser_secret(settings))
