@@ -180,3 +180,33 @@ def test_switching_to_a_missing_model_keeps_the_old_one(sd, tmp_path):
         ill.switch_model(str(tmp_path / "missing-model"))
     assert ill.source == services.settings.sd_model and ill.loads == 2  # freed, then restored
     assert (_pixels(services, _one(services, book, book.pages[0])) == before).all()
+
+
+def test_gpu_out_of_memory_is_a_clear_error_and_the_next_page_works(sd, monkeypatch):
+    import torch
+
+    services, book = sd
+    ill = services.backends.active("illustrator")
+    page = book.pages[1]
+    _one(services, book, page)  # loaded
+    freed = []
+    real_for = ill._pipeline_for
+
+    def exploding_pipeline(*args, **kwargs):
+        pipe = real_for(*args, **kwargs)
+
+        class Exploding:
+            def __getattr__(self, name):
+                return getattr(pipe, name)
+
+            def __call__(self, **kw):
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return Exploding()
+
+    monkeypatch.setattr(ill, "_pipeline_for", exploding_pipeline)
+    monkeypatch.setattr("studio.backends.torch_device.free_memory", lambda: freed.append(True))
+    with pytest.raises(BackendError, match="ran out of memory"):
+        _one(services, book, page)
+    assert freed and len(services.store.get("local", book.id).page(page.id).variants) == 1  # nothing half-stored
+    monkeypatch.setattr(ill, "_pipeline_for", real_for)
+    assert _one(services, book, page).backend == "diffusers"
