@@ -63,6 +63,7 @@ class Settings:
     vits_model_en: str = ""
     xtts_model: str = ""
     hubert_model: str = ""  # HuBERT/ContentVec for RVC, id or local folder
+    rmvpe_model: str = ""  # path to rmvpe.pt (or .safetensors) for the "rmvpe" pitch method
     espeak_binary: str = "espeak-ng"
     ffmpeg_binary: str = ""  # empty: system ffmpeg, else imageio-ffmpeg's
     subprocess_timeout_s: float = 600.0

@@ -15,13 +15,15 @@ import numpy as np
 from studio import audio as audiolib
 from studio.backends.base import Audio, BackendError, CancelToken
 from studio.backends.rvc.pipeline import crepe_missing_reason
+from studio.backends.rvc.rmvpe import rmvpe_missing_reason
 from studio.book import Book, Consent, NarrationTake, Recording, Voice
 from studio.jobs import Progress
 
 CONVERTERS = ("voice_match", "rvc", "none")
 MAX_TAKES = 8
-# Praat autocorrelation (fast), WORLD harvest (steadier, slower), CREPE (optional torchcrepe)
-F0_METHODS = ("pm", "harvest", "crepe")
+# Praat autocorrelation (fast), WORLD harvest (steadier, slower), CREPE (optional torchcrepe),
+# RMVPE (robust, needs rmvpe.pt via GIEOK_RMVPE_MODEL)
+F0_METHODS = ("pm", "harvest", "crepe", "rmvpe")
 PROFILE_CLIPS = 40  # about 5 minutes of clips is plenty to measure a voice
 KNOBS = {  # name -> (default, low, high)
     "transpose": (0.0, -24.0, 24.0), "index_rate": (0.5, 0.0, 1.0), "protect": (0.33, 0.0, 0.5),
@@ -136,6 +138,9 @@ def set_pipeline(services, owner: str, book_id: str, voice_id: str, speaker: str
                 raise ValueError(f"Pitch method is one of {', '.join(F0_METHODS)}.")
             if value == "crepe" and crepe_missing_reason():
                 raise ValueError(f"Pitch method 'crepe' is not available: {crepe_missing_reason()}.")
+            if value == "rmvpe" and rmvpe_missing_reason(services.settings.rmvpe_model):
+                raise ValueError("Pitch method 'rmvpe' is not available: "
+                                 f"{rmvpe_missing_reason(services.settings.rmvpe_model)}.")
             clean[key] = value
         elif key in KNOBS and value is not None:
             default, low, high = KNOBS[key]

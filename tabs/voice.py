@@ -90,7 +90,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             knobs = [gr.Slider(lo, hi, value=d, step=1 if isinstance(d, int) or k == "transpose" else 0.01,
                                label=KNOB_LABELS[k]) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
             knobs.append(gr.Radio([("pm · Praat (fast)", "pm"), ("harvest · WORLD (steadier)", "harvest"),
-                                      ("crepe · torchcrepe (optional)", "crepe")], value="pm",
+                                      ("crepe · torchcrepe (optional)", "crepe"),
+                                      ("rmvpe · RMVPE (needs GIEOK_RMVPE_MODEL)", "rmvpe")], value="pm",
                                      label="Pitch method (RVC)"))
     pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
     with gr.Row():

@@ -86,6 +86,7 @@ class RvcConverter:
         known = ConversionOptions.__dataclass_fields__
         opts = ConversionOptions(**{k: v for k, v in options.items() if k in known})
         opts.filter_radius = int(opts.filter_radius)
+        opts.rmvpe_model = self.settings.rmvpe_model  # a file path comes from settings only
         with self._lock:  # one conversion at a time: the model is shared and CPU-bound
             features = self.features()
             model = self.model(model_path)

@@ -2,7 +2,7 @@
 
 Steps, all at 16 kHz analysis with 10 ms frames: high-pass, features (20 ms) doubled in time,
 optional blend with the nearest training features from the ``.index`` (``index_rate``), pitch by
-Praat (``pm``) or WORLD (``harvest``) with a median filter, transpose, ``protect`` keeping
+Praat (``pm``), WORLD (``harvest``, median-filtered), CREPE or RMVPE (``rmvpe.py``), transpose, ``protect`` keeping
 unvoiced consonants closer to the source, then the synthesizer and an RMS envelope mix.
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ class ConversionOptions:
     f0_method: str = "pm"
     speaker: int = 0
     seed: int = 0
+    rmvpe_model: str = ""  # path to rmvpe.pt; the converter fills it from settings, never from a voice
 
 
 def load_pyworld():
@@ -57,7 +58,8 @@ def load_pyworld():
     return module
 
 
-def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: int = 3) -> np.ndarray:
+def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: int = 3,
+               rmvpe_model: str = "") -> np.ndarray:
     if method == "harvest":
         pw = load_pyworld()
         f0, t = pw.harvest(x16.astype(np.float64), fs=ANALYSIS_SR, f0_ceil=F0_MAX, f0_floor=F0_MIN,
@@ -75,8 +77,11 @@ def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: 
         f0 = np.pad(f0, (lead, max(0, frames - len(f0) - lead)))
     elif method == "crepe":
         f0 = _crepe_f0(x16, frames)
+    elif method == "rmvpe":
+        from studio.backends.rvc.rmvpe import rmvpe_f0
+        f0 = rmvpe_f0(x16, rmvpe_model)  # frame i centred on sample i * HOP, like pm and harvest
     else:
-        raise ValueError(f"Unknown pitch method {method!r} (pm, harvest or crepe).")
+        raise ValueError(f"Unknown pitch method {method!r} (pm, harvest, crepe or rmvpe).")
     f0 = np.asarray(f0, dtype=np.float64)[:frames]
     return np.pad(f0, (0, frames - len(f0)))
 
@@ -213,7 +218,8 @@ def convert_one(samples: np.ndarray, sr: int, model, features: FeatureExtractor,
     pitch = pitchf = None
     torch.manual_seed(int(opts.seed))
     if model.use_f0:
-        f0 = extract_f0(padded, frames, opts.f0_method, opts.filter_radius) * 2 ** (opts.transpose / 12)
+        f0 = extract_f0(padded, frames, opts.f0_method, opts.filter_radius,
+                        opts.rmvpe_model) * 2 ** (opts.transpose / 12)
         pitch = torch.from_numpy(coarse_pitch(f0.copy()))[None]
         pitchf = torch.from_numpy(f0).float()[None]
         if opts.protect < 0.5:  # keep breathy/unvoiced sounds from the source features
