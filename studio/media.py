@@ -60,6 +60,16 @@ class MediaStore:
     def read_bytes(self, ref: str) -> bytes:
         return self.path(ref).read_bytes()
 
+    def delete(self, ref: str) -> bool:
+        """Remove one file; True if it was there. Callers check first that nothing uses it
+        (``BookStore.delete_media_if_unreferenced``)."""
+        path = self.path(ref)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
     def _write_atomic(self, target: Path, write) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=target.parent)

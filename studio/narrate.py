@@ -182,6 +182,68 @@ def attach_rvc_model(services, owner: str, book_id: str, voice_id: str, pth_path
     return services.store.update(owner, book_id, change).voice(voice_id)
 
 
+class _RecordingsChanged(Exception):
+    """Someone changed the voice's recordings while its profile was being measured."""
+
+
+def remove_recording(services, owner: str, book_id: str, voice_id: str, recording_id: str) -> Voice:
+    """Drop one recording, re-measure the voice from the rest (with none left the profile is
+    cleared, so basic voice match asks for recordings again) and delete its files now unless
+    another book still uses them. Measuring happens outside the store lock, so it is redone
+    if the recordings changed meanwhile."""
+    for _ in range(3):
+        voice = _voice(services.store.get(owner, book_id), voice_id)
+        gone = next((r for r in voice.recordings if r.id == recording_id), None)
+        if gone is None:
+            raise ValueError("That recording is no longer in this voice.")
+        measured_from = [r.id for r in voice.recordings]
+        profile = _measured_profile(services.media, [r for r in voice.recordings if r is not gone])
+        try:
+            updated = services.store.update(owner, book_id, _dropping(voice_id, gone.id, measured_from, profile))
+        except _RecordingsChanged:
+            continue
+        services.store.delete_media_if_unreferenced([gone.audio, *gone.clips])
+        return updated.voice(voice_id)
+    raise ValueError("This voice's recordings keep changing elsewhere; please try again.")
+
+
+def _dropping(voice_id: str, recording_id: str, measured_from: list[str], profile: dict[str, Any]):
+    def change(b: Book) -> None:
+        v = _voice(b, voice_id)
+        if [r.id for r in v.recordings] != measured_from:
+            raise _RecordingsChanged
+        v.recordings = [r for r in v.recordings if r.id != recording_id]
+        v.profile = {**profile, **({"rvc": v.profile["rvc"]} if "rvc" in v.profile else {})}  # model facts stay
+    return change
+
+
+def _measured_profile(media, recordings: list[Recording]) -> dict[str, Any]:
+    refs = [ref for r in recordings for ref in r.clips]
+    if not refs:
+        return {}
+    usable_s = sum(_seconds(media.path(ref)) for ref in refs)
+    sample = [audiolib.read_wav(media.path(ref))[0] for ref in refs[:: -(-len(refs) // PROFILE_CLIPS)]]
+    return _profile(sample, audiolib.WORK_SR, usable_s, len(refs))
+
+
+def delete_voice(services, owner: str, book_id: str, voice_id: str) -> Voice:
+    """Remove a voice, its recordings and model files (files deleted now unless another book uses
+    them). Narration already made with it stays: those takes are the book's audio."""
+    removed: list[Voice] = []
+
+    def change(b: Book) -> None:
+        removed.append(_voice(b, voice_id))
+        b.voices.remove(removed[0])
+        if b.narration_voice == voice_id:
+            b.narration_voice = None
+
+    services.store.update(owner, book_id, change)
+    voice = removed[0]
+    refs = [ref for r in voice.recordings for ref in (r.audio, *r.clips)] + list(voice.model_files.values())
+    services.store.delete_media_if_unreferenced(refs)
+    return voice
+
+
 def _page(book: Book, page_id: str):
     try:
         return book.page(page_id)

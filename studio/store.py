@@ -11,12 +11,12 @@ import shutil
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
 from filelock import FileLock, Timeout
 from tinydb import Query, TinyDB
 
-from studio.book import MAX_PAGES, MIN_PAGES, SCHEMA_VERSION, Book, Page, new_id, now
+from studio.book import MAX_PAGES, MIN_PAGES, SCHEMA_VERSION, Book, Page, is_media_ref, new_id, now
 from studio.media import MediaStore
 from studio.storage import AtomicJSONStorage, StoreCorruptError, StoreError, parse_or_raise
 
@@ -163,6 +163,20 @@ class BookStore:
         for d in docs:
             refs |= Book.from_dict(dict(d)).media_refs()
         return refs
+
+    def delete_media_if_unreferenced(self, refs: Iterable[str]) -> list[str]:
+        """Delete these media files now, each unless some book (any owner's) still points to it.
+
+        Called right after a family removes something (a recording, a voice): its files should not
+        linger until the next purge. Content-addressed refs can be shared, e.g. by a duplicated
+        book, so the check spans the whole library; the lock keeps a concurrent change from
+        starting to use a file between the check and the unlink. Returns the refs deleted."""
+        wanted = {ref for ref in refs if is_media_ref(ref)}
+        if not wanted:
+            return []
+        with self._lock:
+            unused = wanted - self.media_in_use()
+            return sorted(ref for ref in unused if self.media.delete(ref))
 
     def purge_unreferenced_media(self, older_than_s: float = 3600.0) -> int:
         """Delete media files no book points to (after a grace period for uploads in flight)."""

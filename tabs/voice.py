@@ -25,6 +25,10 @@ _EN = {
     "v.step4": "4 · Narration", "v.page": "Page", "v.narrate_page": "Narrate this page (new take)",
     "v.takes": "Takes", "v.choose": "Use this take", "v.take": "Chosen take", "v.narrate_book": "Narrate the whole book",
     "v.missing_only": "Only pages without narration", "v.cancel": "Stop",
+    "v.recordings": "Recordings of this voice", "v.remove_rec": "Remove this recording",
+    "v.delete_voice": "Delete this voice…", "v.delete_confirm": "Yes, delete this voice and its recordings",
+    "v.keep": "Keep it", "v.delete_warning": "This deletes the voice, all its recordings and its RVC model files "
+    "from the studio for good. Pages already narrated with it keep their narration: those takes are the book's audio.",
 }
 _KO = {
     "tab.voice": "목소리", "v.voice": "목소리", "v.new_name": "새 목소리 이름", "v.create": "목소리 만들기",
@@ -37,6 +41,10 @@ _KO = {
     "v.standard": "A · 기본 음성", "v.converted": "B · 변환된 목소리", "v.step4": "4 · 낭독", "v.page": "쪽",
     "v.narrate_page": "이 쪽 낭독 (새 녹음)", "v.takes": "녹음들", "v.choose": "이 녹음 사용", "v.take": "선택된 녹음",
     "v.narrate_book": "책 전체 낭독", "v.missing_only": "낭독 없는 쪽만", "v.cancel": "멈추기",
+    "v.recordings": "이 목소리의 녹음 파일", "v.remove_rec": "이 녹음 파일 빼기", "v.delete_voice": "목소리 삭제하기…",
+    "v.delete_confirm": "네, 이 목소리와 녹음 파일을 삭제합니다", "v.keep": "남겨 두기",
+    "v.delete_warning": "이 목소리와 모든 녹음 파일, RVC 모델 파일을 스튜디오에서 영구히 지웁니다. "
+    "이 목소리로 이미 낭독한 쪽의 낭독은 그대로 남습니다 (책의 소리이니까요).",
 }
 STRINGS = {"en": _EN, "ko": _KO}
 CONVERTER_CHOICES = [("Basic voice match (offline)", "voice_match"), ("RVC model", "rvc"),
@@ -57,6 +65,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         voice_dd = gr.Dropdown(label=t("v.voice"), choices=[], interactive=True, scale=2)
         new_name = gr.Textbox(label=t("v.new_name"), placeholder="할머니", max_length=100, scale=2)
         create_btn = gr.Button(t("v.create"), scale=1)
+        delete_btn = gr.Button(t("v.delete_voice"), variant="stop", scale=1)
+    with gr.Row(visible=False) as confirm_row:
+        gr.Markdown(t("v.delete_warning"))
+        confirm_btn = gr.Button(t("v.delete_confirm"), variant="stop")
+        keep_btn = gr.Button(t("v.keep"))
     pipeline_md = gr.Markdown(elem_classes=["gieok-notice"])
     with gr.Row():
         with gr.Column():
@@ -66,6 +79,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             mic = gr.Audio(label=t("v.mic"), sources=["upload", "microphone"], type="filepath")
             add_btn = gr.Button(t("v.add"), variant="primary")
             summary = gr.Markdown()
+            with gr.Row():
+                recordings_dd = gr.Dropdown(label=t("v.recordings"), choices=[], interactive=True, scale=2)
+                remove_btn = gr.Button(t("v.remove_rec"), scale=1)
         with gr.Column():
             gr.Markdown(f"### {t('v.step2')}")
             given_by = gr.Textbox(label=t("v.given_by"), max_length=200)
@@ -115,7 +131,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     progress_md = gr.Markdown()
 
     voice_outputs = [voice_dd, summary, given_by, relation, date, statement, consent_md, speaker, converter,
-                     availability, pipeline_md, *knobs]
+                     availability, pipeline_md, *knobs, recordings_dd]
 
     def voice_view(owner, book_id, voice_id=None):
         book = store.get(owner, book_id)
@@ -127,7 +143,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         speakers = [("Auto", "auto")] + [(s.label, s.name) for s in _statuses(services, "speaker")]
         if voice is None:
             return (drop, "Create a voice first.", "", "", gr.update(), gr.update(), "", gr.update(choices=speakers),
-                    gr.update(), _availability_md(services), "", *[gr.update() for _ in knobs])
+                    gr.update(), _availability_md(services), "", *[gr.update() for _ in knobs],
+                    gr.update(choices=[], value=None))
         c = voice.consent
         consent_state = "✓ consent given" if c and c.complete else "Consent is needed before this voice is used."
         values = [voice.conversion.get(k, narrate.KNOBS[k][0]) for k in KNOB_ORDER]
@@ -135,7 +152,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return (drop, narrate.voice_summary(voice), c.given_by if c else "", c.relation if c else "",
                 c.date if c else datetime.date.today().isoformat(), c.statement if c else CONSENT_TEXT,
                 consent_state, gr.update(choices=speakers, value=voice.speaker or "auto"),
-                voice.converter or "none", _availability_md(services), _pipeline_md(services, voice), *values)
+                voice.converter or "none", _availability_md(services), _pipeline_md(services, voice), *values,
+                _recording_choices(voice))
 
     def page_view(owner, book_id, page_id=None):
         book = store.get(owner, book_id)
@@ -173,6 +191,23 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         paths = list(uploads or []) + ([recorded] if recorded else [])
         narrate.add_recordings(services, owner, book_id, _chosen(voice_id), paths)
         return (*voice_view(owner, book_id, voice_id), None, None)
+
+    @user_errors
+    def remove_recording(owner, book_id, voice_id, recording_id):
+        owner, book_id = require_owner(owner), require_book(book_id)
+        if not recording_id:
+            raise gr.Error("Choose the recording to remove.")
+        narrate.remove_recording(services, owner, book_id, _chosen(voice_id), recording_id)
+        return voice_view(owner, book_id, voice_id)
+
+    @user_errors
+    def delete_voice(owner, book_id, voice_id):
+        owner, book_id = require_owner(owner), require_book(book_id)
+        gone = narrate.delete_voice(services, owner, book_id, _chosen(voice_id))
+        view = list(voice_view(owner, book_id))
+        at = voice_outputs.index(pipeline_md)
+        view[at] = f"🗑 “{gone.name}” deleted; narration already made with it stays.\n\n{view[at]}"
+        return (*view, gr.update(visible=False))
 
     @user_errors
     def consent(owner, book_id, voice_id, who, rel, when, text):
@@ -246,6 +281,13 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     voice_dd.input(choose_voice, [ctx.owner, ctx.book_id, voice_dd], voice_outputs, api_name="voice_choose")
     add_btn.click(add, [ctx.owner, ctx.book_id, voice_dd, files, mic], [*voice_outputs, files, mic],
                   api_name="voice_add_recordings")
+    remove_btn.click(remove_recording, [ctx.owner, ctx.book_id, voice_dd, recordings_dd], voice_outputs,
+                     api_name="voice_remove_recording")
+    delete_btn.click(lambda: gr.update(visible=True), None, confirm_row, api_visibility="private")
+    keep_btn.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
+    voice_dd.change(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
+    confirm_btn.click(delete_voice, [ctx.owner, ctx.book_id, voice_dd], [*voice_outputs, confirm_row],
+                      api_name="voice_delete")
     consent_btn.click(consent, [ctx.owner, ctx.book_id, voice_dd, given_by, relation, date, statement],
                       voice_outputs, api_name="voice_consent")
     pipeline_btn.click(save_pipeline, [ctx.owner, ctx.book_id, voice_dd, speaker, converter, *knobs],
@@ -269,6 +311,11 @@ def _chosen(voice_id: str | None) -> str:
     if not voice_id:
         raise gr.Error("Create or choose a voice first.")
     return voice_id
+
+
+def _recording_choices(voice):
+    choices = [(f"{r.original_name} · {r.duration_s:.1f} s · {len(r.clips)} clips", r.id) for r in voice.recordings]
+    return gr.update(choices=choices, value=choices[0][1] if choices else None)
 
 
 def _statuses(services, kind: str):
