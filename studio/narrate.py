@@ -320,8 +320,11 @@ def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str
     book = services.store.get(owner, book_id)
     page = _page(book, page_id)
     voice_id = voice_id or book.narration_voice
+    if not voice_id and book.voices:
+        raise ValueError("Choose which voice reads this book: pick a voice on the Voice tab and save its "
+                         "speech and conversion choice. / 목소리 탭에서 이 책을 읽을 목소리를 골라 저장해 주세요.")
     if not voice_id:
-        raise ValueError("Create a voice on the Voice tab first.")
+        raise ValueError("Create a voice on the Voice tab first. / 먼저 목소리 탭에서 목소리를 만들어 주세요.")
     voice = _voice(book, voice_id)
     if not page.text.strip():
         raise ValueError(f"Page {book.pages.index(page) + 1} has no text to read.")

@@ -245,3 +245,15 @@ def test_a_korean_family_removes_a_recording_and_deletes_the_voice_after_confirm
         page.screenshot(path=str(tmp_path / "voice-delete.png"), full_page=True)
         assert page.get_by_text("Error").count() == 0
     assert services.store.get(OWNER, book.id).voices == []
+
+
+def test_after_deleting_the_narration_voice_the_book_asks_which_voice_reads_it(services):
+    book = services.store.create("fam", "두 목소리")
+    page = Page(text="옛날 옛적에")
+    services.store.update("fam", book.id, lambda b: b.pages.append(page))
+    first = narrate.create_voice(services, "fam", book.id, "할머니", "ko")
+    narrate.create_voice(services, "fam", book.id, "할아버지", "ko")
+    narrate.set_pipeline(services, "fam", book.id, first.id, "espeak", "none")
+    narrate.delete_voice(services, "fam", book.id, first.id)
+    with pytest.raises(ValueError, match="Choose which voice reads this book"):
+        narrate.narrate_page(services, "fam", book.id, page.id)
