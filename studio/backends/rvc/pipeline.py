@@ -34,28 +34,11 @@ class ConversionOptions:
 
 
 def load_pyworld():
-    """pyworld 0.3.5's __init__ imports pkg_resources (absent without setuptools); its compiled
-    module works without it, so load that directly when needed."""
-    try:
-        import pyworld
-        return pyworld
-    except ModuleNotFoundError as exc:
-        if exc.name != "pkg_resources":
-            raise
-    import glob
-    import importlib.machinery
-    import importlib.util
-    import os
-    import sys
+    """pyworld (imported on use: only voice conversion needs it). Its 0.3.5 ``__init__`` needs
+    ``pkg_resources``, which requirements.txt provides by pinning setuptools below 81."""
+    import pyworld
 
-    spec = importlib.util.find_spec("pyworld")
-    folder = os.path.dirname(spec.origin)
-    so = glob.glob(os.path.join(folder, "pyworld*.so")) + glob.glob(os.path.join(folder, "pyworld*.pyd"))
-    loader = importlib.machinery.ExtensionFileLoader("pyworld", so[0])
-    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("pyworld", loader))
-    loader.exec_module(module)
-    sys.modules["pyworld"] = module
-    return module
+    return pyworld
 
 
 def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: int = 3,
