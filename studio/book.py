@@ -14,6 +14,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, get_args, get_origin, get_type_hints
 
+from studio.storage import StoreError
+
 SCHEMA_VERSION = 1
 
 LANGUAGES = ("ko", "en")
@@ -32,6 +34,13 @@ POSE_HINTS = (
 MIN_PAGES, MAX_PAGES = 4, 24
 
 T = TypeVar("T")
+
+
+class NotInBook(StoreError, ValueError, KeyError):
+    """A page or voice id that is not (or no longer) in the book; the message is for the user."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0] if self.args else "Not in this book."
 
 
 def new_id() -> str:
@@ -261,13 +270,13 @@ class Book(Record):
         for p in self.pages:
             if p.id == page_id:
                 return p
-        raise KeyError(f"page {page_id} is not in this book")
+        raise NotInBook("That page is no longer in this book (it may have been deleted). Choose a page again.")
 
     def voice(self, voice_id: str) -> Voice:
         for v in self.voices:
             if v.id == voice_id:
                 return v
-        raise KeyError(f"voice {voice_id} is not in this book")
+        raise NotInBook("That voice is no longer in this book.")
 
     def cover(self) -> str | None:
         if self.cover_image:

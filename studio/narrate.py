@@ -63,7 +63,7 @@ def add_recordings(services, owner: str, book_id: str, voice_id: str, files: lis
     if not files:
         raise ValueError("Choose or record at least one recording.")
     book = services.store.get(owner, book_id)
-    voice = _voice(book, voice_id)
+    voice = book.voice(voice_id)
     settings = services.settings
     prepared = []
     for item in files:
@@ -192,7 +192,7 @@ def remove_recording(services, owner: str, book_id: str, voice_id: str, recordin
     another book still uses them. Measuring happens outside the store lock, so it is redone
     if the recordings changed meanwhile."""
     for _ in range(3):
-        voice = _voice(services.store.get(owner, book_id), voice_id)
+        voice = services.store.get(owner, book_id).voice(voice_id)
         gone = next((r for r in voice.recordings if r.id == recording_id), None)
         if gone is None:
             raise ValueError("That recording is no longer in this voice.")
@@ -209,7 +209,7 @@ def remove_recording(services, owner: str, book_id: str, voice_id: str, recordin
 
 def _dropping(voice_id: str, recording_id: str, measured_from: list[str], profile: dict[str, Any]):
     def change(b: Book) -> None:
-        v = _voice(b, voice_id)
+        v = b.voice(voice_id)
         if [r.id for r in v.recordings] != measured_from:
             raise _RecordingsChanged
         v.recordings = [r for r in v.recordings if r.id != recording_id]
@@ -232,7 +232,7 @@ def delete_voice(services, owner: str, book_id: str, voice_id: str) -> Voice:
     removed: list[Voice] = []
 
     def change(b: Book) -> None:
-        removed.append(_voice(b, voice_id))
+        removed.append(b.voice(voice_id))
         b.voices.remove(removed[0])
         if b.narration_voice == voice_id:
             b.narration_voice = None
@@ -242,20 +242,6 @@ def delete_voice(services, owner: str, book_id: str, voice_id: str) -> Voice:
     refs = [ref for r in voice.recordings for ref in (r.audio, *r.clips)] + list(voice.model_files.values())
     services.store.delete_media_if_unreferenced(refs)
     return voice
-
-
-def _page(book: Book, page_id: str):
-    try:
-        return book.page(page_id)
-    except KeyError:
-        raise ValueError("That page is no longer in this book.") from None
-
-
-def _voice(book: Book, voice_id: str) -> Voice:
-    try:
-        return book.voice(voice_id)
-    except KeyError:
-        raise ValueError("That voice is no longer in this book.") from None
 
 
 def uses_likeness(voice: Voice) -> bool:
@@ -312,20 +298,20 @@ def _require_available(backend) -> None:
 
 def preview(services, owner: str, book_id: str, voice_id: str, text: str) -> Rendering:
     book = services.store.get(owner, book_id)
-    return render(services, _voice(book, voice_id), text, book.language)
+    return render(services, book.voice(voice_id), text, book.language)
 
 
 def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None) -> NarrationTake:
     """Speak one page into a new take, keep it and choose it."""
     book = services.store.get(owner, book_id)
-    page = _page(book, page_id)
+    page = book.page(page_id)
     voice_id = voice_id or book.narration_voice
     if not voice_id and book.voices:
         raise ValueError("Choose which voice reads this book: pick a voice on the Voice tab and save its "
                          "speech and conversion choice. / 목소리 탭에서 이 책을 읽을 목소리를 골라 저장해 주세요.")
     if not voice_id:
         raise ValueError("Create a voice on the Voice tab first. / 먼저 목소리 탭에서 목소리를 만들어 주세요.")
-    voice = _voice(book, voice_id)
+    voice = book.voice(voice_id)
     if not page.text.strip():
         raise ValueError(f"Page {book.pages.index(page) + 1} has no text to read.")
     rendering = render(services, voice, page.text, book.language, seed=len(page.takes))
@@ -348,7 +334,7 @@ def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str
 
 def choose_take(services, owner: str, book_id: str, page_id: str, take_id: str) -> None:
     def change(b: Book) -> None:
-        p = _page(b, page_id)
+        p = b.page(page_id)
         if not any(t.id == take_id for t in p.takes):
             raise ValueError("That take is no longer on this page.")
         p.chosen_take = take_id

@@ -16,9 +16,8 @@ from typing import Any, Callable, Iterable, Iterator, TypeVar
 from studio.backends.base import (Cancelled, CancelToken, CharacterDraft, PageDraft, StoryDraft,
                                   StoryRequest)
 from studio.backends.llm_json import CAPS, MAX_CHARACTERS, clean_prompt, clean_text, nearest_pose
-from studio.book import LANGUAGES, MAX_PAGES, MIN_PAGES, Book, Character, Memories, Page
+from studio.book import LANGUAGES, MAX_PAGES, MIN_PAGES, Book, Character, Page
 from studio.jobs import Progress
-from studio.storage import StoreError
 
 T = TypeVar("T")
 STORY_TONES = ("gentle fairy tale", "adventure", "lullaby", "funny", "everyday")
@@ -171,7 +170,7 @@ def regenerate_page(store, writer, owner: str, book_id: str, page_id: str, cance
     draft: PageDraft = yield from _wait(lambda: writer.rewrite_page(request, drafts, index, cancel),
                                         cancel, writer.label, poll_s)
     cancel.raise_if_cancelled()
-    book = store.update(owner, book_id, lambda b: apply_page(_page(b, page_id), draft))
+    book = store.update(owner, book_id, lambda b: apply_page(b.page(page_id), draft))
     yield Progress(2, 2, f"✓ Page {_index(book, page_id) + 1} rewritten", {"book": book})
 
 
@@ -273,7 +272,7 @@ def draft_of(page: Page) -> PageDraft:
 # -- editing -------------------------------------------------------------------------------------
 def edit_page(store, owner: str, book_id: str, page_id: str, text: str, illustration_prompt: str) -> Book:
     def change(book: Book) -> None:
-        page = _page(book, page_id)
+        page = book.page(page_id)
         page.text = clean_text(text, CAPS["text"])
         prompt = clean_prompt(illustration_prompt)
         if prompt != page.illustration_prompt:
@@ -367,11 +366,4 @@ def escape_md(text: str) -> str:
 
 
 def _index(book: Book, page_id: str | None) -> int:
-    for i, page in enumerate(book.pages):
-        if page.id == page_id:
-            return i
-    raise StoreError("That page is no longer in this book (it may have been deleted). Choose a page again.")
-
-
-def _page(book: Book, page_id: str) -> Page:
-    return book.pages[_index(book, page_id)]
+    return book.pages.index(book.page(page_id))  # book.page says clearly when it is gone

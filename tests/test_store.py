@@ -214,3 +214,13 @@ def test_schema_migration_hook_runs_and_newer_schema_is_refused(store, monkeypat
     store.update("fam", book.id, lambda b: setattr(b, "schema_version", 3))
     with pytest.raises(store_module.StoreError, match="newer Gieok Studio"):
         store.get("fam", book.id)
+
+
+def test_a_page_or_voice_that_is_gone_is_a_clear_user_error(store):
+    from studio.book import NotInBook
+
+    book = store.create("fam", "t")
+    for lookup, what in ((book.page, "page"), (book.voice, "voice")):
+        with pytest.raises(NotInBook, match=f"That {what} is no longer in this book") as err:
+            lookup("gone")
+        assert isinstance(err.value, (ValueError, KeyError)) and str(err.value).startswith("That")
