@@ -16,6 +16,7 @@ from pathlib import Path
 import gradio as gr
 
 from studio.config import Settings
+from studio.messages import catalogue
 from studio.services import Services, build_services
 from tabs import export as export_tab
 from tabs import library as library_tab
@@ -32,7 +33,7 @@ ASSETS = Path(__file__).parent / "assets"
 _TOKEN = re.compile(r"[0-9a-f]{64}")
 
 def build_i18n() -> gr.I18n:
-    merged: dict[str, dict[str, str]] = {"en": {}, "ko": {}}
+    merged: dict[str, dict[str, str]] = {lang: dict(catalogue(lang)) for lang in ("en", "ko")}
     for strings in [m.STRINGS for m in TAB_MODULES]:
         for lang in merged:
             merged[lang].update(strings.get(lang, {}))

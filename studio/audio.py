@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.messages import Localized
+
 MAX_SECONDS = 600.0  # one recording at most 10 minutes
 MIN_CLIP_S, MAX_CLIP_S = 3.0, 10.0
 MIN_RATE, MAX_RATE = 8000, 384000
@@ -28,7 +30,7 @@ _MAGIC = {
 }
 
 
-class AudioInputError(ValueError):
+class AudioInputError(Localized, ValueError):
     """An uploaded audio file that cannot be used; the message is for the user."""
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from studio.messages import Localized
+
 MAX_PIXELS = 40_000_000  # ~6300x6300; larger is refused before decoding
 MAX_BYTES = 40 * 1024 * 1024
 ALLOWED_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "GIF": "png", "BMP": "png"}
 
 
-class ImageInputError(ValueError):
+class ImageInputError(Localized, ValueError):
     pass
 
 

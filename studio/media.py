@@ -12,11 +12,13 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from studio.messages import Localized
+
 MEDIA_REF = re.compile(r"[0-9a-f]{64}\.[a-z0-9]{1,8}")
 _EXT = re.compile(r"[a-z0-9]{1,8}")
 
 
-class MediaError(ValueError):
+class MediaError(Localized, ValueError):
     """A media ref or file that cannot be used; the message is safe to show a user."""
 
 

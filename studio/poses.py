@@ -13,6 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from studio.messages import Localized
+
 POSES_DIR = Path(__file__).resolve().parents[1] / "assets" / "poses"
 
 KEYPOINTS = (
@@ -39,7 +41,7 @@ COCO_TO_OPENPOSE = {0: 0, 1: 15, 2: 14, 3: 17, 4: 16, 5: 5, 6: 2, 7: 6, 8: 3, 9:
 MAX_PEOPLE = 6
 
 
-class PoseError(ValueError):
+class PoseError(Localized, ValueError):
     pass
 
 

@@ -14,8 +14,10 @@ from typing import Any
 
 from tinydb.storages import Storage
 
+from studio.messages import Localized
 
-class StoreError(RuntimeError):
+
+class StoreError(Localized, RuntimeError):
     """Base for store failures; messages are written for the person using the studio."""
 
 

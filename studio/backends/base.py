@@ -11,6 +11,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
+from studio.messages import Localized
+
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
     from PIL import Image
@@ -32,7 +34,7 @@ class Availability:
         return cls(False, reason)
 
 
-class BackendError(RuntimeError):
+class BackendError(Localized, RuntimeError):
     """A failure to show the user as-is (missing model, bad key, bad file...)."""
 
 

@@ -18,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from studio.backends.base import BackendError, CancelToken, CharacterDraft, PageDraft, StoryDraft, StoryRequest
 from studio.book import POSE_HINTS
+from studio.messages import Localized
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -58,7 +59,7 @@ STORY_SCHEMA: dict[str, Any] = {
 }
 
 
-class InvalidOutput(ValueError):
+class InvalidOutput(Localized, ValueError):
     """The model's answer does not fit the schema; the message is sent back to it once."""
 
 

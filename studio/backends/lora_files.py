@@ -12,13 +12,15 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.messages import Localized
+
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 FAMILY_BY_CROSS_DIM = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 # attn2 to_k "down" matrix: [rank, text width]. Covers diffusers (lora.down / lora_A) and kohya names.
 _CROSS_KEY = re.compile(r"attn2[._]to_k[._].*(lora_A|lora[._]down)\.weight$")
 
 
-class LoraFileError(ValueError):
+class LoraFileError(Localized, ValueError):
     pass
 
 

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from studio.book import Book, Page
 from studio.jobs import Progress
+from studio.messages import Localized
 from studio.naming import safe_slug
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ ProgressFn = Callable[[Progress], None]
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
-class ExportError(ValueError):
+class ExportError(Localized, ValueError):
     """An export that cannot be made; the message is written for the family."""
 
 

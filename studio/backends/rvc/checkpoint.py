@@ -12,10 +12,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from studio.messages import Localized
+
 MAX_MODEL_BYTES = 1 << 30
 
 
-class ModelFileError(ValueError):
+class ModelFileError(Localized, ValueError):
     """A model file that cannot be used; the message is for the user."""
 
 
