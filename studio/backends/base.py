@@ -119,6 +119,8 @@ class StoryRequest:
     language: str = "ko"
     seed: int = 0
     title_hint: str = ""
+    speech_level: str = ""  # Korean: "haeyo" (default), "haera" or "hapsyo"
+    child_name: str = ""  # the child the book talks to ("" -> 아이 / the child)
 
 
 class StoryWriter(Backend, Protocol):

@@ -2,10 +2,11 @@
 
 It is honest about what it is (the UI says "Offline storyteller"): it arranges the family's own
 words — keywords, anecdotes, traits — into a picture-book arc (opening, memories, a small trouble,
-comfort, a closing that names the loved one) with sentence templates from ``story_phrases``,
-Korean particles chosen by ``studio.korean``. Everything random comes from a generator seeded by
-the request's seed *and* the memories, so the same request gives the same story and different
-memories give different stories.
+comfort, a closing that names the loved one). The family's sentences are retold, not pasted:
+Korean through the morphological analyser (``studio.korean_style``: one speech level, -시- for the
+elder, 나 → 아이), English through ``studio.english_style`` (I/me/my → the child). Every keyword is
+placed on some page, traits become sentences, and no sentence of the phrase book is used twice in
+a book. Everything random comes from a generator seeded by the request's seed *and* the memories.
 """
 from __future__ import annotations
 
@@ -13,10 +14,15 @@ import hashlib
 import json
 import random
 import re
+from dataclasses import replace
 
 from studio.backends import story_phrases as P
 from studio.backends.base import (Availability, CancelToken, CharacterDraft, PageDraft, StoryDraft,
                                   StoryRequest)
+from studio import english_style as es
+from studio import korean_style as ks
+from studio import people
+from studio.backends.story_plan import Plan, kind_of, plan_book, scene_words
 from studio.book import MAX_PAGES, POSE_HINTS
 from studio.korean import PAIRS, attach
 
@@ -77,36 +83,34 @@ class OfflineStoryteller:
     # -- the protocol ------------------------------------------------------------------------
     def write_story(self, request: StoryRequest, cancel: CancelToken | None = None) -> StoryDraft:
         teller = _Teller(request, salt="story")
-        beats = arc(request.page_count)
         pages = []
-        for index, beat in enumerate(beats):
+        for index in range(len(teller.plan)):
             if cancel:
                 cancel.raise_if_cancelled()
-            pages.append(teller.page(beat, index))
+            pages.append(teller.page(index))
         return StoryDraft(title=teller.title(), pages=pages, characters=teller.characters())
 
     def rewrite_page(self, request: StoryRequest, pages: list[PageDraft], index: int,
                      cancel: CancelToken | None = None) -> PageDraft:
         if not 0 <= index < len(pages):
             raise IndexError(f"page {index + 1} is not in this story")
-        beat = arc(len(pages))[index]
+        request = replace(request, page_count=len(pages))
         old = pages[index]
-        neighbours = [p.text for p in pages[max(0, index - 1):index + 2] if p is not old]
+        others = [p.text for i, p in enumerate(pages) if i != index]
+        draft = old
         for attempt in range(12):  # a fresh telling, never the same words as before
             if cancel:
                 cancel.raise_if_cancelled()
             teller = _Teller(request, salt=f"page:{index}:{attempt}:{old.text}")
-            item = teller.item_in(old.text)
-            draft = teller.page(beat, index, item=item, avoid=neighbours)
+            teller.avoid(others)
+            draft = teller.page(index)
             if draft.text != old.text:
-                if old.setting and item is not None:
-                    draft.setting = old.setting  # same memory, same place: stays consistent
                 return draft
         return draft
 
 
 class _Teller:
-    """One telling: slots for the loved one and the child, the memory items, a seeded RNG."""
+    """One telling: the cast, the plan of the book, the phrase book and a seeded RNG."""
 
     def __init__(self, request: StoryRequest, salt: str):
         self.req = request
@@ -115,161 +119,204 @@ class _Teller:
             [request.subject_name, request.relation, request.traits, request.keywords, request.anecdotes,
              request.tone, request.language, salt], ensure_ascii=False).encode()).hexdigest()
         self.rng = random.Random(f"{request.seed}:{digest}")
-        self.phrases = P.KO if self.ko else P.EN
+        self.book = P.phrases("ko" if self.ko else "en")
+        self.level = request.speech_level if request.speech_level in ks.LEVELS else "haeyo"
         name = request.subject_name.strip() or ("그분" if self.ko else "someone dear")
         rel = request.relation.strip()
-        self.keywords = [k.strip() for k in request.keywords if k.strip()] or (
-            ["작은 마당"] if self.ko else ["the little garden"])
-        self.anecdotes = [_sentence(a, self.ko) for a in request.anecdotes if a.strip()]
-        anecdotes = [("anecdote", a) for a in self.anecdotes]
-        keywords = [("kw", k) for k in self.keywords]
-        self.rng.shuffle(anecdotes)
-        self.rng.shuffle(keywords)
-        self.items: list[tuple[str, str]] = anecdotes + keywords  # the family's stories come first
-        self.memory_pages = arc(request.page_count).count("memory")
-        self.memory_told = 0
-        self.used: dict[str, int] = {}
         traits = [t.strip() for t in request.traits if t.strip()]
+        self.person, self.look = people.describe(rel, traits, seed=str(request.seed))
+        self.keywords = [k.strip() for k in request.keywords if k.strip()]
+        anecdotes = [a.strip() for a in request.anecdotes if a.strip()]
+        self.used_templates: set[tuple[str, int]] = set()
+        self.used_lines: set[str] = set()
+        child = request.child_name.strip()
         if self.ko:
             full = f"{name} {rel}" if rel else name
-            self.slots = dict(name=name, rel=rel or name, full=full, child="아이", child_call="아가,",
-                              call=full if rel else attach(name, "아/야"), traits=", ".join(traits) or "늘 다정하고 따뜻한 분")
-            self.character_name = full
+            child = child or "아이"
+            self.cast = ks.Cast(full, tuple(w for w in (full, name, rel) if w), child=child, rel=rel)
+            self.slots = dict(name=name, rel=rel or name, full=full, child=child,
+                              child_call=f"{attach(child, '아/야')}," if request.child_name.strip() else "아가,",
+                              call=full if rel else attach(name, "아/야"))
         else:
             full = f"{rel.capitalize()} {name}" if rel else name
-            she, her = _pronouns(rel)
-            self.slots = dict(name=name, rel=rel or name, full=full, full_cap=_cap(full), child="the child",
-                              child_cap="The child", She=she, her=her, call=full,
-                              traits=", ".join(traits) or "kind and warm")
-            self.slots["traits_cap"] = _cap(self.slots["traits"])
-            self.character_name = full
+            child = child or "the child"
+            self.slots = dict(name=name, rel=rel or name, full=full, Full=_cap(full), child=child,
+                              Child=_cap(child), child_poss=f"{child}'s", call=full,
+                              **people.pronouns(self.person.sex))
+        self.character_name, self.child_name = full, child
+        self.plan = plan_book(arc(request.page_count), self.keywords, anecdotes, traits)
+
+    def avoid(self, texts: list[str]) -> None:
+        """Lines already on other pages (a rewritten page must not repeat them)."""
+        for text in texts:
+            self.used_lines.update(ks.sentences(text))
 
     def title(self) -> str:
-        kw = self.keywords[0]
+        kw = self.keywords[0] if self.keywords else ""
+        if self.req.title_hint:
+            return self.req.title_hint
         if self.ko:
-            return self.req.title_hint or f"{attach(self.slots['full'], '과/와')} {kw}"
-        return self.req.title_hint or f"{self.slots['full']} and {_the(kw)}"
+            return f"{attach(self.slots['full'], '과/와')} {kw}".strip() if kw else f"{self.slots['full']} 이야기"
+        return f"{self.slots['full']} and {_the(kw)}" if kw else f"A Story of {self.slots['full']}"
 
     def characters(self) -> list[CharacterDraft]:
-        rng = random.Random(f"{self.req.seed}:looks:{self.req.subject_name}:{self.req.relation}")
-        rel = self.req.relation.strip().lower()
-        base = next((v for k, v in P.VISUALS.items() if k in rel), "a kind grown-up")
-        person = "dog" not in base and "cat" not in base
-        look = f"{base}, {rng.choice(P.HAIR)}, wearing {rng.choice(P.CLOTHES)}" if person else f"{base} with a red collar"
-        extras = [_english(t) for t in self.req.traits]
-        extras = [e for e in extras if e]
-        if extras:
-            look += ", " + ", ".join(extras[:2])
-        child_name = "아이" if self.ko else "the child"
-        child = f"a small child of about six with {rng.choice(P.CHILD_LOOKS)}, wearing {rng.choice(P.CHILD_CLOTHES)}"
-        return [CharacterDraft(self.character_name, look + ", warm smile"), CharacterDraft(child_name, child)]
+        look = self.look if self.person.age == "pet" else self.look
+        return [CharacterDraft(self.character_name, look),
+                CharacterDraft(self.child_name, people.child_description(str(self.req.seed)))]
 
-    def item_in(self, text: str) -> tuple[str, str] | None:
-        return next((it for it in self.items if it[1] and it[1] in text), None)
-
-    def _next_item(self) -> tuple[str, str]:
-        best = min(self.items, key=lambda it: self.used.get(it[1], 0))  # first least-told, in order
-        self.used[best[1]] = self.used.get(best[1], 0) + 1
-        return best
-
-    def page(self, beat: str, index: int, item: tuple[str, str] | None = None,
-             avoid: list[str] | None = None) -> PageDraft:
-        beats = beat.split("+")
+    # -- one page ----------------------------------------------------------------------------
+    def page(self, index: int) -> PageDraft:
+        plan = self.plan[index]
+        beats = plan.beat.split("+")
         main = beats[0]
-        if item is None:
-            item = self._next_item() if main == "memory" else ("kw", self.rng.choice(self.keywords))
-        slots = dict(self.slots)
-        kw = item[1] if item[0] == "kw" else next((k for k in self.keywords if k in item[1]),
-                                                   self.rng.choice(self.keywords))
-        slots.update(kw=kw, anecdote=item[1] if item[0] == "anecdote" else "")
-        if not self.ko:
-            slots.update(kw_the=_the(kw), kw_the_cap=_cap(_the(kw)))
         count = SENTENCES_FOR_AGE.get(self.req.reader_age, 3)
-        avoid = avoid or []
-        sentences = self._sentences(main, slots, count, avoid)
+        slots = dict(self.slots)
+        kw = (plan.keywords or plan.many or [self.rng.choice(self.keywords)] if self.keywords else [""])[0]
+        slots.update(kw=kw, **self._kw_slots(kw))
+        scenes: list[str] = []
+        core: list[str] = []
+        for i, anecdote in enumerate(plan.anecdotes):
+            if i:
+                core.append(self._pick("also", self.book["also"], slots, scenes) or "")
+            core.append(self._retell(anecdote))
+        for keyword in plan.keywords:
+            core.append(self._keyword_line(keyword, scenes))
+        if plan.many:
+            core.append(self._many_line(plan.many))
+        core += self._trait_lines(plan.traits)
+        core = [c for c in core if c]
+        start, end = [], []
+        room = count - len(core) - (1 if main == "closing" else 0)  # the farewell closes the book
+        room = max(1 if main in ("opening", "comfort", "trouble", "closing") else 0, room)
+        pool = self.book[main]
+        spare = [(main, pool), ("together", self.book["together"]), ("memory", self.book["memory"]),
+                 ("kw.any", self.book["kw"]["any"])]
+        for _ in range(room):
+            for name, templates in spare:  # a long book with few memories borrows quiet lines
+                line, template = self._pick_template(name, templates, slots, scenes)
+                if line is not None:
+                    break
+            if line is None:
+                break
+            (start if template.get("at") == "start" else end).append(line)
+        sentences = start + core + end
         for extra in beats[1:]:
-            sentences += self._sentences(extra, slots, 1, avoid)
-        if main == "memory" and item[0] == "anecdote":
-            sentences += self._more_anecdotes(item[1])
+            line, _ = self._pick_template(extra, self.book[extra], slots, scenes)
+            sentences += [line] if line else []
         tone_line = P.TONE_LINES["ko" if self.ko else "en"].get(self.req.tone)
         if tone_line and main == "opening":
             sentences.insert(min(1, len(sentences)), render(tone_line[0], slots, self.rng))
         if main == "closing":  # the book always ends by naming the loved one
             if tone_line:
                 sentences.append(render(tone_line[1], slots, self.rng))
-            sentences.append(render(self.phrases["farewell"][0], slots, self.rng))
+        text = " ".join(self._in_level(s) for s in sentences if s)
+        if main == "closing":  # the child speaks to the elder: 해요체 at every level of the book
+            text += " " + render(self.book["farewell"][0], slots, self.rng)
         mood, pose = self.rng.choice(P.MOODS[main]), self.rng.choice(P.POSES[main])
-        setting = self._setting(main, item, kw)
+        setting = self._setting(main, plan, scenes)
         alone = main == "trouble"
         return PageDraft(
-            text=" ".join(sentences),
-            illustration_prompt=self._prompt(alone, pose, setting, mood),
-            characters=[slots["child"]] if alone else [self.character_name, slots["child"]],
+            text=text, illustration_prompt=self._prompt(alone, pose, setting, mood),
+            characters=[self.child_name] if alone else [self.character_name, self.child_name],
             setting=setting, mood=mood, pose_hint=pose if pose in POSE_HINTS else "standing",
         )
 
-    def _more_anecdotes(self, told: str) -> list[str]:
-        """Anecdotes no memory page will reach (more memories than pages) join this one."""
-        self.memory_told += 1
-        pages_left = max(0, self.memory_pages - self.memory_told)
-        spare = [a for a in self.anecdotes if not self.used.get(a) and a != told]
-        extra = spare[:max(0, len(spare) - pages_left)]
-        for a in extra:
-            self.used[a] = 1
-        return [render(self.rng.choice(self.phrases["also"]), dict(self.slots, anecdote=a), self.rng) for a in extra]
+    def _kw_slots(self, kw: str) -> dict[str, str]:
+        if self.ko:
+            return {}
+        return dict(kw_the=_the(kw), Kw_the=_cap(_the(kw)))
 
-    def _sentences(self, beat: str, slots: dict, count: int, avoid: list[str]) -> list[str]:
-        pool = [t for t in self.phrases[beat] if slots.get("anecdote") or "{anecdote}" not in t]
-        if not self.req.relation.strip():
-            pool = [t for t in pool if "{rel" not in t] or pool
-        self.rng.shuffle(pool)
-        if slots.get("anecdote"):  # the memory the family wrote is the heart of its page
-            pool.sort(key=lambda t: "{anecdote}" not in t)
-        chosen, anecdote_used = [], False
-        for template in pool:
-            if "{anecdote}" in template and anecdote_used:
-                continue
-            line = render(template, slots, self.rng)
-            if any(line in other for other in avoid):
-                continue
-            anecdote_used |= "{anecdote}" in template
-            chosen.append((self.phrases[beat].index(template), line))
-            if len(chosen) >= count:
-                break
-        # The phrase book lists each beat's sentences in telling order; keep that order.
-        return [line for _, line in sorted(chosen)] or [render(pool[0], slots, self.rng)]
+    def _retell(self, anecdote: str) -> str:
+        if self.ko:
+            return " ".join(ks.retell(s, self.level, self.cast) for s in ks.sentences(anecdote))
+        return es.retell(anecdote, self.child_name, f"{self.child_name}'s")
 
-    def _setting(self, beat: str, item: tuple[str, str], kw: str) -> str:
-        if beat in ("trouble", "comfort"):
-            return self.rng.choice(P.DEFAULT_SETTINGS[beat])
-        if item[0] == "anecdote" and not self.ko and kw not in item[1]:
-            scene = item[1].rstrip(".!?")[:100]  # an English memory is itself a scene description
+    def _in_level(self, text: str) -> str:
+        """Phrase-book lines are written in 해요체; another speech level converts each sentence."""
+        if not self.ko or self.level == "haeyo":
+            return text
+        return " ".join(s if s.startswith(("\"", "“")) and s.endswith(("\"", "”")) else ks.retell(s, self.level)
+                        for s in ks.sentences(text))
+
+    def _keyword_line(self, keyword: str, scenes: list[str]) -> str:
+        kinds = self.book["kinds"]
+        kind = kind_of(keyword, kinds, self.ko)
+        slots = dict(self.slots, kw=keyword, **self._kw_slots(keyword))
+        pool = [(f"kw.{kind}", self.book["kw"][kind]), ("kw.any", self.book["kw"]["any"])]
+        for name, templates in pool:
+            line, _ = self._pick_template(name, templates, slots, scenes)
+            if line:
+                scenes += scene_words(keyword, self.ko)
+                return line
+        return ""
+
+    def _many_line(self, keywords: list[str]) -> str:
+        if self.ko:
+            listed = ", ".join(keywords[:-1]) + f", 그리고 {keywords[-1]}" if len(keywords) > 1 else keywords[0]
         else:
-            scene = _english(item[1]) or _english(kw)
-        return scene or self.rng.choice(P.DEFAULT_SETTINGS[beat])
+            listed = ", ".join(_cap(_the(k)) if i == 0 else _the(k) for i, k in enumerate(keywords[:-1]))
+            listed = f"{listed} and {_the(keywords[-1])}" if len(keywords) > 1 else _cap(_the(keywords[0]))
+        line, _ = self._pick_template("kw.many", self.book["kw"]["many"], dict(self.slots, kws=listed), [])
+        return line or ""
+
+    def _trait_lines(self, traits: list[str]) -> list[str]:
+        lines: list[str] = []
+        for trait in traits:
+            if self.ko:
+                line = ks.trait_sentence(trait, self.cast, self.level)
+            else:
+                line = es.trait_sentence(trait, self.slots["Full"], self.slots["was"])
+            if line is None:
+                line, _ = self._pick_template("trait_noun", self.book["trait_noun"], dict(self.slots, trait=trait), [])
+            if line:
+                lines.append(line)
+        if self.ko and len(lines) > 2:  # many traits: two to a sentence, like a person would say them
+            paired = []
+            for i in range(0, len(lines), 2):
+                pair = lines[i:i + 2]
+                if len(pair) == 2 and pair[1].startswith(self.cast.full):
+                    paired.append(ks.join_two(pair[0], pair[1][len(self.cast.full):].lstrip("은는 ")))
+                else:
+                    paired += pair
+            lines = paired
+        return lines
+
+    def _pick(self, name: str, templates: list, slots: dict, scenes: list[str]) -> str | None:
+        return self._pick_template(name, templates, slots, scenes)[0]
+
+    def _pick_template(self, name: str, templates: list, slots: dict, scenes: list[str]) -> tuple[str | None, dict]:
+        """An unused phrase-book line (seeded choice), rendered; None when every line is used."""
+        order = list(range(len(templates)))
+        self.rng.shuffle(order)
+        fresh = [i for i in order if (name, i) not in self.used_templates]
+        for i in fresh + [i for i in order if i not in fresh]:
+            template = templates[i] if isinstance(templates[i], dict) else {"t": templates[i]}
+            need = template.get("needs")
+            if (need == "rel" and not self.req.relation.strip()) or (need == "kw" and not slots.get("kw")):
+                continue
+            line = render(template["t"], slots, self.rng)
+            if any(s in self.used_lines for s in ks.sentences(line)):
+                continue
+            self.used_templates.add((name, i))
+            self.used_lines.update(ks.sentences(line))
+            if template.get("scene"):
+                scenes.append(template["scene"])
+            return line, template
+        return None, {}
+
+    def _setting(self, beat: str, plan: Plan, scenes: list[str]) -> str:
+        words: list[str] = []
+        for text in plan.anecdotes + plan.keywords + plan.many:
+            words += scene_words(self._retell(text) if not self.ko else text, self.ko)
+        words += scenes
+        words = list(dict.fromkeys(w for w in words if w))
+        return ", ".join(words[:4]) or self.rng.choice(P.DEFAULT_SETTINGS[beat])
 
     def _prompt(self, alone: bool, pose: str, setting: str, mood: str) -> str:
-        rel = self.req.relation.strip().lower()
-        who = next((v for k, v in P.VISUALS.items() if k in rel), "a kind grown-up")
-        people = "a small child alone" if alone else f"{who} and a small child, {pose}"
+        who = self.look.split(",")[0]
+        people_on_page = "a small child alone" if alone else f"{who} and a small child, {pose}"
         tone = P.TONE_WORDS.get(self.req.tone, "soft watercolor")
-        return f"{people}, {setting}, {mood} mood, {tone} picture book illustration"
-
-
-def _sentence(text: str, ko: bool) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    if text and text[-1] not in ".!?。…\"'”":
-        text += "."
-    return text
-
-
-def _pronouns(relation: str) -> tuple[str, str]:
-    rel = relation.lower()
-    if any(w in rel for w in P.FEMININE):
-        return "She", "her"
-    if any(w in rel for w in P.MASCULINE):
-        return "He", "him"
-    return "They", "them"
+        return f"{people_on_page}, {setting}, {mood} mood, {tone} picture book illustration"
 
 
 def _the(phrase: str) -> str:
@@ -285,19 +332,3 @@ def _the(phrase: str) -> str:
 
 def _cap(text: str) -> str:
     return text[:1].upper() + text[1:]
-
-
-def _english(text: str) -> str:
-    """English scene words for a remembered phrase: as typed when it is English, else from the
-    glossary (longest matches first), else nothing."""
-    text = text.strip()
-    if not text:
-        return ""
-    if text.isascii():
-        return text[:80]
-    found, rest = [], text
-    for key in sorted(P.GLOSSARY, key=len, reverse=True):
-        if key in rest:
-            found.append(P.GLOSSARY[key])
-            rest = rest.replace(key, " ")
-    return ", ".join(found[:3])
