@@ -250,13 +250,29 @@ def _merge_characters(book: Book, drafts: list[CharacterDraft]) -> list[Characte
             old.description = old.description or clean_prompt(d.description, CAPS["description"])
             sheet.append(old)
         else:
-            sheet.append(Character(name=name, description=clean_prompt(d.description, CAPS["description"])))
+            description = clean_prompt(d.description, CAPS["description"])
+            if book.memories.subject_name and book.memories.subject_name in name:
+                description = _fits_relation(description, book.memories.relation, book.memories.traits)
+            sheet.append(Character(name=name, description=description))
     sheet += [c for c in existing.values() if c.photos or c.consent]  # never drop what has photos/consent
     subject = next((c for c in sheet if book.memories.subject_name and book.memories.subject_name in c.name), None)
     if subject is not None:
         subject.relation = subject.relation or book.memories.relation
         subject.photos = subject.photos or list(book.memories.photos)
     return sheet
+
+
+def _fits_relation(description: str, relation: str, traits: list[str]) -> str:
+    """A writer's look for the loved one that crosses the relation's sex (a grandfather "with gray
+    hair in a neat bun, wearing a rose-colored blouse") is replaced by the relation's own look,
+    the family's described hair and clothes included."""
+    from studio import people
+
+    person, look = people.describe(relation, traits)
+    if person.sex and people.crossed_words(description, person.sex) and not people.crossed_words(
+            " ".join(traits), person.sex):
+        return clean_prompt(look, CAPS["description"])
+    return description
 
 
 def _subject(book: Book) -> Character | None:
