@@ -306,10 +306,12 @@ class _Teller:
 
     def _setting(self, beat: str, plan: Plan, scenes: list[str]) -> str:
         words: list[str] = []
-        for text in plan.anecdotes + plan.keywords + plan.many:
+        for text in plan.anecdotes:
             words += scene_words(self._retell(text) if not self.ko else text, self.ko)
+        for text in plan.keywords + plan.many:
+            words += scene_words(text, self.ko)
         words += scenes
-        words = list(dict.fromkeys(w for w in words if w))
+        words = list({w.lower(): w for w in reversed(words) if w}.values())[::-1]
         return ", ".join(words[:4]) or self.rng.choice(P.DEFAULT_SETTINGS[beat])
 
     def _prompt(self, alone: bool, pose: str, setting: str, mood: str) -> str:
