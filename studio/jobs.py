@@ -11,14 +11,22 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from studio.backends.base import CancelToken
+from studio.messages import has_key, text
 
 
 @dataclass
 class Progress:
     done: int
     total: int
-    message: str = ""
+    message: str = ""  # a message key (locales/), or plain text from a library
     payload: dict[str, Any] = field(default_factory=dict)  # e.g. {"page_id": ..., "preview": PIL}
+    values: dict[str, Any] = field(default_factory=dict)  # the message's {placeholders}
+
+    def text(self, lang: str | None = None) -> str:
+        """The message in the visitor's language."""
+        if not self.message or not has_key(self.message):
+            return self.message
+        return text(self.message, lang, **self.values)
 
     @property
     def fraction(self) -> float:

@@ -52,6 +52,8 @@ def text(key: str, lang: str | None = None, **values: Any) -> str:
     """The message in ``lang`` (falling back to English, then to the key itself)."""
     lang = language_of(lang)
     template = catalogue(lang).get(key) or catalogue(DEFAULT_LANGUAGE).get(key) or key
+    # A value may itself be a key (a backend's label, a reason): say it in the same language.
+    values = {name: text(v, lang) if isinstance(v, str) and has_key(v) else v for name, v in values.items()}
     try:
         return string.Formatter().vformat(template, (), _Defaulting(values))
     except (ValueError, IndexError):  # a broken translation must not break the page
@@ -82,3 +84,7 @@ class Localized:
 
     def __str__(self) -> str:
         return self.render(DEFAULT_LANGUAGE)
+
+
+class UserError(Localized, ValueError):
+    """A request the studio refuses before doing any work (a missing name, too many pages...)."""

@@ -18,6 +18,7 @@ from studio.backends.base import (Cancelled, CancelToken, CharacterDraft, PageDr
 from studio.backends.llm_json import CAPS, MAX_CHARACTERS, clean_prompt, clean_text, nearest_pose
 from studio.book import LANGUAGES, MAX_PAGES, MIN_PAGES, Book, Character, Page
 from studio.jobs import Progress
+from studio.messages import UserError
 
 T = TypeVar("T")
 STORY_TONES = ("gentle fairy tale", "adventure", "lullaby", "funny", "everyday")
@@ -45,9 +46,9 @@ def save_memories(store, owner: str, book_id: str, *, subject_name: str, relatio
                   reader_age: str = "5-8", page_count: int = 6, language: str = "ko") -> Book:
     page_count = int(page_count or 6)
     if not MIN_PAGES <= page_count <= MAX_PAGES:
-        raise ValueError(f"A story has {MIN_PAGES} to {MAX_PAGES} pages.")
+        raise UserError("story.page_count_range", min=MIN_PAGES, max=MAX_PAGES)
     if language not in LANGUAGES:
-        raise ValueError("The story is written in Korean (ko) or English (en).")
+        raise UserError("story.language_unknown")
 
     def change(book: Book) -> None:
         memories = book.memories
@@ -75,7 +76,7 @@ def add_photos(store, owner: str, book_id: str, paths: Iterable[str]) -> Book:
             if ref not in photos:
                 photos.append(ref)
         if len(photos) > MAX_PHOTOS:
-            raise ValueError(f"Up to {MAX_PHOTOS} photos per book; remove some first.")
+            raise UserError("story.too_many_photos", max=MAX_PHOTOS)
         subject = _subject(book)
         if subject is not None:
             subject.photos = list(photos)
@@ -95,9 +96,9 @@ def remove_photo(store, owner: str, book_id: str, ref: str) -> Book:
 def request_for(book: Book, seed: int = 0) -> StoryRequest:
     m = book.memories
     if not m.subject_name.strip():
-        raise ValueError("Who is this book about? Please write their name first.")
+        raise UserError("story.name_missing")
     if not (m.keywords or m.anecdotes):
-        raise ValueError("Please write at least one memory (a keyword or a short story) first.")
+        raise UserError("story.memory_missing")
     return StoryRequest(subject_name=m.subject_name, relation=m.relation, traits=list(m.traits),
                         keywords=list(m.keywords), anecdotes=list(m.anecdotes), tone=m.tone,
                         reader_age=m.reader_age, page_count=book.page_count, language=book.language,
@@ -139,7 +140,7 @@ def pick_writer(backends, name: str | None):
     writer = backends.get("writer", name)
     status = writer.available()
     if not status.ok:
-        raise BackendError(f"{writer.label} is not available: {status.reason}")
+        raise BackendError("story.writer_unavailable", writer=writer.label, reason=status.reason)
     return writer
 
 
@@ -149,14 +150,15 @@ def write_story(store, writer, owner: str, book_id: str, cancel: CancelToken, se
     replaced with ``replace=True`` (the UI asks first)."""
     book = store.get(owner, book_id)
     if book.pages and not replace:
-        raise ValueError(f"This book already has {len(book.pages)} pages. Confirm to replace them with a new story.")
+        raise UserError("story.confirm_replace", pages=len(book.pages))
     request = request_for(book, seed)
-    yield Progress(0, 3, f"{writer.label}: writing {request.page_count} pages…")
+    yield Progress(0, 3, "story.progress_writing", values={"writer": writer.label, "pages": request.page_count})
     draft: StoryDraft = yield from _wait(lambda: writer.write_story(request, cancel), cancel, writer.label, poll_s)
     cancel.raise_if_cancelled()
-    yield Progress(2, 3, "Saving the pages…")
+    yield Progress(2, 3, "story.progress_saving")
     book = store.update(owner, book_id, lambda b: apply_story(b, draft))
-    yield Progress(3, 3, f"✓ {len(book.pages)} pages written: “{draft.title}”", {"book": book, "title": draft.title})
+    yield Progress(3, 3, "story.progress_written", {"book": book, "title": draft.title},
+                   values={"pages": len(book.pages), "title": draft.title})
 
 
 def regenerate_page(store, writer, owner: str, book_id: str, page_id: str, cancel: CancelToken,
@@ -166,12 +168,12 @@ def regenerate_page(store, writer, owner: str, book_id: str, page_id: str, cance
     index = _index(book, page_id)
     request = request_for(book, seed)
     drafts = [draft_of(p) for p in book.pages]
-    yield Progress(0, 2, f"{writer.label}: rewriting page {index + 1}…")
+    yield Progress(0, 2, "story.progress_rewriting", values={"writer": writer.label, "page": index + 1})
     draft: PageDraft = yield from _wait(lambda: writer.rewrite_page(request, drafts, index, cancel),
                                         cancel, writer.label, poll_s)
     cancel.raise_if_cancelled()
     book = store.update(owner, book_id, lambda b: apply_page(b.page(page_id), draft))
-    yield Progress(2, 2, f"✓ Page {_index(book, page_id) + 1} rewritten", {"book": book})
+    yield Progress(2, 2, "story.progress_rewritten", {"book": book}, values={"page": _index(book, page_id) + 1})
 
 
 def _wait(work: Callable[[], T], cancel: CancelToken, label: str, poll_s: float):
@@ -191,11 +193,11 @@ def _wait(work: Callable[[], T], cancel: CancelToken, label: str, poll_s: float)
     while worker.is_alive():
         worker.join(poll_s)
         if cancel.cancelled:
-            raise Cancelled("Stopped. The book was not changed.")
+            raise Cancelled("story.stopped_unchanged")
         seconds = int(time.monotonic() - started)
         if seconds > last:
             last = seconds
-            yield Progress(1, 3, f"{label} is writing… {seconds} s")
+            yield Progress(1, 3, "story.progress_heartbeat", values={"writer": label, "seconds": seconds})
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -204,7 +206,7 @@ def _wait(work: Callable[[], T], cancel: CancelToken, label: str, poll_s: float)
 def apply_story(book: Book, draft: StoryDraft) -> None:
     """Pages and character sheet from a draft. Any writer's output is sanitised again here."""
     if not draft.pages:
-        raise ValueError("The writer returned no pages; nothing was changed.")
+        raise UserError("story.no_pages_returned")
     pages = []
     for d in draft.pages[:MAX_PAGES]:
         page = Page()
@@ -303,7 +305,7 @@ def add_page(store, owner: str, book_id: str, after_page_id: str | None = None) 
 
     def change(book: Book) -> None:
         if len(book.pages) >= MAX_PAGES:
-            raise ValueError(f"A book has at most {MAX_PAGES} pages.")
+            raise UserError("story.too_many_pages", max=MAX_PAGES)
         at = _index(book, after_page_id) + 1 if after_page_id else len(book.pages)
         book.pages.insert(at, new)
 
@@ -313,7 +315,7 @@ def add_page(store, owner: str, book_id: str, after_page_id: str | None = None) 
 def delete_page(store, owner: str, book_id: str, page_id: str) -> Book:
     def change(book: Book) -> None:
         if len(book.pages) <= 1:
-            raise ValueError("A book needs at least one page.")
+            raise UserError("story.last_page")
         book.pages.pop(_index(book, page_id))
 
     return store.update(owner, book_id, change)
@@ -338,7 +340,7 @@ def save_characters(store, owner: str, book_id: str, rows: Iterable[Iterable[Any
         if name and name.lower() not in [n.lower() for n, _ in cleaned]:
             cleaned.append((name, clean_prompt(values[1], CAPS["description"])))
     if len(cleaned) > MAX_CHARACTERS * 2:
-        raise ValueError(f"Up to {MAX_CHARACTERS * 2} characters.")
+        raise UserError("story.too_many_characters", max=MAX_CHARACTERS * 2)
 
     def change(book: Book) -> None:
         by_name = {c.name.lower(): c for c in book.characters}

@@ -203,9 +203,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         try:
             for event in flow_factory(token):
                 if "book" in event.payload:
-                    yield (f"{story.escape_md(event.message)}", *extra, *editor_values(event.payload["book"], page_id))
+                    yield (f"{story.escape_md(event.text())}", *extra, *editor_values(event.payload["book"], page_id))
                 else:
-                    yield (f"⏳ {story.escape_md(event.message)}", *extra, *[gr.update()] * len(editor))
+                    yield (f"⏳ {story.escape_md(event.text())}", *extra, *[gr.update()] * len(editor))
         finally:
             jobs.finish(owner, "story", token)
 

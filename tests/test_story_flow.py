@@ -74,7 +74,7 @@ def test_write_story_fills_pages_and_character_sheet(store, book, tmp_path):
     Image.new("RGB", (40, 30), "orange").save(tmp_path / "grandma.png")
     story.add_photos(store, OWNER, book.id, [str(tmp_path / "grandma.png")])
     events = run(story.write_story(store, OfflineStoryteller(), OWNER, book.id, CancelToken()))
-    assert events[-1].done == events[-1].total and "6 pages" in events[-1].message
+    assert events[-1].done == events[-1].total and "6 pages" in events[-1].text()
     saved = store.get(OWNER, book.id)
     assert len(saved.pages) == 6 and all(p.text and p.illustration_prompt for p in saved.pages)
     assert all(p.image.prompt == "" and p.pose_hint in POSE_HINTS for p in saved.pages)
@@ -144,7 +144,7 @@ def test_regenerate_page_sees_neighbours_and_survives_moves(store, book):
     assert after.pages[0].id == target.id and after.pages[0].text == "새 페이지 <script>"
     assert after.pages[0].pose_hint == "hugging" and after.pages[0].illustration_prompt == "a hug"
     assert [p.text for p in after.pages[1:]] == [p.text for p in before.pages if p.id != target.id]
-    assert "Page 1 rewritten" in events[-1].message
+    assert "Page 1 rewritten" in events[-1].text()
     story.delete_page(store, OWNER, book.id, target.id)
     with pytest.raises(StoreError, match="no longer in this book"):
         run(story.regenerate_page(store, writer, OWNER, book.id, target.id, CancelToken()))
@@ -166,7 +166,7 @@ def test_progress_heartbeats_and_edits_made_meanwhile_are_kept(store, book):
     events = [next(gen)]
     store.rename(OWNER, book.id, "renamed while writing")
     events += list(gen)
-    assert any("is writing… 1 s" in e.message for e in events)
+    assert any("is writing… 1 s" in e.text() for e in events)
     saved = store.get(OWNER, book.id)
     assert saved.title == "renamed while writing" and [p.text for p in saved.pages][:2] == ["p0", "p1"]
 

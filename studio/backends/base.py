@@ -38,7 +38,7 @@ class BackendError(Localized, RuntimeError):
     """A failure to show the user as-is (missing model, bad key, bad file...)."""
 
 
-class Cancelled(RuntimeError):
+class Cancelled(Localized, RuntimeError):
     """The user pressed cancel; partial results already saved stay saved."""
 
 
@@ -57,7 +57,7 @@ class CancelToken:
 
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
-            raise Cancelled("Stopped.")
+            raise Cancelled("common.stopped")
 
 
 def missing_packages(*modules: str) -> list[str]:
