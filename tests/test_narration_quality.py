@@ -208,3 +208,21 @@ def test_piper_missing_says_why_and_english_falls_back_to_espeak(services, monke
     monkeypatch.setattr("studio.backends.tts_piper.missing_packages", lambda *names: [])
     monkeypatch.setattr("studio.backends.tts_piper.voice_files", lambda: None)
     assert "voice is not installed" in speaker.available().reason
+
+
+def test_a_take_made_through_the_running_app_is_at_the_promised_loudness(launch_app, client_for):
+    url, services = launch_app()
+    c = client_for(url)
+    book_id = c.predict("Grandpa Harold", "", "en", 4, api_name="/create_book")[0]["value"]
+    book = services.store.update(OWNER, book_id, lambda b: b.pages.append(Page(text=EN_PAGES[1])))
+    c.predict(api_name="/voice_refresh")
+    voice_id = c.predict("Narrator", api_name="/voice_create")[0]["value"]
+    knobs = [0, 0.5, 0.33, 3, 0.25, 1.0, 130, 50, "pm"]  # the tab's KNOB_ORDER, then the pitch method
+    c.predict(voice_id, "auto", "none", *knobs, api_name="/voice_pipeline")
+    c.predict(book.pages[0].id, api_name="/narration_page")
+    _, takes, audio = c.predict(voice_id, book.pages[0].id, api_name="/narrate_page")
+    assert len(takes["choices"]) == 1 and audio is not None
+    take = services.store.get(OWNER, book_id).pages[0].chosen_narration()
+    assert take.speaker == ("piper" if PIPER.ok else "espeak")
+    samples, sr = read_wav(services.media.path(take.audio))
+    assert abs(mastering.loudness_lufs(samples, sr) + 18.0) <= 1.0 and mastering.true_peak_db(samples) <= -1.0

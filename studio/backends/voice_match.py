@@ -37,8 +37,7 @@ class BasicVoiceMatch:
                 **_: Any) -> Audio:
         profile = dict(getattr(voice, "profile", None) or {})
         if profile.get("f0_log_mean") is None:
-            raise BackendError("Add recordings of this voice first: basic voice match learns her pitch "
-                               "and tone colour from them.")
+            raise BackendError("voice.match_needs_recordings")
         profile["f0_log_mean"] += float(transpose) / 12.0 * np.log(2.0)  # semitones on top of her pitch
         return Audio(*match(audio.samples, audio.sample_rate, profile, float(strength)))
 
@@ -87,12 +86,12 @@ def measure_profile(clips: list[np.ndarray], sr: int) -> dict[str, Any]:
     """Pitch statistics, formants and band envelope of a voice, JSON-friendly."""
     from studio.audio import resample
     if not clips:
-        raise BackendError("There are no usable clips to learn the voice from.")
+        raise BackendError("voice.match_no_clips")
     x = np.concatenate([resample(c, sr, ANALYSIS_SR) for c in clips])[: ANALYSIS_SR * 120]
     _, f0, sp, _ = _analyse(x, ANALYSIS_SR, frame_ms=10.0, aperiodicity=False)  # statistics only
     voiced = f0 > 0
     if voiced.sum() < 20:
-        raise BackendError("No voiced speech was found in the recordings (is it someone speaking?).")
+        raise BackendError("voice.match_no_voice")
     lf0 = np.log(f0[voiced])
     return {
         "version": PROFILE_VERSION,
@@ -122,7 +121,7 @@ def match(samples: np.ndarray, sr: int, profile: dict[str, Any], strength: float
     strength = float(np.clip(strength, 0.0, 1.0))
     x = resample(samples, sr, ANALYSIS_SR)
     if len(x) < ANALYSIS_SR // 10:
-        raise BackendError("The speech is too short to convert.")
+        raise BackendError("voice.match_too_short")
     pw, f0, sp, ap = _analyse(x, ANALYSIS_SR)
     voiced = f0 > 0
     new_f0 = f0.copy()
