@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.mastering import loudness_lufs  # noqa: F401  (one loudness meter; callers import it from here too)
 from studio.messages import Localized
 
 MAX_SECONDS = 600.0  # one recording at most 10 minutes
@@ -167,17 +168,9 @@ def resample(samples: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return resample_poly(samples, sr_out // g, sr_in // g).astype(np.float32)
 
 
-def loudness_lufs(samples: np.ndarray, sr: int) -> float:
-    """EBU R128 integrated loudness; very short audio is measured on a looped copy."""
-    import pyloudnorm
-    x = np.asarray(samples, dtype=np.float64)
-    if len(x) < int(0.5 * sr):
-        x = np.tile(x, int(np.ceil(0.5 * sr / max(1, len(x)))) + 1)
-    return float(pyloudnorm.Meter(sr).integrated_loudness(x))
-
-
 def normalize_loudness(samples: np.ndarray, sr: int, target_lufs: float = NARRATION_LUFS) -> np.ndarray:
-    """Gain to ``target_lufs`` (EBU R128), with a peak limit so nothing clips."""
+    """Gain to ``target_lufs`` (EBU R128), with a peak limit so nothing clips. For recordings;
+    narration takes go through ``studio.mastering.master_take`` (true-peak limited)."""
     level = loudness_lufs(samples, sr)
     if not np.isfinite(level):
         return np.asarray(samples, dtype=np.float32)
