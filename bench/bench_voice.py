@@ -59,7 +59,7 @@ def build(args, tmp: Path):
 
 
 def chains(services):
-    for speaker in ("espeak", "vits", "xtts"):
+    for speaker in ("espeak", "piper", "vits", "xtts"):
         if not services.backends.get("speaker", speaker).available().ok:
             print(f"  (skip {speaker}: {services.backends.get('speaker', speaker).available().reason})")
             continue
@@ -119,6 +119,48 @@ def bench_rvc_overhead(services, pth, index, repeats: int) -> None:
           f"({'ok' if s / d <= 1.05 else 'OVER 1.05'})")
 
 
+KO_PAGE = ("순자 할머니는 눈 내리는 숲 속 작은 집에 살았어요. 할머니는 3살 손녀에게 옛날이야기를 들려주셨지요. "
+           "된장찌개 냄새가 온 집 안에 퍼졌어요. 밖에는 눈이 소복소복 쌓였어요. 할머니, 내일도 이야기해 주실 거예요?")
+EN_PAGE = ("Grandpa Harold lived in a small house by the sea. Every morning, he walked to the harbor with his dog. "
+           "He told the child stories about the boats, the storms and the stars. Did he ever get tired? "
+           "Never, he said, not once.")
+
+
+def bench_quality(settings) -> dict[str, float]:
+    """Narration as the family hears it: the old flat eSpeak take (one call, rate 150, plain gain
+    with a 0.98 sample-peak cap) against the storyteller takes mastered to -18 LUFS."""
+    from studio import mastering
+    from studio.audio import normalize_loudness, remove_dc
+    from studio.backends.tts_espeak import EspeakSpeaker
+    from studio.backends.tts_piper import PiperSpeaker
+
+    espeak, piper = EspeakSpeaker(settings), PiperSpeaker(settings)
+    runs = [("ko espeak flat (before)", lambda: espeak.speak(KO_PAGE, "ko", rate=150, style="plain"), "old"),
+            ("ko espeak storyteller", lambda: espeak.speak(KO_PAGE, "ko"), "new"),
+            ("en espeak flat (before)", lambda: espeak.speak(EN_PAGE, "en", rate=150, style="plain"), "old"),
+            ("en espeak storyteller", lambda: espeak.speak(EN_PAGE, "en"), "new")]
+    if piper.available().ok:
+        runs.append(("en piper storyteller", lambda: piper.speak(EN_PAGE, "en"), "new"))
+    print(f"{'take':26s} {'make s':>6s} {'dur s':>6s} {'LUFS':>6s} {'dBTP':>6s} {'LRA':>5s} "
+          f"{'f0 st':>6s} {'±4Hz':>5s} {'median':>6s}")
+    figures: dict[str, float] = {}
+    for name, make, mastering_kind in runs:
+        start = time.perf_counter()
+        audio = make()
+        x, sr = remove_dc(audio.samples, audio.sample_rate), audio.sample_rate
+        x = normalize_loudness(x, sr, -18.0) if mastering_kind == "old" else mastering.master_take(x, sr)
+        seconds = time.perf_counter() - start
+        pitch = mastering.pitch_movement(x, sr)
+        row = {"lufs": mastering.loudness_lufs(x, sr), "tp": mastering.true_peak_db(x),
+               "lra": mastering.loudness_range(x, sr), "spread": pitch["spread_st"]}
+        print(f"{name:26s} {seconds:6.2f} {len(x) / sr:6.1f} {row['lufs']:6.1f} {row['tp']:6.1f} {row['lra']:5.1f} "
+              f"{pitch['spread_st']:6.2f} {pitch['near_median']:5.2f} {pitch['median_hz']:6.1f}")
+        key = name.split(" (")[0].replace(" ", "_")
+        figures.update({f"{key}_lufs": row["lufs"], f"{key}_true_peak_db": row["tp"],
+                        f"{key}_pitch_spread_st": row["spread"]})
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pages", type=int, default=12)
@@ -126,9 +168,17 @@ def main() -> None:
     parser.add_argument("--pth", default="")
     parser.add_argument("--index", default="")
     parser.add_argument("--tiny-vits", action="store_true", help="build a tiny VITS when none is configured")
+    parser.add_argument("--quality-only", action="store_true", help="only the loudness / pitch / pause figures")
     parser.add_argument("--full-size", action="store_true",
                         help="random RVC v2 40k + HuBERT-base shaped models: real compute cost")
     args = parser.parse_args()
+    from studio.config import Settings
+    if args.quality_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            figures = bench_quality(Settings.from_env(data_dir=Path(tmp)))
+        for name, value in figures.items():
+            print(f"{name}: {value:.2f}")
+        return
     with tempfile.TemporaryDirectory() as tmp:
         services, pth, index = build(args, Path(tmp))
         try:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from studio.mastering import loudness_lufs  # noqa: F401  (one loudness meter; callers import it from here too)
 from studio.messages import Localized
 
 MAX_SECONDS = 600.0  # one recording at most 10 minutes
@@ -65,7 +66,7 @@ def ffmpeg_binary(configured: str = "") -> str:
         import imageio_ffmpeg
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception as exc:  # pragma: no cover - both missing
-        raise AudioInputError("ffmpeg is not installed, so this audio format cannot be read.") from exc
+        raise AudioInputError("voice.audio_no_ffmpeg") from exc
 
 
 def sniff(head: bytes) -> str | None:
@@ -89,22 +90,20 @@ def check_audio_file(path: str | Path, name: str = "", ffmpeg: str = "", timeout
         with open(path, "rb") as fh:
             head = fh.read(64)
     except OSError:
-        raise AudioInputError(f"“{label}” could not be opened.") from None
+        raise AudioInputError("voice.audio_cannot_open", name=label) from None
     if size == 0:
-        raise AudioInputError(f"“{label}” is empty (0 bytes).")
+        raise AudioInputError("voice.audio_empty", name=label)
     kind = sniff(head)
     if kind is None:
-        raise AudioInputError(f"“{label}” is not an audio file (WAV, MP3, M4A, FLAC, OGG or WebM).")
+        raise AudioInputError("voice.audio_not_audio", name=label)
     duration, rate = _header_duration(path, kind, label, ffmpeg, timeout_s)
     if duration > max_seconds:
-        raise AudioInputError(
-            f"“{label}” lasts {_clock(duration)}; please upload recordings of at most "
-            f"{int(max_seconds // 60)} minutes each (cut it into parts).")
+        raise AudioInputError("voice.audio_too_long", name=label, length=_clock(duration),
+                              minutes=int(max_seconds // 60))
     if duration <= 0.05:
-        raise AudioInputError(f"“{label}” contains no sound.")
+        raise AudioInputError("voice.audio_no_sound", name=label)
     if not MIN_RATE <= rate <= MAX_RATE:
-        raise AudioInputError(f"“{label}” is recorded at {rate} Hz; voices need at least {MIN_RATE} Hz "
-                              "(a phone or computer recording is fine).")
+        raise AudioInputError("voice.audio_low_rate", name=label, rate=rate, minimum=MIN_RATE)
     return AudioCheck(kind, duration, rate)
 
 
@@ -115,10 +114,10 @@ def _header_duration(path: Path, kind: str, label: str, ffmpeg: str, timeout_s: 
             info = sf.info(str(path))
         except Exception:
             if kind != "ogg":  # ogg/opus may be outside libsndfile; ask ffmpeg
-                raise AudioInputError(f"“{label}” is damaged: its {kind.upper()} header cannot be read.") from None
+                raise AudioInputError("voice.audio_bad_header", name=label, kind=kind.upper()) from None
         else:
             if info.samplerate <= 0 or info.frames <= 0:
-                raise AudioInputError(f"“{label}” contains no sound.")
+                raise AudioInputError("voice.audio_no_sound", name=label)
             return info.frames / float(info.samplerate), int(info.samplerate)
     # ffmpeg prints "Duration: HH:MM:SS.xx" from the container header (or a bitrate estimate)
     proc = _run([ffmpeg_binary(ffmpeg), "-hide_banner", "-nostdin", "-i", str(path)], timeout_s, label)
@@ -126,7 +125,7 @@ def _header_duration(path: Path, kind: str, label: str, ffmpeg: str, timeout_s: 
     match = re.search(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?)", text)
     rate = re.search(r"Audio: .*?(\d+) Hz", text)
     if not match or not rate:
-        raise AudioInputError(f"“{label}” is damaged or not a supported audio format.")
+        raise AudioInputError("voice.audio_unsupported", name=label)
     h, m, s = match.groups()
     return int(h) * 3600 + int(m) * 60 + float(s), int(rate.group(1))
 
@@ -135,7 +134,7 @@ def _run(cmd: list[str], timeout_s: float, label: str) -> subprocess.CompletedPr
     try:
         return subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired:
-        raise AudioInputError(f"Reading “{label}” took too long; is it a normal audio file?") from None
+        raise AudioInputError("voice.audio_slow", name=label) from None
 
 
 def decode(path: str | Path, check: AudioCheck, name: str = "", ffmpeg: str = "",
@@ -147,14 +146,14 @@ def decode(path: str | Path, check: AudioCheck, name: str = "", ffmpeg: str = ""
         try:
             data, sr = sf.read(str(path), dtype="float32", always_2d=True)
         except Exception:
-            raise AudioInputError(f"“{label}” is damaged: its audio data cannot be read.") from None
+            raise AudioInputError("voice.audio_unreadable", name=label) from None
         return resample(data.mean(axis=1), sr, target_sr)
     cmd = [ffmpeg_binary(ffmpeg), "-hide_banner", "-nostdin", "-v", "error", "-i", str(path),
            "-t", str(MAX_SECONDS + 1), "-vn", "-ac", "1", "-ar", str(target_sr), "-f", "f32le", "-"]
     proc = _run(cmd, timeout_s, label)
     samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     if proc.returncode != 0 or samples.size < target_sr * 0.05:
-        raise AudioInputError(f"“{label}” is damaged: its audio data cannot be decoded.")
+        raise AudioInputError("voice.audio_undecodable", name=label)
     return samples
 
 
@@ -169,17 +168,9 @@ def resample(samples: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     return resample_poly(samples, sr_out // g, sr_in // g).astype(np.float32)
 
 
-def loudness_lufs(samples: np.ndarray, sr: int) -> float:
-    """EBU R128 integrated loudness; very short audio is measured on a looped copy."""
-    import pyloudnorm
-    x = np.asarray(samples, dtype=np.float64)
-    if len(x) < int(0.5 * sr):
-        x = np.tile(x, int(np.ceil(0.5 * sr / max(1, len(x)))) + 1)
-    return float(pyloudnorm.Meter(sr).integrated_loudness(x))
-
-
 def normalize_loudness(samples: np.ndarray, sr: int, target_lufs: float = NARRATION_LUFS) -> np.ndarray:
-    """Gain to ``target_lufs`` (EBU R128), with a peak limit so nothing clips."""
+    """Gain to ``target_lufs`` (EBU R128), with a peak limit so nothing clips. For recordings;
+    narration takes go through ``studio.mastering.master_take`` (true-peak limited)."""
     level = loudness_lufs(samples, sr)
     if not np.isfinite(level):
         return np.asarray(samples, dtype=np.float32)
@@ -283,7 +274,7 @@ def prepare_recording(path: str | Path, name: str = "", ffmpeg: str = "",
     samples = decode(path, check, label, ffmpeg, timeout_s)
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     if peak < 1e-3 or float(np.max(frame_db(samples, WORK_SR))) < -50.0:
-        raise AudioInputError(f"“{label}” is silent: no voice could be heard in it.")
+        raise AudioInputError("voice.audio_silent", name=label)
     samples = normalize_loudness(samples, WORK_SR, RECORDING_LUFS)
     regions = speech_regions(samples, WORK_SR)
     if regions:  # trim leading/trailing silence, keeping a little air
@@ -291,9 +282,8 @@ def prepare_recording(path: str | Path, name: str = "", ffmpeg: str = "",
         samples = samples[max(0, regions[0][0] - pad): regions[-1][1] + pad]
     clips, rejected = slice_clips(samples, WORK_SR)
     if not clips:
-        raise AudioInputError(
-            f"“{label}” has no stretch of speech of at least {MIN_CLIP_S:.0f} seconds "
-            f"({'; '.join(rejected[:3]) or 'too quiet'}).")
+        raise AudioInputError("voice.audio_no_clip", name=label, seconds=f"{MIN_CLIP_S:.0f}",
+                              details="; ".join(rejected[:3]) or "too quiet")
     return PreparedRecording(samples, WORK_SR, clips, rejected, median_pitch(clips, WORK_SR))
 
 

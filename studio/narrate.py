@@ -14,10 +14,12 @@ import numpy as np
 
 from studio import audio as audiolib
 from studio.backends.base import Audio, BackendError, CancelToken
+from studio.backends.read_aloud import CHILD_RATE_WPM
 from studio.backends.rvc.pipeline import crepe_missing_reason
 from studio.backends.rvc.rmvpe import rmvpe_missing_reason
 from studio.book import Book, Consent, NarrationTake, Recording, Voice
 from studio.jobs import Progress
+from studio.messages import Localized
 
 CONVERTERS = ("voice_match", "rvc", "none")
 MAX_TAKES = 8
@@ -28,8 +30,13 @@ PROFILE_CLIPS = 40  # about 5 minutes of clips is plenty to measure a voice
 KNOBS = {  # name -> (default, low, high)
     "transpose": (0.0, -24.0, 24.0), "index_rate": (0.5, 0.0, 1.0), "protect": (0.33, 0.0, 0.5),
     "filter_radius": (3, 0, 7), "rms_mix_rate": (0.25, 0.0, 1.0), "strength": (1.0, 0.0, 1.0),
-    "rate": (150, 80, 450), "pitch": (50, 0, 99),
+    "rate": (CHILD_RATE_WPM, 80, 450), "pitch": (50, 0, 99),  # words per minute; eSpeak's pitch scale
 }
+PITCH_STEP_SEMITONES = 0.17  # one step of the pitch knob, as eSpeak NG measures (50 → 65 ≈ +2.6 st)
+
+
+class NarrationError(Localized, ValueError):
+    """Something the family can fix (a missing name, consent, text...); the message is a key."""
 
 
 @dataclass
@@ -45,7 +52,7 @@ class Rendering:
 def create_voice(services, owner: str, book_id: str, name: str, language: str = "") -> Voice:
     name = (name or "").strip()[:100]
     if not name:
-        raise ValueError("Give the voice a name (for example, 할머니).")
+        raise NarrationError("voice.name_missing")
 
     def change(book: Book) -> None:
         voice.language = language if language in ("ko", "en") else book.language
@@ -61,7 +68,7 @@ def create_voice(services, owner: str, book_id: str, name: str, language: str = 
 def add_recordings(services, owner: str, book_id: str, voice_id: str, files: list) -> Voice:
     """Check and prepare every file first; store nothing unless all of them are usable."""
     if not files:
-        raise ValueError("Choose or record at least one recording.")
+        raise NarrationError("voice.no_recordings_chosen")
     book = services.store.get(owner, book_id)
     voice = book.voice(voice_id)
     settings = services.settings
@@ -117,7 +124,7 @@ def give_consent(services, owner: str, book_id: str, voice_id: str, given_by: st
     missing = [label for label, value in (("who gives consent", consent.given_by), ("relation", consent.relation),
                                           ("date", consent.date), ("statement", consent.statement)) if not value]
     if missing:
-        raise ValueError("Consent needs: " + ", ".join(missing) + ".")
+        raise NarrationError("voice.consent_incomplete", missing=", ".join(missing))
 
     def change(b: Book) -> None:
         b.voice(voice_id).consent = consent
@@ -128,19 +135,19 @@ def give_consent(services, owner: str, book_id: str, voice_id: str, given_by: st
 def set_pipeline(services, owner: str, book_id: str, voice_id: str, speaker: str, converter: str,
                  knobs: dict[str, Any] | None = None, use_for_book: bool = True) -> Voice:
     if speaker not in ("", "auto") and speaker not in services.backends.kinds["speaker"]:
-        raise ValueError(f"Unknown speech backend {speaker!r}.")
+        raise NarrationError("voice.unknown_speaker", name=speaker)
     if converter not in CONVERTERS:
-        raise ValueError(f"Unknown voice conversion {converter!r}.")
+        raise NarrationError("voice.unknown_converter", name=converter)
     clean: dict[str, Any] = {}
     for key, value in (knobs or {}).items():
         if key == "f0_method" and value:
             if value not in F0_METHODS:
-                raise ValueError(f"Pitch method is one of {', '.join(F0_METHODS)}.")
+                raise NarrationError("voice.unknown_f0_method", methods=", ".join(F0_METHODS))
             if value == "crepe" and crepe_missing_reason():
-                raise ValueError(f"Pitch method 'crepe' is not available: {crepe_missing_reason()}.")
+                raise NarrationError("voice.f0_method_unavailable", method="crepe", reason=crepe_missing_reason())
             if value == "rmvpe" and rmvpe_missing_reason(services.settings.rmvpe_model):
-                raise ValueError("Pitch method 'rmvpe' is not available: "
-                                 f"{rmvpe_missing_reason(services.settings.rmvpe_model)}.")
+                raise NarrationError("voice.f0_method_unavailable", method="rmvpe",
+                                     reason=rmvpe_missing_reason(services.settings.rmvpe_model))
             clean[key] = value
         elif key in KNOBS and value is not None:
             default, low, high = KNOBS[key]
@@ -161,13 +168,13 @@ def attach_rvc_model(services, owner: str, book_id: str, voice_id: str, pth_path
     """Validate the model (safe loader, layout) and its index before storing either."""
     from studio.backends.rvc.checkpoint import ModelFileError, load_model, read_index
     if not pth_path:
-        raise ValueError("Choose the voice model file (.pth).")
+        raise NarrationError("voice.rvc_file_missing")
     try:
         model = load_model(pth_path)
         if index_path:
             read_index(index_path, model.synthesizer.feature_dim)
     except ModelFileError as exc:
-        raise BackendError(str(exc)) from None
+        raise BackendError(exc.key, **exc.values) from None
     files = {"pth": services.media.put_file(pth_path, "pth")}
     if index_path:
         files["index"] = services.media.put_file(index_path, "index")
@@ -195,7 +202,7 @@ def remove_recording(services, owner: str, book_id: str, voice_id: str, recordin
         voice = services.store.get(owner, book_id).voice(voice_id)
         gone = next((r for r in voice.recordings if r.id == recording_id), None)
         if gone is None:
-            raise ValueError("That recording is no longer in this voice.")
+            raise NarrationError("voice.recording_gone")
         measured_from = [r.id for r in voice.recordings]
         profile = _measured_profile(services.media, [r for r in voice.recordings if r is not gone])
         try:
@@ -204,7 +211,7 @@ def remove_recording(services, owner: str, book_id: str, voice_id: str, recordin
             continue
         services.store.delete_media_if_unreferenced([gone.audio, *gone.clips])
         return updated.voice(voice_id)
-    raise ValueError("This voice's recordings keep changing elsewhere; please try again.")
+    raise NarrationError("voice.recordings_busy")
 
 
 def _dropping(voice_id: str, recording_id: str, measured_from: list[str], profile: dict[str, Any]):
@@ -251,22 +258,45 @@ def uses_likeness(voice: Voice) -> bool:
 
 def require_consent(voice: Voice) -> None:
     if uses_likeness(voice) and not (voice.consent and voice.consent.complete):
-        raise ValueError(f"“{voice.name}” cannot be used yet: fill in the consent form first "
-                         "(who gives consent, relation, date, statement).")
+        raise NarrationError("voice.consent_needed", name=voice.name)
 
 
 # -- speaking -----------------------------------------------------------------------------------
+def speaker_for(services, voice: Voice, language: str):
+    """The speech backend that reads ``language`` for this voice: the voice's own choice, else
+    the setting, else the first available backend that speaks the language (Piper for English
+    when installed; eSpeak NG reads Korean)."""
+    backends = services.backends
+    if voice.speaker:
+        return backends.get("speaker", voice.speaker)
+    if (getattr(services.settings, "speaker", "auto") or "auto") != "auto":
+        return backends.active("speaker")
+    for name in backends.kinds["speaker"]:
+        try:
+            backend = backends.get("speaker", name)
+        except BackendError:
+            continue
+        if backend.available().ok and _speaks(backend, language):
+            return backend
+    return backends.active("speaker")
+
+
+def _speaks(backend, language: str) -> bool:
+    supports = getattr(backend, "supports", None)
+    return bool(supports(language)) if callable(supports) else True
+
+
 def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> Rendering:
     require_consent(voice)
     backends = services.backends
-    speaker = backends.get("speaker", voice.speaker) if voice.speaker else backends.active("speaker")
+    speaker = speaker_for(services, voice, language)
     _require_available(speaker)
     knobs: dict[str, Any] = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
     knobs["f0_method"] = voice.conversion.get("f0_method", F0_METHODS[0])
     options: dict[str, Any] = {"rate": knobs["rate"], "pitch": knobs["pitch"], "seed": seed}
     if speaker.name == "xtts":
         options["reference_wavs"] = [str(services.media.path(ref)) for r in voice.recordings for ref in r.clips]
-    standard = speaker.speak(text, language, **options)
+    standard = _with_pitch_knob(speaker, speaker.speak(text, language, **options), knobs["pitch"])
     converter_name = voice.converter or "none"
     result = standard
     if converter_name != "none":
@@ -275,7 +305,7 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> R
         extra: dict[str, Any] = {"seed": seed}
         if converter_name == "rvc":
             if "pth" not in voice.model_files:
-                raise BackendError(f"“{voice.name}” has no RVC model file yet; upload its .pth first.")
+                raise NarrationError("voice.rvc_model_missing", name=voice.name)
             extra["model_path"] = str(services.media.path(voice.model_files["pth"]))
             if voice.model_files.get("index"):
                 extra["index_path"] = str(services.media.path(voice.model_files["index"]))
@@ -285,15 +315,27 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> R
     return Rendering(_leveled(standard), _leveled(result), speaker.name, converter_name, params)
 
 
+def _with_pitch_knob(speaker, audio: Audio, pitch: float) -> Audio:
+    """Backends without a pitch setting (VITS, Piper, XTTS) get the pitch knob as a WORLD pitch
+    shift on the same scale as eSpeak's (one step ≈ 0.17 semitone, 50 = unchanged)."""
+    if "pitch" in getattr(speaker, "knobs", ()) or abs(float(pitch) - 50.0) < 0.5:
+        return audio
+    from studio.backends.voice_match import shift_pitch
+    return Audio(shift_pitch(audio.samples, audio.sample_rate, (float(pitch) - 50.0) * PITCH_STEP_SEMITONES),
+                 audio.sample_rate)
+
+
 def _leveled(audio: Audio) -> Audio:
+    """The one place every take gets its loudness, whichever backend and converter made it."""
+    from studio.mastering import master_take
     cleaned = audiolib.remove_dc(audio.samples, audio.sample_rate)
-    return Audio(audiolib.normalize_loudness(cleaned, audio.sample_rate, audiolib.NARRATION_LUFS), audio.sample_rate)
+    return Audio(master_take(cleaned, audio.sample_rate, audiolib.NARRATION_LUFS), audio.sample_rate)
 
 
 def _require_available(backend) -> None:
     status = backend.available()
     if not status.ok:
-        raise BackendError(f"{backend.label} is not available: {status.reason}")
+        raise BackendError("voice.speaker_unavailable", name=backend.label, reason=status.reason)
 
 
 def preview(services, owner: str, book_id: str, voice_id: str, text: str) -> Rendering:
@@ -307,13 +349,12 @@ def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str
     page = book.page(page_id)
     voice_id = voice_id or book.narration_voice
     if not voice_id and book.voices:
-        raise ValueError("Choose which voice reads this book: pick a voice on the Voice tab and save its "
-                         "speech and conversion choice. / 목소리 탭에서 이 책을 읽을 목소리를 골라 저장해 주세요.")
+        raise NarrationError("voice.choose_narrator")
     if not voice_id:
-        raise ValueError("Create a voice on the Voice tab first. / 먼저 목소리 탭에서 목소리를 만들어 주세요.")
+        raise NarrationError("voice.create_first")
     voice = book.voice(voice_id)
     if not page.text.strip():
-        raise ValueError(f"Page {book.pages.index(page) + 1} has no text to read.")
+        raise NarrationError("voice.page_no_text", page=book.pages.index(page) + 1)
     rendering = render(services, voice, page.text, book.language, seed=len(page.takes))
     data = audiolib.wav_bytes(rendering.result.samples, rendering.result.sample_rate)
     take = NarrationTake(audio=services.media.put_bytes(data, "wav"),
@@ -336,7 +377,7 @@ def choose_take(services, owner: str, book_id: str, page_id: str, take_id: str) 
     def change(b: Book) -> None:
         p = b.page(page_id)
         if not any(t.id == take_id for t in p.takes):
-            raise ValueError("That take is no longer on this page.")
+            raise NarrationError("voice.take_gone")
         p.chosen_take = take_id
 
     services.store.update(owner, book_id, change)
@@ -350,7 +391,7 @@ def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None 
     pages = [p for p in book.pages if p.text.strip() and not (only_missing and p.chosen_narration())]
     total = len(pages)
     if total == 0:
-        raise ValueError("There are no pages with text to narrate (write the story first).")
+        raise NarrationError("voice.book_no_text")
     yield Progress(0, total, "Starting…")
     for i, page in enumerate(pages, start=1):
         cancel.raise_if_cancelled()

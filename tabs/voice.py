@@ -54,7 +54,7 @@ CONSENT_TEXT = ("I agree that recordings of this voice are used to narrate this 
 KNOB_ORDER = ["transpose", "index_rate", "protect", "filter_radius", "rms_mix_rate", "strength", "rate", "pitch"]
 KNOB_LABELS = {"transpose": "Transpose (semitones)", "index_rate": "Index rate (RVC)", "protect": "Protect consonants (RVC)",
                "filter_radius": "Pitch filter radius (RVC)", "rms_mix_rate": "Loudness envelope mix (RVC)",
-               "strength": "Match strength (basic)", "rate": "Speaking rate (eSpeak)", "pitch": "Base pitch (eSpeak)"}
+               "strength": "Match strength (basic)", "rate": "Speaking rate (words per minute)", "pitch": "Base pitch (50 = the voice's own)"}
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:

@@ -85,6 +85,56 @@ def test_xtts_optional(tmp_path):
     pytest.skip("XTTS weights are not present locally (set GIEOK_XTTS_MODEL to run this)")
 
 
-def test_registry_picks_espeak_when_nothing_else_is_set_up(settings):
-    active = Backends(settings).active("speaker")
-    assert active.name == "espeak"
+def test_registry_prefers_piper_for_english_and_espeak_reads_korean(services):
+    from studio import narrate
+    from studio.book import Voice
+
+    voice = Voice(name="기본", converter="none")
+    assert narrate.speaker_for(services, voice, "ko").name == "espeak"
+    piper_ok = services.backends.get("speaker", "piper").available().ok
+    assert narrate.speaker_for(services, voice, "en").name == ("piper" if piper_ok else "espeak")
+    assert Backends(services.settings).active("speaker").name == ("piper" if piper_ok else "espeak")
+
+
+def test_rate_knob_changes_vits_duration(tmp_path):
+    folder = make_vits(tmp_path / "vits")
+    speaker = VitsSpeaker(Settings(data_dir=tmp_path / "d", vits_model_ko=str(folder)))
+    text = "안녕하세요 할머니 감나무 아래에서 노래를 불렀다"
+    slow, natural, fast = (speaker.speak(text, "ko", rate=r).duration_s for r in (75, 150, 300))
+    # (durations are whole frames per letter, so halving the rate less than halves a tiny take)
+    assert slow > natural * 1.4 and natural > fast * 1.3 and slow > fast * 2.2, (slow, natural, fast)
+    assert speaker.speak(text, "ko", speaking_rate=2.0).duration_s == pytest.approx(fast, rel=0.1)
+
+
+def test_rate_knob_reaches_vits_through_narration(services, tmp_path):
+    from studio import narrate
+    from studio.book import Page
+
+    services.settings.vits_model_ko = str(make_vits(tmp_path / "vits"))
+    book = services.store.create("local", "책", page_count=4)
+    book = services.store.update("local", book.id, lambda b: b.pages.append(Page(text="안녕하세요 할머니 감나무 아래에서")))
+    voice = narrate.create_voice(services, "local", book.id, "기본")
+    durations = []
+    for rate in (90, 270):
+        narrate.set_pipeline(services, "local", book.id, voice.id, "vits", "none", {"rate": rate})
+        take = narrate.narrate_page(services, "local", book.id, book.pages[0].id)
+        assert take.speaker == "vits"
+        durations.append(take.duration_s)
+    assert durations[0] > durations[1] * 2.0, durations
+
+
+def test_xtts_gets_clips_from_all_recordings_up_to_its_limit(tmp_path):
+    import soundfile as sf
+
+    from studio.backends.tts_xtts import REFERENCE_LIMIT_S, reference_clips
+
+    clips = []
+    for i in range(40):  # 40 clips of 8 s: 320 s, more than XTTS needs
+        path = tmp_path / f"clip{i:02d}.wav"
+        sf.write(path, np.zeros(8 * 8000, dtype=np.float32), 8000)
+        clips.append(str(path))
+    chosen = reference_clips(clips)
+    assert len(chosen) > 6 and len(chosen) * 8 <= REFERENCE_LIMIT_S
+    assert chosen[0] == clips[0] and int(chosen[-1][-6:-4]) >= 30  # spread over every recording
+    assert reference_clips(clips[:5]) == clips[:5]
+    assert reference_clips(clips[:3] + [str(tmp_path / "gone.wav")]) == clips[:3]

@@ -37,6 +37,7 @@ KINDS: dict[str, dict[str, str]] = {
     "speaker": {
         "xtts": "studio.backends.tts_xtts:XttsSpeaker",
         "vits": "studio.backends.tts_vits:VitsSpeaker",
+        "piper": "studio.backends.tts_piper:PiperSpeaker",  # English; eSpeak NG reads Korean
         "espeak": "studio.backends.tts_espeak:EspeakSpeaker",
     },
     "converter": {

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from studio.backends import read_aloud
 from studio.backends.base import Audio, Availability, BackendError, missing_packages
 from studio.config import Settings
 
@@ -16,6 +17,7 @@ from studio.config import Settings
 class VitsSpeaker:
     name = "vits"
     label = "VITS / MMS-TTS (natural, offline once downloaded)"
+    knobs = ("rate",)  # the pitch knob is applied by narrate (WORLD shift)
 
     def __init__(self, settings: Settings):
         self.settings = settings
@@ -25,6 +27,10 @@ class VitsSpeaker:
 
     def _source(self, language: str) -> str:
         return (self.settings.vits_model_ko if language == "ko" else self.settings.vits_model_en) or ""
+
+    def supports(self, language: str) -> bool:
+        source = self._source(language)
+        return bool(source) and not _missing(source)
 
     def available(self) -> Availability:
         missing = missing_packages("torch", "transformers")
@@ -43,10 +49,10 @@ class VitsSpeaker:
     def _load(self, language: str):
         source = self._source(language)
         if not source:
-            raise BackendError(f"No VITS model is set for {language} (GIEOK_VITS_MODEL_{language.upper()}).")
+            raise BackendError("voice.vits_no_model", language=language)
         why = _missing(source)
         if why:
-            raise BackendError(f"VITS model for {language}: {why}")
+            raise BackendError("voice.vits_unusable", language=language, reason=why)
         with self._lock:
             if source not in self._models:
                 from transformers import AutoTokenizer, VitsModel
@@ -54,26 +60,31 @@ class VitsSpeaker:
                     model = VitsModel.from_pretrained(source).eval()
                     tokenizer = AutoTokenizer.from_pretrained(source)
                 except (OSError, ValueError) as exc:
-                    raise BackendError(f"The VITS model {source} could not be loaded: {exc}") from exc
+                    raise BackendError("voice.vits_load_failed", source=source, detail=str(exc)[:300]) from exc
                 self._models[source] = (model, tokenizer)
             return self._models[source]
 
-    def speak(self, text: str, language: str, seed: int = 0, speaking_rate: float = 1.0, **_: Any) -> Audio:
+    def speak(self, text: str, language: str, seed: int = 0, rate: float = read_aloud.NEUTRAL_RATE_WPM,
+              speaking_rate: float | None = None, **_: Any) -> Audio:
+        """``rate`` is the narration knob (words per minute, 150 = the model's own pace);
+        ``speaking_rate`` (VITS's own factor) wins when given."""
         import torch
 
         text = (text or "").strip()
         if not text:
-            raise BackendError("There is no text to read on this page.")
+            raise BackendError("voice.no_text")
         model, tokenizer = self._load(language)
         if getattr(tokenizer, "is_uroman", False):  # e.g. mms-tts-kor reads romanised Korean
             text = self._romanize(text)
         inputs = tokenizer(text, return_tensors="pt")
         if inputs["input_ids"].shape[-1] == 0:
-            raise BackendError("This VITS model cannot read this text (none of its letters are known to it).")
-        model.speaking_rate = float(speaking_rate)
-        torch.manual_seed(int(seed))  # VITS samples noise: same seed, same take
-        with torch.inference_mode():
-            waveform = model(**inputs).waveform[0]
+            raise BackendError("voice.vits_unknown_letters")
+        factor = float(speaking_rate) if speaking_rate else read_aloud.words_per_minute_factor(rate)
+        with self._lock:  # the model is shared: its speaking_rate must not change mid-call
+            model.speaking_rate = factor
+            torch.manual_seed(int(seed))  # VITS samples noise: same seed, same take
+            with torch.inference_mode():
+                waveform = model(**inputs).waveform[0]
         return Audio(waveform.float().numpy().copy(), int(model.config.sampling_rate))
 
 
@@ -84,8 +95,7 @@ class VitsSpeaker:
                 try:
                     import uroman
                 except ImportError:
-                    raise BackendError("This VITS model reads romanised text; install the 'uroman' "
-                                       "package (pip install uroman).") from None
+                    raise BackendError("voice.needs_uroman") from None
                 self._uroman = uroman.Uroman()
         return self._uroman.romanize_string(text)
 
