@@ -26,6 +26,7 @@ MAX_INDEX_DIM = 4096
 MAX_INDEX_LISTS = 1 << 16  # faiss allocates per-list bookkeeping from this number alone
 MAX_INDEX_NESTING = 3  # IDMap → IVF → flat quantizer is the deepest layout we read
 MAX_ZIP_ENTRIES = 20_000  # a torch file holds one record per tensor storage
+ZIP_ENTRY_BYTES = 128  # a directory entry torch writes is ~100 bytes (46 + its name)
 ZIP_EXPANSION = 4  # torch writes records uncompressed; a re-zipped file shrinks little
 ZIP_SLACK_BYTES = 16 << 20
 MAX_SAFETENSORS_HEADER = 64 << 20
@@ -57,7 +58,7 @@ def _file_size(path: Path, kind: str) -> int:
 # -- faiss .index --------------------------------------------------------------------------------
 FLAT_KINDS = {b"IxF2": "flat L2", b"IxFI": "flat inner product", b"IxFl": "flat"}
 IVF_FLAT = b"IwFl"
-ID_MAPS = {b"IxMp", b"IxM2"}
+ID_MAPS = {b"IxMp"}  # not IxM2: faiss builds a hash map of every id from it, ~40 bytes per 8 read
 
 
 @dataclass(frozen=True)
@@ -219,19 +220,20 @@ def check_faiss_index(path: str | Path, feature_dim: int | None = None) -> Index
 
 
 # -- torch .pth (a zip) --------------------------------------------------------------------------
-def _zip_entry_count(fh, size: int) -> int | None:
-    """Entries named by the zip's end record (None: not a zip), read before ``zipfile`` builds
-    an object per entry — a directory of millions of tiny entries is itself a memory attack."""
+def _zip_directory(fh, size: int) -> tuple[int, int] | None:
+    """(entries, central directory bytes) from the zip's end record (None: not a zip), read
+    before ``zipfile`` builds an object per entry: a directory of millions of tiny entries is
+    itself a memory attack, and ``zipfile`` walks the directory's bytes whatever count it states."""
     tail_len = min(size, 22 + 0xFFFF)
     fh.seek(size - tail_len)
     tail = fh.read(tail_len)
     at = tail.rfind(b"PK\x05\x06")
     if at < 0 or len(tail) - at < 22:
         return None
-    count = struct.unpack_from("<H", tail, at + 10)[0]
-    if count != 0xFFFF:
-        return count
-    loc = tail.rfind(b"PK\x06\x07", 0, at)  # zip64: the real count is in the zip64 end record
+    count, directory_bytes = struct.unpack_from("<HI", tail, at + 10)
+    if count != 0xFFFF and directory_bytes != 0xFFFFFFFF:
+        return count, directory_bytes
+    loc = tail.rfind(b"PK\x06\x07", 0, at)  # zip64: the real numbers are in the zip64 end record
     if loc < 0 or len(tail) - loc < 20:
         return None
     record_at = struct.unpack_from("<Q", tail, loc + 8)[0]
@@ -241,7 +243,7 @@ def _zip_entry_count(fh, size: int) -> int | None:
     record = fh.read(56)
     if record[:4] != b"PK\x06\x06":
         return None
-    return struct.unpack_from("<Q", record, 32)[0]
+    return struct.unpack_from("<Q", record, 32)[0], struct.unpack_from("<Q", record, 40)[0]
 
 
 def check_torch_zip(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> int:
@@ -256,15 +258,18 @@ def check_torch_zip(path: str | Path, max_bytes: int = MAX_MODEL_BYTES) -> int:
     try:
         with open(path, "rb") as fh:
             head = fh.read(4)
-            count = _zip_entry_count(fh, size)
+            directory = _zip_directory(fh, size)
     except OSError:
         raise ModelFileError("uploads.model_unreadable", kind=".pth") from None
-    if count is None:
+    if directory is None:
         if head[:1] == b"\x80":  # a bare pickle: torch's pre-1.6 format sizes storages from the pickle
             raise ModelFileError("uploads.pth_legacy")
         raise ModelFileError("uploads.pth_not_model")
+    count, directory_bytes = directory
     if count > MAX_ZIP_ENTRIES:
         raise ModelFileError("uploads.pth_too_many_records", count=count, limit=MAX_ZIP_ENTRIES)
+    if directory_bytes > MAX_ZIP_ENTRIES * ZIP_ENTRY_BYTES:
+        raise ModelFileError("uploads.pth_directory_too_big", size=_mb(directory_bytes))
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()

@@ -216,6 +216,20 @@ def test_hostile_pth_files_are_refused_before_torch(tmp_path, monkeypatch):
             load_model(path)
 
 
+def test_a_directory_larger_than_its_stated_count_is_refused(tmp_path):
+    # zipfile walks the directory's bytes, not the count in the end record: both are bounded
+    path = tmp_path / "padded.pth"
+    with zipfile.ZipFile(path, "w") as zf:
+        for i in range(3000):
+            zf.writestr(f"archive/data/{i}" + "x" * 900, b"")
+        zf.writestr("archive/data.pkl", b"")
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<HH", raw, raw.rfind(b"PK\x05\x06") + 8, 3, 3)  # "3 entries"
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ModelFileError, match="list of records is 3 MB"):
+        check_torch_zip(path)
+
+
 def test_total_expansion_is_capped_against_the_file_size(tmp_path):
     import torch
 
