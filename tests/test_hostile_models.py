@@ -22,6 +22,7 @@ from studio.backends.lora_files import LoraFileError, inspect_lora
 from studio.backends.rvc.checkpoint import ModelFileError, load_model, read_index
 from studio.messages import text
 from studio.model_files import check_faiss_index, check_torch_zip, read_safetensors_header
+from tiny_voice import make_index, make_rvc_pth
 
 ROOT = Path(__file__).resolve().parent.parent
 MB = 1 << 20
@@ -130,8 +131,6 @@ def lora_file(path: Path) -> Path:
 
 # -- faiss .index ----------------------------------------------------------------------------------
 def test_real_indexes_pass_the_walk_and_load(tmp_path):
-    from tests.tiny_voice import make_index
-
     path, vectors = real_ivf(tmp_path / "added_IVF4_Flat.index")
     layout = check_faiss_index(path, 768)
     assert (layout.kind, layout.d, layout.ntotal) == ("IVF flat", 768, 300)
@@ -176,8 +175,6 @@ def test_a_real_index_with_junk_appended_or_cut_is_refused(tmp_path):
 
 # -- torch .pth ------------------------------------------------------------------------------------
 def test_a_tiny_rvc_model_still_loads(tmp_path):
-    from tests.tiny_voice import make_rvc_pth
-
     pth = make_rvc_pth(tmp_path / "voice.pth")
     assert check_torch_zip(pth) <= 2 * pth.stat().st_size
     model = load_model(pth)
@@ -314,8 +311,6 @@ print(json.dumps(growth))
 
 
 def test_each_hostile_attempt_grows_memory_by_less_than_50_mb(tmp_path):
-    from tests.tiny_voice import make_rvc_pth
-
     hostile = [
         ("index", flat_claiming(tmp_path / "flat.index", 768, 350_000)),
         ("index", ivf_claiming(tmp_path / "ivf.index", 1 << 25)),
