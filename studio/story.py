@@ -68,7 +68,8 @@ def add_photos(store, owner: str, book_id: str, paths: Iterable[str]) -> Book:
     """Photos of the loved one: opened safely (size/bomb checks, EXIF stripped), kept as PNG refs."""
     from studio.images import open_user_image, to_png_bytes
 
-    refs = [store.media.put_bytes(to_png_bytes(open_user_image(p)), "png") for p in paths if p]
+    pngs = [to_png_bytes(open_user_image(p)) for p in paths if p]  # all checked before any is stored
+    refs = [store.media.put_bytes(png, "png") for png in pngs]
 
     def change(book: Book) -> None:
         photos = book.memories.photos

@@ -110,12 +110,12 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                     person = gr.Dropdown(label=t("pg.person"), choices=[("1", 0)], value=0, scale=2, min_width=80)
                     moves = {op: gr.Button(op, size="sm", min_width=40) for op in ("←", "→", "↑", "↓", "−", "+")}
                     mirror = gr.Button(t("pg.mirror"), size="sm")
-                with gr.Row():
-                    map_photo = gr.Image(label=t("pg.map_photo"), type="filepath", sources=["upload"], height=180)
+                with gr.Row():  # photos as files: gr.Image would decode them before the studio checks them
+                    map_photo = gr.File(label=t("pg.map_photo"), type="filepath", file_types=["image", ".heic", ".heif", ".avif"], height=180)
                     map_view = gr.Image(label=t("pg.map"), type="pil", interactive=False, height=180)
                 detect = gr.Button(t("pg.detect"), size="sm")
             with gr.Accordion(t("pg.img2img"), open=False):
-                init_photo = gr.Image(label=t("pg.init"), type="filepath", sources=["upload"], height=160)
+                init_photo = gr.File(label=t("pg.init"), type="filepath", file_types=["image", ".heic", ".heif", ".avif"], height=160)
                 memory = gr.Dropdown(label=t("pg.memory"), choices=[], value=None)
                 strength = gr.Slider(0, 1, value=0.6, step=0.05, label=t("pg.strength"))
                 clear_init = gr.Button(t("pg.clear_init"), size="sm")

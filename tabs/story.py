@@ -85,7 +85,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             photos = gr.Gallery(label=t("st.photos"), columns=6, height=120, allow_preview=False, interactive=False)
             with gr.Row():
                 upload = gr.File(label=t("st.add_photos"), file_count="multiple", type="filepath",
-                                 file_types=["image"], height=80)
+                                 file_types=["image", ".heic", ".heif", ".avif"], height=80)
                 remove_photo_btn = gr.Button(t("st.remove_photo"), size="sm")
             with gr.Row():
                 tone = gr.Dropdown(TONE_CHOICES, value="gentle fairy tale", label=t("st.tone"))

@@ -6,13 +6,12 @@ encoder) before anything is loaded, and give a clear message instead of a shape 
 """
 from __future__ import annotations
 
-import json
 import re
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 from studio.messages import Localized
+from studio.model_files import ModelFileError, read_safetensors_header
 
 MAX_HEADER_BYTES = 64 * 1024 * 1024
 FAMILY_BY_CROSS_DIM = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
@@ -36,17 +35,23 @@ class LoraInfo:
             return "SDXL"
         return family_name(self.cross_attention_dim)
 
-    def mismatch(self, model_cross_dim: int | None) -> str | None:
-        """Why this LoRA cannot go on a model with that cross-attention width (None = it can)."""
+    def mismatch_error(self, model_cross_dim: int | None) -> LoraFileError | None:
+        """Why this LoRA cannot go on a model with that cross-attention width (None = it can),
+        as an error that renders in the visitor's language."""
         if model_cross_dim is None:
             return None
         model_family = family_name(model_cross_dim)
         if self.sdxl_text_encoder_2 and model_cross_dim != 2048:
-            return f"This LoRA was made for SDXL, but the loaded model is {model_family}."
+            return LoraFileError("uploads.lora_for_sdxl", model=model_family)
         if self.cross_attention_dim is not None and self.cross_attention_dim != model_cross_dim:
-            return (f"This LoRA was made for {self.family} (text width {self.cross_attention_dim}), but the "
-                    f"model is {model_family} (text width {model_cross_dim}). Choose a LoRA made for this model.")
+            return LoraFileError("uploads.lora_other_base", family=self.family, width=self.cross_attention_dim,
+                                 model=model_family, model_width=model_cross_dim)
         return None
+
+    def mismatch(self, model_cross_dim: int | None) -> str | None:
+        """The same reason as English text (None = it fits)."""
+        error = self.mismatch_error(model_cross_dim)
+        return str(error) if error else None
 
 
 def family_name(cross_attention_dim: int | None) -> str:
@@ -56,30 +61,18 @@ def family_name(cross_attention_dim: int | None) -> str:
 
 
 def read_header(path: str | Path) -> dict:
-    path = Path(path)
+    """The checked header (bounded, shallow, every tensor inside the file): see ``studio.model_files``."""
     try:
-        with open(path, "rb") as fh:
-            raw = fh.read(8)
-            if len(raw) != 8:
-                raise LoraFileError("This file is too short to be a .safetensors file.")
-            (length,) = struct.unpack("<Q", raw)
-            if not 2 <= length <= min(MAX_HEADER_BYTES, path.stat().st_size - 8):
-                raise LoraFileError("This is not a valid .safetensors file (bad header length).")
-            header = json.loads(fh.read(length).decode("utf-8"))
-    except OSError:
-        raise LoraFileError("The LoRA file could not be read. Please upload it again.") from None
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise LoraFileError("This is not a valid .safetensors file (unreadable header).") from None
-    if not isinstance(header, dict):
-        raise LoraFileError("This is not a valid .safetensors file.")
-    return header
+        return read_safetensors_header(path, MAX_HEADER_BYTES)
+    except ModelFileError as exc:
+        raise LoraFileError(exc.key, **exc.values) from None
 
 
 def inspect_lora(path: str | Path) -> LoraInfo:
     header = read_header(path)
     names = [k for k in header if k != "__metadata__"]
     if not any("lora" in k.lower() for k in names):
-        raise LoraFileError("This .safetensors file holds no LoRA weights (is it a full model?).")
+        raise LoraFileError("uploads.lora_no_weights")
     cross = None
     for key in names:
         if _CROSS_KEY.search(key):

@@ -47,7 +47,7 @@ class RvcConverter:
             try:
                 self._model = load_model(path)
             except ModelFileError as exc:
-                raise BackendError(str(exc)) from None
+                raise BackendError(exc.key, **exc.values) from None  # keeps the message key
             self._model_key = key
             self.loads += 1
         return self._model
@@ -61,7 +61,7 @@ class RvcConverter:
             try:
                 self._index = read_index(path, feature_dim)
             except ModelFileError as exc:
-                raise BackendError(str(exc)) from None
+                raise BackendError(exc.key, **exc.values) from None
             self._index_key = key
         return self._index
 
