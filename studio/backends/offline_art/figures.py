@@ -79,6 +79,11 @@ def draw_figure(pen: Pen, look: Look, cx: float, feet: float, h: float, reach: R
                  (cx - shoulder * (0.98 if not look.dress else 0.78), top_end)], top)
     pen.circle(cx - shoulder * 0.82, neck + r * 0.35, r * 0.38, top, outline=False)
     pen.circle(cx + shoulder * 0.82, neck + r * 0.35, r * 0.38, top, outline=False)
+    if not look.dress and not look.hanbok and look.age != "child":  # a collar and buttons: a shirt, not a box
+        collar = tint((248, 244, 236))
+        pen.polygon([(cx - r * 0.4, neck + r * 0.12), (cx + r * 0.4, neck + r * 0.12), (cx, neck + r * 0.85)], collar)
+        for k in range(3):
+            pen.circle(cx, neck + r * (1.15 + 0.45 * k), r * 0.07, darker(top, 0.75), outline=False)
     if look.stripes:
         for k in range(1, 4):
             y = neck + (top_end - neck) * k / 4
@@ -139,6 +144,10 @@ def _head(pen: Pen, look: Look, cx: float, cy: float, r: float, skin, hair, tint
         fringe = {"bowl": 0.25, "short": 0.0, "bun": -0.05, "long": 0.05, "pigtails": 0.0}.get(style, 0.0)
         pen.draw.chord([cx - r * 1.04, cy - r * 1.1, cx + r * 1.04, cy + r * (0.55 + fringe)], 180, 360, fill=hair,
                        outline=darker(hair), width=pen.line)
+        if style == "short":  # a few tufts along the hairline
+            for k in range(5):
+                tx = cx - r * 0.7 + k * r * 0.35
+                pen.draw.ellipse([tx - r * 0.22, cy - r * 0.62, tx + r * 0.22, cy - r * 0.3], fill=hair)
         if style in ("short", "bowl"):  # hair down over the temples, so it is not a cap
             for side in (-1, 1):
                 pen.draw.chord([cx + side * r * 0.62 - r * 0.42, cy - r * 0.75, cx + side * r * 0.62 + r * 0.42,
