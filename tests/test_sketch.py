@@ -223,3 +223,13 @@ def test_the_book_flow_passes_the_character_sheet(services):
     image, _ = illustrate.render(services, book, page, spec, services.backends.get("illustrator", "sketch"))
     assert len(image.info["figures"]) == 2 and image.info["scene"]["time"] == "night"
     assert illustrate.page_context(book, page, spec)["characters"][0]["description"].startswith("an elderly")
+
+
+def test_a_book_about_a_pet_draws_the_pet_not_a_person():
+    dog = {"name": "바둑이", "relation": "강아지", "description": "a small fluffy white dog"}
+    assert read_look("바둑이", dog["description"], "강아지").kind == "dog"
+    assert read_look("나비", "고양이, an orange tabby").kind == "cat"
+    assert read_look("아이", "개나리처럼 노란 옷을 입은 아이").kind == "person"  # 개나리 is a flower
+    image = draw("봄날 마당에서 아이는 바둑이와 꽃잎을 쫓았어요.", characters=[CHILD, dog])
+    child, pet = image.info["figures"]
+    assert pet["box"][3] - pet["box"][1] < 0.8 * (child["box"][3] - child["box"][1])  # a small animal beside the child

@@ -104,12 +104,17 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     heights = [height_of(look, H) for look in looks]
     feet_of = [feet + (H * 0.025 if look.age == "child" else 0.0) for look in looks]
     reaches = [Reach() for _ in looks]
+    books: list[tuple[float, float]] = []
     hint = str(ctx.get("pose_hint") or "standing")
+    people = [look.kind == "person" for look in looks]
     for i in range(len(looks) - 1):
-        if hint in HAND_IN_HAND and xs[i + 1] - xs[i] < W * 0.36:  # neighbours hold hands
+        if hint in HAND_IN_HAND and people[i] and people[i + 1] and xs[i + 1] - xs[i] < W * 0.36:  # neighbours hold hands
             a = hand_rest(looks[i], xs[i], feet_of[i], heights[i], 1)
             b = hand_rest(looks[i + 1], xs[i + 1], feet_of[i + 1], heights[i + 1], -1)
             meet = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+            if hint == "reading together":  # they hold a picture book up between them
+                meet = (meet[0], meet[1] - heights[i + 1] * 0.12)
+                books.append(meet)
             reaches[i].right, reaches[i + 1].left = meet, meet
     if looks and hint in ("waving", "looking at the sky"):
         side = -1 if xs[0] < W / 2 else 1
@@ -128,6 +133,8 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     boxes: dict[int, tuple[int, int, int, int]] = {}
     for i in order:
         boxes[i] = draw_figure(pen, looks[i], xs[i], feet_of[i], heights[i], reaches[i], tint)
+    for bx, by in books:
+        _open_book(pen, bx, by, H * 0.045, tint)
     if not scene.indoor:
         weather(canvas, scene, rng)
     image = canvas.resize((width, height), Image.LANCZOS)
@@ -135,6 +142,19 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     image.info["figures"] = [{"name": look.name, "age": look.age,
                               "box": tuple(int(round(v / SCALE)) for v in boxes[i])} for i, look in enumerate(looks)]
     return image
+
+
+def _open_book(pen, x: float, y: float, size: float, tint) -> None:
+    cover, paper = tint((196, 96, 84)), tint((252, 248, 238))
+    pen.polygon([(x - size * 1.5, y - size * 0.75), (x, y - size * 0.55), (x + size * 1.5, y - size * 0.75),
+                 (x + size * 1.5, y + size * 0.6), (x, y + size * 0.8), (x - size * 1.5, y + size * 0.6)], cover)
+    for side in (-1, 1):
+        pen.polygon([(x, y - size * 0.45), (x + side * size * 1.35, y - size * 0.62), (x + side * size * 1.35, y + size * 0.5),
+                     (x, y + size * 0.68)], paper)
+        for k in range(3):  # lines of words
+            ly = y - size * 0.25 + k * size * 0.25
+            pen.draw.line([(x + side * size * 0.25, ly), (x + side * size * 1.1, ly - size * 0.08)],
+                          fill=tint((170, 150, 130)), width=max(1, pen.line))
 
 
 def _places(count: int, ctx: dict[str, Any], width: float, height_of_page: float, rng: random.Random) -> list[float]:

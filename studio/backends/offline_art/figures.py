@@ -29,18 +29,24 @@ class Reach:
 
 
 def height_of(look: Look, page_h: float) -> float:
+    if look.kind != "person":
+        return page_h * 0.2
     h = HEIGHTS[look.age] * page_h
     return h * (1.04 if look.sex == "m" and look.age != "child" else 1.0)
 
 
 def hand_rest(look: Look, cx: float, feet: float, h: float, side: int) -> tuple[float, float]:
     """Where a hand hangs when it is not reaching for anything."""
+    if look.kind != "person":
+        return cx + side * h * 0.5, feet - h * 0.5
     r = HEADS[look.age] * h
     return cx + side * r * (1.9 if look.age == "child" else 1.7), feet - h * (0.42 if look.age == "child" else 0.47)
 
 
 def draw_figure(pen: Pen, look: Look, cx: float, feet: float, h: float, reach: Reach | None = None,
                 tint=lambda c: c) -> tuple[int, int, int, int]:
+    if look.kind != "person":
+        return _pet(pen, look, cx, feet, h, tint)
     reach = reach or Reach()
     r = HEADS[look.age] * h
     head_y = feet - h + r
@@ -196,3 +202,37 @@ def _face(pen: Pen, look: Look, cx: float, cy: float, r: float, tint) -> None:
             pen.draw.ellipse([ex - r * 0.22, eye_y - r * 0.2, ex + r * 0.22, eye_y + r * 0.2], outline=frame,
                              width=max(1, line))
         pen.draw.line([(cx - gap + r * 0.22, eye_y), (cx + gap - r * 0.22, eye_y)], fill=frame, width=max(1, line))
+
+
+def _pet(pen: Pen, look: Look, cx: float, feet: float, h: float, tint) -> tuple[int, int, int, int]:
+    """A dog or a cat sitting on the ground, looking out of the page, with a red collar."""
+    fur, dark = tint(soft(look.top)), tint(look.hair_colour)
+    body_w, head_r = h * 0.42, h * 0.26
+    pen.limb((cx + body_w * 0.55, feet - h * 0.3), (cx + body_w * 0.95, feet - h * (0.75 if look.kind == "dog" else 0.95)),
+             h * 0.08, fur)  # the tail
+    pen.ellipse(cx, feet - h * 0.3, body_w * 0.6, h * 0.3, fur)
+    for side in (-1, 1):
+        pen.ellipse(cx + side * body_w * 0.3, feet - h * 0.04, h * 0.1, h * 0.06, fur)
+    hy = feet - h * 0.68
+    for side in (-1, 1):
+        if look.kind == "dog":  # soft floppy ears
+            pen.ellipse(cx + side * head_r * 0.95, hy + head_r * 0.2, head_r * 0.32, head_r * 0.62, dark)
+        else:  # pointed ears
+            pen.polygon([(cx + side * head_r * 0.85, hy - head_r * 0.3), (cx + side * head_r * 0.75, hy - head_r * 1.25),
+                         (cx + side * head_r * 0.2, hy - head_r * 0.8)], fur)
+    pen.circle(cx, hy, head_r, fur)
+    pen.ellipse(cx, hy + head_r * 0.35, head_r * 0.45, head_r * 0.32, tint(mix(look.top, (255, 255, 255), 0.5)))
+    for side in (-1, 1):
+        pen.ellipse(cx + side * head_r * 0.38, hy - head_r * 0.1, head_r * 0.11, head_r * 0.14, tint(EYE), outline=False)
+        pen.circle(cx + side * head_r * 0.38 + head_r * 0.04, hy - head_r * 0.16, head_r * 0.04, (255, 255, 255),
+                   outline=False)
+        pen.draw.ellipse([cx + side * head_r * 0.6 - head_r * 0.14, hy + head_r * 0.15, cx + side * head_r * 0.6
+                          + head_r * 0.14, hy + head_r * 0.32], fill=CHEEK)
+    pen.ellipse(cx, hy + head_r * 0.22, head_r * 0.13, head_r * 0.09, tint((70, 50, 46)), outline=False)
+    pen.arc(cx - head_r * 0.1, hy + head_r * 0.33, head_r * 0.1, head_r * 0.08, 0, 180, tint((110, 70, 60)),
+            max(1, head_r * 0.05))
+    pen.arc(cx + head_r * 0.1, hy + head_r * 0.33, head_r * 0.1, head_r * 0.08, 0, 180, tint((110, 70, 60)),
+            max(1, head_r * 0.05))
+    pen.rounded(cx - head_r * 0.6, hy + head_r * 0.85, cx + head_r * 0.6, hy + head_r * 1.05, head_r * 0.08,
+                tint((212, 84, 74)))
+    return (int(cx - body_w), int(hy - head_r * 1.3), int(cx + body_w * 1.1), int(feet + h * 0.06))

@@ -156,6 +156,7 @@ class Look:
     """How one person is drawn. Colours are RGB."""
 
     name: str
+    kind: str = "person"  # "person" | "dog" | "cat": a family's book can be about a pet
     age: str = "adult"  # "child" | "adult" | "elder"
     sex: str = ""  # "f" | "m" | "" (not said)
     hair_style: str = "short"  # short | bun | long | curly | pigtails | bowl | bald
@@ -203,6 +204,10 @@ def _garments(text: str) -> dict[str, tuple[int, int, int] | bool]:
     return found
 
 
+def darker_fur(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    return tuple(int(c * 0.72) for c in rgb)  # type: ignore[return-value]
+
+
 def stable_number(text: str) -> int:
     """The same number for the same text in every process (``hash()`` is salted)."""
     return zlib.crc32(text.encode("utf-8"))
@@ -214,6 +219,14 @@ def read_look(name: str, description: str = "", relation: str = "") -> Look:
     words = set(_WORD.findall(text))
     pick = stable_number(name + description)
     look = Look(name=name)
+    if _has(text, words, ("dog", "puppy", "강아지", "멍멍이", "반려견")):
+        look.kind = "dog"
+    elif _has(text, words, ("cat", "kitten", "고양이", "야옹이")):
+        look.kind = "cat"
+    if look.kind != "person":
+        look.top = _colour_before(text, len(text), COLOURS) or ((232, 206, 160) if pick % 2 else (190, 140, 100))
+        look.hair_colour = darker_fur(look.top)
+        return look
     look.sex = "f" if _has(text, words, _FEMALE) else "m" if _has(text, words, _MALE) else ""
     if _has(text, words, _ELDER):
         look.age = "elder"
