@@ -125,7 +125,19 @@ def page_context(book: Book, page: Page, spec: ImageSpec) -> dict[str, Any]:
     from studio.page_inputs import current_pose
 
     return {"setting": page.setting, "mood": page.mood, "text": page.text, "pose_hint": page.pose_hint,
-            "people": current_pose(page, spec)["people"], "title": book.title}
+            "people": current_pose(page, spec)["people"], "title": book.title,
+            "characters": page_characters(book, page)}
+
+
+def page_characters(book: Book, page: Page) -> list[dict[str, str]]:
+    """The page's people with their character-sheet descriptions (the offline illustrator draws them)."""
+    by_name = {c.name: c for c in book.characters}
+    people = []
+    for name in page.characters:
+        found = by_name.get(name)
+        relation = (found.relation if found else "") or (book.memories.relation if name == book.memories.subject_name else "")
+        people.append({"name": name, "description": found.description if found else "", "relation": relation})
+    return people
 
 
 def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, cancel: CancelToken | None = None,
@@ -144,6 +156,8 @@ def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, canc
             spec.control.map_image = services.media.put_bytes(to_png_bytes(request.control_image), "png")
         request.init_image = init_image(services, spec)
         request.lora_paths = lora_paths(services, spec)
+    elif spec.init_image:  # the offline illustrator paints the page's photo
+        request.init_image = init_image(services, spec)
     image = backend.illustrate(request, on_step=on_step, cancel=cancel)
     return tone_grade(image, spec.tone), spec
 

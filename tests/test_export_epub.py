@@ -147,3 +147,24 @@ def test_the_chosen_font_travels_inside_the_book(epub):
     assert all(ord(ch) in cmap for ch in "할머니의 감나무 사랑하는 순자")
     assert len(cmap) < 400  # a subset of this book's characters, not the whole 4 MB font
     assert 'src: url("fonts/book.ttf")' in css and "Nanum Myeongjo" in css
+
+
+def test_the_last_page_says_how_the_pictures_were_made_and_metadata_names_the_family(services, tmp_path):
+    from studio.book import Character, Consent
+
+    saved = make_book(services.store, pages=4, durations=[None] * 4, with_images=[False, True, False, True])
+    saved = services.store.update("local", saved.id, lambda b: b.characters.append(Character(
+        name="순자 할머니", consent=Consent(given_by="김민지", relation="손녀", date="2026-11-30", statement="네"))))
+    path = export_epub(gather(saved, services.media, services.backends), tmp_path, settings=services.settings)
+    with zipfile.ZipFile(path) as zf:
+        opf = ET.fromstring(zf.read("OEBPS/content.opf"))
+        spine = [i.get("idref") for i in opf.iter(f"{OPF}itemref")]
+        assert spine[-1] == "colophon"
+        colophon = zf.read("OEBPS/colophon.xhtml").decode()
+        ET.fromstring(colophon.split("\n", 2)[2])
+        pages = " ".join(zf.read(n).decode() for n in zf.namelist() if n.startswith("OEBPS/page-"))
+    assert "이 책에 대하여" in colophon and "1, 3쪽 그림은" in colophon and "김민지 님이" in colophon
+    assert "sketch" not in pages.lower() and "스케치" not in pages
+    dc = "{http://purl.org/dc/elements/1.1/}"
+    assert opf.find(f".//{dc}creator").text == "김민지"
+    assert opf.find(f".//{dc}subject").text == "사랑하는 순자 할머니께"

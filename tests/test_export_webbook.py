@@ -92,3 +92,14 @@ def test_controls_fit_a_narrow_phone(webbook):
         assert page.evaluate("document.scrollingElement.scrollWidth") <= 300
         for button in ("#prev", "#play", "#next"):
             assert page.locator(button).bounding_box()["height"] < 60, button  # one line, not wrapped
+
+
+def test_the_end_sheet_says_how_the_pictures_were_made(services):
+    from studio.export.common import gather as gather_book
+    from studio.export.webbook import reader_html
+
+    saved = make_book(services.store, pages=4, durations=[None] * 4, with_images=[False] * 4)
+    html = reader_html(gather_book(saved, services.media, services.backends), settings=services.settings)
+    end = html[html.index('class="sheet end"'):]
+    assert "이 책에 대하여" in end and "그림 모델 없이" in end
+    assert "sketch" not in html[:html.index("<script>")].lower().replace("sketch.py", "")

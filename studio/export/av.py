@@ -28,8 +28,7 @@ def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 encoding="utf-8", errors="replace")
     except OSError as exc:
-        raise ExportError(f"ffmpeg could not be started ({ffmpeg}): {exc.strerror or exc}. "
-                          "Check GIEOK_FFMPEG_BINARY or install ffmpeg.") from None
+        raise ExportError("pictures.export.ffmpeg_start", binary=ffmpeg, reason=exc.strerror or str(exc)) from None
     stopped: list[str] = []
 
     def watch() -> None:
@@ -63,15 +62,15 @@ def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 
     if "cancelled" in stopped:
         raise Cancelled("Stopped. / 멈췄습니다.")
     if "timeout" in stopped:
-        raise ExportError(f"ffmpeg took longer than {timeout_s:g} s and was stopped; try a shorter book "
-                          "or raise GIEOK_SUBPROCESS_TIMEOUT_S.")
+        raise ExportError("pictures.export.ffmpeg_timeout", seconds=f"{timeout_s:g}")
     if proc.returncode != 0:
         detail = (errors[0] if errors else "").strip().splitlines()[-3:]
-        raise ExportError("ffmpeg could not make the file: " + " ".join(detail)[:400])
+        raise ExportError("pictures.export.ffmpeg_failed", detail=" ".join(detail)[:400])
 
 
-def write_soundtrack(book: ExportBook, target: Path) -> list[tuple[float, float]]:
-    """One WAV of the whole book: each narration, or silence for pages without one.
+def write_soundtrack(book: ExportBook, target: Path, tail_s: float = 0.0) -> list[tuple[float, float]]:
+    """One WAV of the whole book: each narration, or silence for pages without one, then
+    ``tail_s`` of silence (the video's closing credits, which get the last span).
     Returns each page's (start, end) in seconds, computed from sample counts (exact)."""
     import numpy as np
     import soundfile
@@ -86,17 +85,24 @@ def write_soundtrack(book: ExportBook, target: Path) -> list[tuple[float, float]
         pieces.append(samples)
         spans.append((cursor / SOUNDTRACK_RATE, (cursor + len(samples)) / SOUNDTRACK_RATE))
         cursor += len(samples)
+    if tail_s > 0:
+        tail = np.zeros(int(round(tail_s * SOUNDTRACK_RATE)), dtype=np.float32)
+        pieces.append(tail)
+        spans.append((cursor / SOUNDTRACK_RATE, (cursor + len(tail)) / SOUNDTRACK_RATE))
     soundfile.write(str(target), np.concatenate(pieces), SOUNDTRACK_RATE, subtype="PCM_16")
     return spans
 
 
-def chapters_metadata(book: ExportBook, spans: list[tuple[float, float]], target: Path) -> None:
-    """An ffmetadata file: title plus one chapter per page."""
-    lines = [";FFMETADATA1", f"title={_meta(book.title)}", f"album={_meta(book.title)}", "genre=Audiobook"]
+def chapters_metadata(book: ExportBook, spans: list[tuple[float, float]], target: Path,
+                      closing: str = "") -> None:
+    """An ffmetadata file: title, author, plus one chapter per page (and ``closing`` for a last
+    span after the pages, e.g. the credits)."""
+    lines = [";FFMETADATA1", f"title={_meta(book.title)}", f"album={_meta(book.title)}", "genre=Audiobook",
+             f"artist={_meta(book.author_or_app)}"]
     if book.dedicated_to:
         lines.append(f"comment={_meta(book.dedicated_to)}")
-    for page, (start, end) in zip(book.pages, spans):
-        label = f"{page.number}. {page.text[:40]}" if page.text else f"{page.number}"
+    labels = [f"{p.number}. {p.text[:40]}" if p.text else f"{p.number}" for p in book.pages] + [closing]
+    for label, (start, end) in zip(labels, spans):
         lines += ["[CHAPTER]", "TIMEBASE=1/1000", f"START={round(start * 1000)}", f"END={round(end * 1000)}",
                   f"title={_meta(label)}"]
     target.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from studio.book import Book, Page
 from studio.jobs import Progress
-from studio.messages import Localized
+from studio.messages import Localized, has_key, text
 from studio.naming import safe_slug
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,9 @@ class ExportPage:
     image_source: str  # "chosen" | "sketch" | "card"
     narration: Path | None = None  # WAV in the media store
     duration_s: float | None = None  # measured from the file
+    illustrator: str = ""  # the backend that made the picture ("sketch", "diffusers"...; "card" for none)
+    painted_photo: bool = False  # the offline illustrator painted a family photo for this page
+    narrator: str = ""  # who reads it: the speech backend, and the family voice when converted
 
     @property
     def shown_s(self) -> float:
@@ -65,6 +68,15 @@ class ExportBook:
     cover_jpeg: bytes
     cover_size: tuple[int, int]
     pages: list[ExportPage] = field(default_factory=list)
+    author: str = ""  # the family members who gave consent for the book's people and voices
+
+    @property
+    def subject(self) -> str:
+        return self.dedicated_to
+
+    @property
+    def author_or_app(self) -> str:
+        return self.author or "Gieok Studio"
 
     @property
     def slug(self) -> str:
@@ -83,39 +95,107 @@ def gather(book: Book, media: Any, backends: Any = None, on_progress: ProgressFn
     """Everything the exporters need, read once. ``media`` is a MediaStore; ``backends`` a
     Backends registry (for the sketch illustrator) or None."""
     if not book.pages:
-        raise ExportError("This book has no pages yet: write the story first (Story tab).")
+        raise ExportError("pictures.export.no_pages")
     pages = []
     for i, page in enumerate(book.pages, start=1):
         if on_progress:
             on_progress(Progress(i - 1, len(book.pages), f"Reading page {i}"))
         jpeg, size, source = _page_image(page, i, book, media, backends)
         narration, duration = _page_narration(page, media)
-        pages.append(ExportPage(i, clean_text(page.text), jpeg, size, source, narration, duration))
+        chosen = page.chosen_image()
+        illustrator = (chosen.backend if source == "chosen" and chosen else source) or "unknown"
+        painted = source == "chosen" and illustrator == "sketch" and bool(
+            ((chosen.params or {}).get("spec") or {}).get("init_image"))
+        pages.append(ExportPage(i, clean_text(page.text), jpeg, size, source, narration, duration,
+                                illustrator=illustrator, painted_photo=painted,
+                                narrator=_narrator(book, page) if narration else ""))
     cover_ref = book.cover()
     if cover_ref and media.exists(cover_ref):
         cover_jpeg, cover_size = _to_jpeg(media.path(cover_ref).read_bytes())
     else:
         cover_jpeg, cover_size = pages[0].image_jpeg, pages[0].image_size
     return ExportBook(book.id, clean_text(book.title) or "Untitled", clean_text(book.dedicated_to),
-                      book.language, cover_jpeg, cover_size, pages)
+                      book.language, cover_jpeg, cover_size, pages, author=_family(book))
 
 
 def missing(book: Book, media: Any) -> list[str]:
     """Plain sentences about what the exports will fill in; empty when the book is complete."""
+    def note(key: str, **values) -> str:  # the Export tab shows both languages
+        return f"{text(key, 'en', **values)} / {text(key, 'ko', **values)}"
+
     if not book.pages:
-        return ["The book has no pages yet: write the story first (Story tab). / 아직 쪽이 없습니다."]
+        return [note("pictures.missing.no_pages")]
     notes = []
     for i, page in enumerate(book.pages, start=1):
         chosen = page.chosen_image()
         if not (chosen and media.exists(chosen.image)):
-            notes.append(f"Page {i}: no chosen picture, a sketch is used. / {i}쪽: 고른 그림이 없어 스케치를 씁니다.")
+            notes.append(note("pictures.missing.no_picture", number=i))
         take = page.chosen_narration()
         if not (take and media.exists(take.audio)):
-            notes.append(f"Page {i}: no narration, the page is silent ({DEFAULT_PAGE_S:g} s in the video). "
-                         f"/ {i}쪽: 낭독이 없어 조용히 넘어갑니다.")
+            notes.append(note("pictures.missing.no_narration", number=i, seconds=f"{DEFAULT_PAGE_S:g}"))
         if not page.text.strip():
-            notes.append(f"Page {i}: no text. / {i}쪽: 글이 없습니다.")
+            notes.append(note("pictures.missing.no_text", number=i))
     return notes
+
+
+def colophon(book: ExportBook) -> tuple[str, list[str]]:
+    """(heading, lines) for the book's last page, in the book's language: who made it, that the
+    pictures are offline drawings (said once here, never stamped on the pictures), who reads it."""
+    lang = book.language
+
+    def pages_of(items: list[ExportPage]) -> str:
+        return ", ".join(str(p.number) for p in items)
+
+    lines = [text("pictures.colophon.made_by", lang, author=book.author) if book.author
+             else text("pictures.colophon.made", lang)]
+    drawn = [p for p in book.pages if p.illustrator == "sketch" and not p.painted_photo]
+    if drawn:
+        lines.append(text("pictures.colophon.drawn_all", lang) if len(drawn) == len(book.pages)
+                     else text("pictures.colophon.drawn_some", lang, pages=pages_of(drawn)))
+    painted = [p for p in book.pages if p.painted_photo]
+    if painted:
+        lines.append(text("pictures.colophon.painted", lang, pages=pages_of(painted)))
+    for name in sorted({p.illustrator for p in book.pages} - {"sketch", "card"}):
+        key = f"pictures.illustrator.{name}"
+        label = text(key, lang) if has_key(key) else name
+        lines.append(text("pictures.colophon.model", lang, illustrator=label,
+                          pages=pages_of([p for p in book.pages if p.illustrator == name])))
+    cards = [p for p in book.pages if p.illustrator == "card"]
+    if cards:
+        lines.append(text("pictures.colophon.cards", lang, pages=pages_of(cards)))
+    speakers = []
+    for page in book.pages:
+        if page.narrator and page.narrator not in speakers:
+            speakers.append(page.narrator)
+    if speakers:
+        lines.append(text("pictures.colophon.narration", lang, speakers=", ".join(_speaker_label(s, lang) for s in speakers)))
+    return text("pictures.colophon.heading", lang), lines
+
+
+def _speaker_label(narrator: str, lang: str) -> str:
+    speaker, _, voice = narrator.partition("|")
+    key = f"pictures.speaker.{speaker}"
+    label = text(key, lang) if has_key(key) else speaker
+    return f"{label}, {text('pictures.colophon.voice', lang, voice=voice)}" if voice else label
+
+
+def _narrator(book: Book, page: Page) -> str:
+    """"speaker" or "speaker|voice name" when the take was converted to a family voice."""
+    take = page.chosen_narration()
+    if take is None:
+        return ""
+    voice = next((v.name for v in book.voices if v.id == take.voice_id), "") if take.converter else ""
+    return f"{take.speaker}|{clean_text(voice)}" if voice else take.speaker
+
+
+def _family(book: Book) -> str:
+    """The family members who gave consent for the book's people and voices, in order."""
+    names: list[str] = []
+    for holder in [*book.characters, *book.voices]:
+        given = clean_text(holder.consent.given_by) if holder.consent else ""
+        if given and given not in names:
+            names.append(given)
+    return ", ".join(names)
 
 
 def clean_text(text: str | None) -> str:
@@ -147,8 +227,7 @@ def find_ffmpeg(settings: Any = None) -> str:
 
         return imageio_ffmpeg.get_ffmpeg_exe()
     except Exception:  # wheel absent or its binary missing
-        raise ExportError("ffmpeg is not installed: install it (apt install ffmpeg or pip install imageio-ffmpeg) "
-                          "to make videos and audiobooks.") from None
+        raise ExportError("pictures.export.ffmpeg_missing") from None
 
 
 def output_path(out_dir: Path, book: ExportBook, extension: str) -> Path:
@@ -161,7 +240,7 @@ def font_path(font: str) -> Path:
     try:
         return FONTS[font]
     except KeyError:
-        raise ExportError(f"Unknown font {font!r}; choose one of {', '.join(FONTS)}.") from None
+        raise ExportError("pictures.export.unknown_font", font=repr(font), choices=", ".join(FONTS)) from None
 
 
 def font_subset(font: str, book: "ExportBook", extra: str = "") -> bytes:
@@ -192,7 +271,7 @@ def _page_image(page: Page, number: int, book: Book, media: Any, backends: Any) 
             return jpeg, size, "chosen"
         except OSError as exc:  # a damaged file must not stop the whole export
             log.warning("page %s image unreadable: %s", number, exc)
-    sketch = _sketch(page, backends)
+    sketch = _sketch(book, page, backends)
     if sketch is not None:
         buf = io.BytesIO()
         sketch.convert("RGB").save(buf, "JPEG", quality=90)
@@ -203,16 +282,19 @@ def _page_image(page: Page, number: int, book: Book, media: Any, backends: Any) 
     return buf.getvalue(), card.size, "card"
 
 
-def _sketch(page: Page, backends: Any):
+def _sketch(book: Book, page: Page, backends: Any):
+    """The offline illustrator's drawing of the page (its characters from the character sheet)."""
     if backends is None:
         return None
     try:
         from studio.backends.base import IllustrationRequest
+        from studio.illustrate import compose_prompt, page_characters
 
         illustrator = backends.get("illustrator", "sketch")
+        context = {"setting": page.setting, "mood": page.mood, "text": page.text, "pose_hint": page.pose_hint,
+                   "characters": page_characters(book, page)}
         return illustrator.illustrate(IllustrationRequest(
-            spec=page.image, prompt=page.illustration_prompt,
-            page_context={"setting": page.setting, "mood": page.mood, "text": page.text, "pose_hint": page.pose_hint}))
+            spec=page.image, prompt=page.image.prompt or compose_prompt(book, page)[0], page_context=context))
     except Exception as exc:  # the sketch illustrator is optional here: a text card will do
         log.info("sketch illustrator unavailable for export (%s); drawing a text card", exc)
         return None

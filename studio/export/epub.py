@@ -4,6 +4,8 @@ narrated page a SMIL Media Overlay pairing the page's text block with its narrat
 We made the audio, so every clip is the whole file: clipBegin 0, clipEnd = the length measured
 from the WAV (the same number goes into ``media:duration``). Narrations are stored as AAC
 (audio/mp4, an EPUB core media type). Pages without narration simply have no overlay.
+The last page is the colophon (who made the book, that the pictures are offline drawings, who
+reads it), in the book's language; the package metadata names the family and the dedication.
 """
 from __future__ import annotations
 
@@ -12,8 +14,8 @@ import zipfile
 from pathlib import Path
 
 from studio.export.av import compressed_clips
-from studio.export.common import (FONT_FAMILIES, ExportBook, ExportPage, ProgressFn, find_ffmpeg, font_subset,
-                                  output_path, xml_paragraphs, xml_text)
+from studio.export.common import (FONT_FAMILIES, ExportBook, ExportPage, ProgressFn, colophon, find_ffmpeg,
+                                  font_subset, output_path, xml_paragraphs, xml_text)
 from studio.jobs import Progress
 
 VIEW_W, VIEW_H = 768, 1024
@@ -32,7 +34,8 @@ def export_epub(book: ExportBook, out_dir: Path, font: str = "myeongjo", setting
         zf.writestr("META-INF/container.xml", CONTAINER)
         zf.writestr("META-INF/com.apple.ibooks.display-options.xml", APPLE_OPTIONS)  # older Apple Books
         zf.writestr("OEBPS/style.css", _css(font))
-        zf.writestr("OEBPS/fonts/book.ttf", font_subset(font, book, extra="표지 Cover"))
+        heading, lines = colophon(book)
+        zf.writestr("OEBPS/fonts/book.ttf", font_subset(font, book, extra="표지 Cover " + heading + " ".join(lines)))
         zf.writestr("OEBPS/images/cover.jpg", book.cover_jpeg, compress_type=zipfile.ZIP_STORED)
         zf.writestr("OEBPS/cover.xhtml", _cover_xhtml(book, lang))
         zf.writestr("OEBPS/nav.xhtml", _nav_xhtml(book, lang))
@@ -45,6 +48,7 @@ def export_epub(book: ExportBook, out_dir: Path, font: str = "myeongjo", setting
             if page.number in clips:
                 zf.write(clips[page.number], f"OEBPS/audio/{name}.m4a", compress_type=zipfile.ZIP_STORED)
                 zf.writestr(f"OEBPS/{name}.smil", _smil(page))
+        zf.writestr("OEBPS/colophon.xhtml", _colophon_xhtml(book, lang, heading, lines))
         zf.writestr("OEBPS/content.opf", _opf(book, lang, set(clips)))
     partial.replace(target)
     if on_progress:
@@ -91,6 +95,13 @@ def _cover_xhtml(book: ExportBook, lang: str) -> str:
             f'<h1 class="title">{xml_text(book.title)}</h1>\n{dedication}</div>\n</body>\n</html>\n')
 
 
+def _colophon_xhtml(book: ExportBook, lang: str, heading: str, lines: list[str]) -> str:
+    body = "\n".join(f'<p class="colophon-line">{xml_text(line)}</p>' for line in lines)
+    return (_head(f"{book.title} · {heading}", lang)
+            + f'<body epub:type="backmatter">\n<section class="page colophon" epub:type="colophon">\n'
+            f'<h2 class="colophon-title">{xml_text(heading)}</h2>\n{body}\n</section>\n</body>\n</html>\n')
+
+
 def _nav_xhtml(book: ExportBook, lang: str) -> str:
     items = "\n".join(f'<li><a href="{_name(p)}.xhtml">{p.number}. {xml_text(p.text[:40])}</a></li>'
                       for p in book.pages)
@@ -116,13 +127,15 @@ def _opf(book: ExportBook, lang: str, narrated: set[int]) -> str:
     modified = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     meta = [f'<dc:identifier id="book-id">urn:uuid:{_uuid(book.id)}</dc:identifier>',
             f"<dc:title>{xml_text(book.title)}</dc:title>", f"<dc:language>{lang}</dc:language>",
-            "<dc:creator>Gieok Studio</dc:creator>",
+            f"<dc:creator>{xml_text(book.author_or_app)}</dc:creator>",
+            "<dc:contributor>Gieok Studio</dc:contributor>",
             f'<meta property="dcterms:modified">{modified}</meta>',
             '<meta property="rendition:layout">pre-paginated</meta>',
             '<meta property="rendition:orientation">portrait</meta>',
             '<meta property="rendition:spread">none</meta>']
     if book.dedicated_to:
-        meta.append(f"<dc:description>{xml_text(book.dedicated_to)}</dc:description>")
+        meta += [f"<dc:description>{xml_text(book.dedicated_to)}</dc:description>",
+                 f"<dc:subject>{xml_text(book.dedicated_to)}</dc:subject>"]
     items = ['<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>',
              '<item id="css" href="style.css" media-type="text/css"/>',
              '<item id="font" href="fonts/book.ttf" media-type="font/ttf"/>',
@@ -142,6 +155,8 @@ def _opf(book: ExportBook, lang: str, narrated: set[int]) -> str:
         items += [f'<item id="img-{name}" href="images/{name}.jpg" media-type="image/jpeg"/>',
                   f'<item id="{name}" href="{name}.xhtml" media-type="application/xhtml+xml"{overlay}/>']
         spine.append(f'<itemref idref="{name}"/>')
+    items.append('<item id="colophon" href="colophon.xhtml" media-type="application/xhtml+xml"/>')
+    spine.append('<itemref idref="colophon"/>')
     if narrated:
         meta += [f'<meta property="media:duration">{clock(total)}</meta>',
                  f'<meta property="media:active-class">{ACTIVE_CLASS}</meta>']
@@ -173,6 +188,9 @@ html, body {{ margin: 0; padding: 0; width: {VIEW_W}px; height: {VIEW_H}px; back
 .number {{ position: absolute; bottom: 18px; width: 100%; text-align: center; font-size: 16px; color: #967860; margin: 0; }}
 .cover .title {{ font-size: 48px; text-align: center; margin: 36px 40px 12px 40px; font-weight: normal; }}
 .dedication {{ font-size: 24px; text-align: center; color: #826046; margin: 0 40px; }}
+.colophon {{ display: flex; flex-direction: column; justify-content: center; padding: 0 96px; box-sizing: border-box; }}
+.colophon-title {{ font-size: 34px; font-weight: normal; text-align: center; margin: 0 0 28px 0; }}
+.colophon-line {{ font-size: 22px; line-height: 1.7; text-align: center; color: #6e5646; margin: 0 0 16px 0; word-break: keep-all; }}
 .{ACTIVE_CLASS} {{ background-color: #ffe9b8; border-radius: 12px; }}
 """
 

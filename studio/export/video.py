@@ -1,6 +1,10 @@
 """The book as a film for a memorial or a television: each page's picture with a slow zoom for
 as long as its narration lasts (a default time for silent pages), optional burned-in words,
-H.264 + AAC, one chapter per page.
+H.264 + AAC, one chapter per page, and a closing credits card (the colophon: who made the book,
+that the pictures are offline drawings, who reads it).
+
+Burned-in words are never cut short: a page's whole text is set in captions of up to three
+lines, shown one after another, each for a share of the page's time that matches its length.
 
 The frames are composed once per page with PIL (a soft, blurred copy of the picture fills the
 16:9 frame behind the picture itself, so square pictures are never cropped), then one ffmpeg run
@@ -17,15 +21,18 @@ from pathlib import Path
 
 from studio.backends.base import CancelToken
 from studio.export.av import chapters_metadata, run_ffmpeg, write_soundtrack
-from studio.export.common import (FONTS, INK, PAPER, ExportBook, ExportPage, ProgressFn, clean_text,
+from studio.export.common import (FONTS, INK, PAPER, ExportBook, ExportPage, ProgressFn, clean_text, colophon,
                                   find_ffmpeg, output_path)
 from studio.jobs import Progress
+from studio.messages import text as message
 
 SIZE = (1280, 720)
 FPS = 15  # the zoom moves well under a pixel per frame, so 15 fps looks as smooth as 30 at half the work
 ZOOM = 0.06  # the whole zoom over a page: gentle enough to read along
 SUPERSAMPLE = 1.25  # zoompan crops on whole pixels; a larger source makes the motion smooth
 WORKERS = max(1, min(2, os.cpu_count() or 1))
+CREDITS_S = 4.0  # the closing card: long enough to read three short lines
+CAPTION_LINES = 3
 
 
 def export_video(book: ExportBook, out_dir: Path, burn_text: bool = True, settings=None,
@@ -39,12 +46,13 @@ def export_video(book: ExportBook, out_dir: Path, burn_text: bool = True, settin
     with tempfile.TemporaryDirectory(prefix="gieok-video-") as tmp:
         work = Path(tmp)
         report(Progress(0, 100, "Preparing the soundtrack"))
-        spans = write_soundtrack(book, work / "soundtrack.wav")
-        chapters_metadata(book, spans, work / "chapters.txt")
+        spans = write_soundtrack(book, work / "soundtrack.wav", tail_s=CREDITS_S)
+        chapters_metadata(book, spans, work / "chapters.txt", closing=message("pictures.video.credits", book.language))
         frames = [max(1, round(end * fps) - round(start * fps)) for start, end in spans]
+        sheets = [*book.pages, _credits_page(book, size)]
         # zoompan runs on one core per ffmpeg process: encode halves of the book side by side,
         # then join them without re-encoding.
-        groups = _split(list(range(len(book.pages))), frames, WORKERS)
+        groups = _split(list(range(len(sheets))), frames, WORKERS)
         done = [0.0] * len(groups)
         total = spans[-1][1]
 
@@ -55,7 +63,7 @@ def export_video(book: ExportBook, out_dir: Path, burn_text: bool = True, settin
 
             segment = work / f"segment-{k}.mp4"
             seconds = sum(frames[i] for i in groups[k]) / fps
-            args = _segment_args(book, groups[k], frames, work, burn_text, size, fps)
+            args = _segment_args(sheets, groups[k], frames, work, burn_text, size, fps)
             run_ffmpeg(ffmpeg, [*args, str(segment)], timeout, total_s=seconds, on_fraction=progress,
                        cancel=cancel)
             return segment
@@ -78,14 +86,14 @@ def export_video(book: ExportBook, out_dir: Path, burn_text: bool = True, settin
     return target
 
 
-def _segment_args(book: ExportBook, indices: list[int], frames: list[int], work: Path, burn_text: bool,
+def _segment_args(sheets: list[ExportPage], indices: list[int], frames: list[int], work: Path, burn_text: bool,
                   size: tuple[int, int], fps: int) -> list[str]:
     """ffmpeg arguments that animate these pages into one silent H.264 stream."""
     inputs: list[str] = []
     chains, labels = [], []
     w, h = size
     for i in indices:
-        page = book.pages[i]
+        page = sheets[i]
         base = work / f"base-{i}.jpg"
         _compose_base(page, size).save(base, "JPEG", quality=92)
         inputs += ["-i", str(base)]
@@ -94,10 +102,14 @@ def _segment_args(book: ExportBook, indices: list[int], frames: list[int], work:
         chain = (f"[{len(inputs) // 2 - 1}:v]zoompan=z='{zoom}':x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
                  f":d={n}:s={w}x{h}:fps={fps},format=yuv420p,setsar=1")
         if burn_text and page.text:
-            band, top = _text_band(page.text, size)
-            band.save(work / f"text-{i}.png")
-            inputs += ["-i", str(work / f"text-{i}.png")]
-            chain += f"[z{i}];[z{i}][{len(inputs) // 2 - 1}:v]overlay=0:{top}"
+            bands = caption_bands(page.text, size)
+            last = f"z{i}"
+            for k, (band, top, start, end) in enumerate(_timed(bands, n / fps)):
+                band.save(work / f"text-{i}-{k}.png")
+                inputs += ["-i", str(work / f"text-{i}-{k}.png")]
+                when = f"between(t,{start:.3f},{end:.3f})" if k < len(bands) - 1 else f"gte(t,{start:.3f})"
+                chain += f"[{last}];[{last}][{len(inputs) // 2 - 1}:v]overlay=0:{top}:enable='{when}'"
+                last = f"z{i}c{k}"
         chains.append(chain + f",trim=end_frame={n},setpts=N/({fps}*TB)[p{i}]")
         labels.append(f"[p{i}]")
     graph = ";".join(chains) + ";" + "".join(labels) + f"concat=n={len(labels)}:v=1:a=0[v]"
@@ -136,24 +148,73 @@ def _compose_base(page: ExportPage, size: tuple[int, int]):
     return wash
 
 
-def _text_band(text: str, size: tuple[int, int]):
-    """The page's words on a soft band, as a small transparent overlay (it is not zoomed) and
-    the row where it goes; only the band is blended, not the whole frame."""
+def caption_pages(text: str, width: int, font_size: int, lines_per_caption: int = CAPTION_LINES) -> list[list[str]]:
+    """The page's whole text wrapped to ``width`` pixels and cut into captions of a few lines."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(str(FONTS["gothic"]), font_size)
+    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
+    lines = _wrap(clean_text(text), probe, font, width)
+    return [lines[k:k + lines_per_caption] for k in range(0, len(lines), lines_per_caption)]
+
+
+def caption_bands(text: str, size: tuple[int, int]) -> list[tuple[object, int, int]]:
+    """(band image, row, characters) per caption: the words on a soft band, as small transparent
+    overlays (not zoomed); every band of a page has the same height so the words do not jump."""
     from PIL import Image, ImageDraw, ImageFont
 
     w, h = size
-    font = ImageFont.truetype(str(FONTS["gothic"]), max(18, h // 22))
-    probe = ImageDraw.Draw(Image.new("RGBA", (1, 1)))
-    lines = _wrap(clean_text(text), probe, font, int(w * 0.82))[:3]
-    line_h = int(font.size * 1.45)
-    band_h = line_h * len(lines) + line_h // 2
+    font_size = max(18, h // 22)
+    font = ImageFont.truetype(str(FONTS["gothic"]), font_size)
+    captions = caption_pages(text, int(w * 0.82), font_size)
+    line_h = int(font_size * 1.45)
+    band_h = line_h * max(len(c) for c in captions) + line_h // 2
     top = h - band_h - h // 36
-    band = Image.new("RGBA", (w, band_h), (0, 0, 0, 0))
-    draw = ImageDraw.Draw(band)
-    draw.rounded_rectangle((int(w * 0.06), 0, int(w * 0.94), band_h - 1), radius=18, fill=PAPER + (215,))
-    for i, line in enumerate(lines):
-        draw.text((w // 2, line_h // 4 + i * line_h + line_h // 2), line, font=font, fill=INK, anchor="mm")
-    return band, top
+    out = []
+    for lines in captions:
+        band = Image.new("RGBA", (w, band_h), (0, 0, 0, 0))
+        draw = ImageDraw.Draw(band)
+        draw.rounded_rectangle((int(w * 0.06), 0, int(w * 0.94), band_h - 1), radius=18, fill=PAPER + (215,))
+        first = (band_h - line_h * len(lines)) // 2
+        for i, line in enumerate(lines):
+            draw.text((w // 2, first + i * line_h + line_h // 2), line, font=font, fill=INK, anchor="mm")
+        out.append((band, top, sum(len(line) for line in lines)))
+    return out
+
+
+def _timed(bands, seconds: float):
+    """Each caption shown for a share of the page's time that matches how much it says."""
+    total = sum(chars for _, _, chars in bands) or 1
+    start = 0.0
+    for band, top, chars in bands:
+        end = start + seconds * chars / total
+        yield band, top, start, end
+        start = end
+
+
+def _credits_page(book: ExportBook, size: tuple[int, int]) -> ExportPage:
+    """The closing card: the colophon in the book's language on the book's paper."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    heading, lines = colophon(book)
+    w, h = size[0] * 2, size[1] * 2  # drawn large: zoompan works from a supersampled picture
+    card = Image.new("RGB", (w, h), PAPER)
+    draw = ImageDraw.Draw(card)
+    title_font = ImageFont.truetype(str(FONTS["myeongjo"]), h // 14)
+    body_font = ImageFont.truetype(str(FONTS["gothic"]), h // 26)
+    body = [row for line in lines for row in (*_wrap(line, draw, body_font, int(w * 0.72)), "")]
+    line_h = int(body_font.size * 1.6)
+    y = (h - (title_font.size * 2 + line_h * len(body))) // 2
+    draw.text((w // 2, y), heading, font=title_font, fill=INK, anchor="mt")
+    y += title_font.size * 2
+    draw.line((w // 2 - w // 20, y - title_font.size // 2, w // 2 + w // 20, y - title_font.size // 2),
+              fill=(214, 170, 120), width=max(2, h // 300))
+    for row in body:
+        draw.text((w // 2, y), row, font=body_font, fill=(110, 86, 70), anchor="mt")
+        y += line_h
+    buf = io.BytesIO()
+    card.save(buf, "JPEG", quality=92)
+    return ExportPage(len(book.pages) + 1, "", buf.getvalue(), card.size, "card")
 
 
 def _wrap(text: str, draw, font, width: int) -> list[str]:
@@ -175,8 +236,4 @@ def _wrap(text: str, draw, font, width: int) -> list[str]:
                     line = ""
                 line += ch
         lines.append(line)
-    lines = [ln for ln in lines if ln]
-    if len(lines) > 3:
-        lines = lines[:3]
-        lines[2] = lines[2][: max(0, len(lines[2]) - 1)] + "…"
-    return lines
+    return [ln for ln in lines if ln]

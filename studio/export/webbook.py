@@ -12,8 +12,8 @@ import logging
 from pathlib import Path
 
 from studio.export.av import compressed_clips
-from studio.export.common import (DEFAULT_PAGE_S, FONT_FAMILIES, ExportBook, ExportError, ProgressFn, find_ffmpeg,
-                                  font_subset, output_path, xml_paragraphs, xml_text)
+from studio.export.common import (DEFAULT_PAGE_S, FONT_FAMILIES, ExportBook, ExportError, ProgressFn, colophon,
+                                  find_ffmpeg, font_subset, output_path, xml_paragraphs, xml_text)
 from studio.jobs import Progress
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,9 @@ def reader_html(book: ExportBook, font: str = "myeongjo", settings=None, on_prog
     report(Progress(1, 3, "Embedding the font"))
     lang = "ko" if book.language == "ko" else "en"
     words = LABELS[lang]
-    font_face = _font_face(font, book)
+    heading, lines = colophon(book)
+    font_face = _font_face(font, book, extra=heading + " ".join(lines))
+    credits = "".join(f'<p class="colophon-line">{xml_text(line)}</p>' for line in lines)
     report(Progress(2, 3, "Laying out the pages"))
     pages = "\n".join(_page_section(page, audio.get(page.number)) for page in book.pages)
     dedication = f'<p class="dedication">{xml_text(book.dedicated_to)}</p>' if book.dedicated_to else ""
@@ -69,6 +71,7 @@ def reader_html(book: ExportBook, font: str = "myeongjo", settings=None, on_prog
 {pages}
 <section class="sheet end" data-page="{len(book.pages) + 1}" hidden>
 <p class="fin">{words["end"]}</p><p class="dedication">{xml_text(book.dedicated_to)}</p>
+<div class="colophon"><p class="colophon-title">{xml_text(heading)}</p>{credits}</div>
 <div class="start"><button id="again" type="button">{words["again"]}</button></div>
 </section>
 <nav class="controls">
@@ -112,9 +115,9 @@ def _audio_sources(book: ExportBook, settings) -> dict[int, tuple[str, bytes]]:
         return {p.number: ("audio/wav", p.narration.read_bytes()) for p in book.narrated}
 
 
-def _font_face(font: str, book: ExportBook) -> str:
+def _font_face(font: str, book: ExportBook, extra: str = "") -> str:
     """@font-face with only this book's characters (a few KB instead of 4 MB)."""
-    ttf = font_subset(font, book, extra=" ".join([*LABELS["ko"].values(), *LABELS["en"].values()]))
+    ttf = font_subset(font, book, extra=" ".join([*LABELS["ko"].values(), *LABELS["en"].values(), extra]))
     family = FONT_FAMILIES[font].split(",")[0]
     return (f"@font-face{{font-family:{family};src:url(data:font/ttf;base64,{_b64(ttf)}) "
             "format('truetype');font-display:block}\n")
@@ -136,6 +139,9 @@ main{max-width:640px;margin:0 auto;min-height:100vh;padding:12px 12px 20px;displ
 .text.reading{background:#ffe9b8;border-radius:10px}
 .where{color:#967860;font-size:.9rem;margin:.3em 0}
 .fin{font-size:2rem;margin:2em 0 .5em}
+.colophon{margin:1.4em .6em .4em;color:#7a5f4c;font-size:.9rem;line-height:1.6;word-break:keep-all}
+.colophon-title{font-size:1rem;margin:.2em 0 .5em;color:#4a3428}
+.colophon-line{margin:.3em 0}
 .start{display:flex;gap:10px;justify-content:center;flex-wrap:wrap;margin-top:.6em}
 button{font:inherit;font-size:1.05rem;border:0;border-radius:999px;padding:.7em 1.2em;background:#ecd9bf;color:#4a3428;cursor:pointer;min-height:48px}
 button.primary,#play{background:#e5894a;color:#fff}
