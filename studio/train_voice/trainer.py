@@ -176,8 +176,8 @@ class VoiceTrainer:
         self._update(self.opt_g, loss_gen + loss_fm + loss_mel + loss_kl)
         if self._scaler is not None:
             self._scaler.update()
-        return {"d": float(loss_d), "gen": float(loss_gen), "fm": float(loss_fm), "mel": float(loss_mel),
-                "kl": float(loss_kl)}
+        named = {"d": loss_d, "gen": loss_gen, "fm": loss_fm, "mel": loss_mel, "kl": loss_kl}
+        return {k: float(v.detach()) for k, v in named.items()}
 
     def _update(self, optimizer, loss) -> None:
         optimizer.zero_grad(set_to_none=True)
