@@ -18,7 +18,7 @@ from typing import Any, get_args, get_origin
 from studio.book import CONTROL_KINDS, LANGUAGES, MAX_PAGES, TONES, Book, Record, _hints
 from studio.storage import StoreError
 
-MAX_DEPTH = 8  # nesting inside free-form dicts (generation parameters, a pose, a voice profile)
+MAX_DEPTH = 12  # nesting inside free-form dicts (generation parameters, a pose, a voice profile)
 MAX_FREE_DICT_CHARS = 256 * 1024  # one free-form dict, as JSON
 DEFAULT_TEXT_MAX = 20_000
 TEXT_MAX = {"title": 200, "dedicated_to": 300, "name": 200, "text": 10_000}
