@@ -28,6 +28,7 @@ CACHE_MAX_AGE_S = 2 * 86400.0  # a kiosk runs for days: clips nobody played for 
 EXPORT_MAX_AGE_S = 2 * 3600.0  # a download is fetched within minutes
 TEMP_MAX_AGE_S = 12 * 3600.0  # working folders of exports (a long video may run for hours)
 LEFTOVER_MAX_AGE_S = 3600.0  # a write in progress is never this old
+ORPHAN_MAX_AGE_S = 6 * 3600.0  # an upload no book took up (the change that would have used it failed)
 TEMP_PREFIXES = ("gieok-exports-", "gieok-clip-cache", "gieok-audiobook-", "gieok-video-")
 
 _data_dir: Path | None = None
@@ -66,16 +67,21 @@ def new_export_dir() -> Path:
 @dataclass
 class SweepReport:
     removed: list[Path] = field(default_factory=list)
+    orphan_media: int = 0  # owners' files that no book uses
 
     def __len__(self) -> int:
-        return len(self.removed)
+        return len(self.removed) + self.orphan_media
 
 
-def sweep(now: float | None = None, data_dir: Path | None = None) -> SweepReport:
-    """Remove every passing file older than its age. ``now`` is the clock (tests move it)."""
+def sweep(now: float | None = None, data_dir: Path | None = None, store=None) -> SweepReport:
+    """Remove every passing file older than its age. ``now`` is the clock (tests move it).
+    With ``store``, also each owner's media files that no book of theirs uses."""
     now = time.time() if now is None else now
-    data_dir = Path(data_dir) if data_dir is not None else _data_dir
+    data_dir = Path(data_dir) if data_dir is not None else (store.data_dir if store is not None else _data_dir)
     report = SweepReport()
+    if store is not None:
+        for info in store.owners():
+            report.orphan_media += store.purge_unreferenced_media(info.owner, ORPHAN_MAX_AGE_S, now_s=now)
     if data_dir is not None:
         cache = data_dir / "cache"
         for folder in cache.iterdir() if cache.is_dir() else []:

@@ -348,11 +348,11 @@ class BookStore:
         in_use = set().union(*(refs_in(d) for d in files.docs()))
         return sorted(ref for ref in wanted - in_use if files.media.delete(ref))
 
-    def purge_unreferenced_media(self, owner: str, older_than_s: float = 3600.0) -> int:
+    def purge_unreferenced_media(self, owner: str, older_than_s: float = 3600.0, now_s: float | None = None) -> int:
         """Delete the owner's files no book points to (after a grace period for uploads in flight)."""
         with self._owner(owner) as files:
             keep = set().union(*(refs_in(d) for d in files.docs()))
-            cutoff = time.time() - older_than_s
+            cutoff = (time.time() if now_s is None else now_s) - older_than_s
             removed = 0
             for ref in files.media.refs():
                 path = files.media.path(ref)

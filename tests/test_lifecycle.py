@@ -59,12 +59,14 @@ def test_sweep_removes_every_passing_file_by_its_age_and_keeps_the_library(servi
         (folder / "file").write_bytes(b"x")
     unrelated = private_tmp / "someone-elses"
     unrelated.mkdir()
+    orphan = media.put_bytes(b"an upload whose book change failed", "png")
 
     now = time.time()
     assert len(lifecycle.sweep(now)) == 0  # nothing is old yet
     removed = lifecycle.sweep(now + 1.5 * 3600)  # a killed write's leftover is never this young
     assert removed.removed == [leftover] and clip.exists() and export.exists()
-    lifecycle.sweep(now + DAY + 60)
+    assert lifecycle.sweep(now + DAY + 60, store=store).orphan_media == 1
+    assert not media.exists(orphan) and media.exists(kept_ref)
     assert clip.exists()  # caches keep two days, inside the data dir ...
     outside = [p for p in private_tmp.rglob("*") if p.is_file()]
     assert outside == []  # ... but nothing of the studio's outside the data dir survives a day
