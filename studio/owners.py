@@ -1,4 +1,4 @@
-"""The on-disk layout of a library with one folder per owner, and the move from the old layout.
+"""One folder per owner: the on-disk layout, one owner's open files, and the move from the old layout.
 
     data_dir/
       .studio.lock                 one process per data dir
@@ -16,12 +16,15 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.media import MEDIA_REF
+from tinydb import TinyDB
+
+from studio.media import MEDIA_REF, MediaStore
 from studio.storage import AtomicJSONStorage, StoreCorruptError, fsync_dir, parse_or_raise
 
 log = logging.getLogger(__name__)
@@ -173,3 +176,65 @@ def _link_or_copy(source: Path, target: Path) -> None:
         os.link(source, target)
     except OSError:  # another filesystem, or links not allowed
         shutil.copy2(source, target)
+
+
+class OwnerFiles:
+    """One owner's open library: their lock, TinyDB table and media store."""
+
+    def __init__(self, folder: Path, owner: str, media_bytes: int):
+        self.folder, self.owner = folder, owner
+        self.lock = threading.RLock()
+        self.users = 0
+        self.deleted = False
+        self.media = MediaStore(folder / MEDIA_DIR, media_bytes, on_write=self.touch)
+        self._table = None
+
+    def table(self, create: bool):
+        if self._table is None:
+            db_path = self.folder / BOOKS_FILE
+            if not create and not db_path.exists():
+                return None
+            if create:
+                write_owner_file(self.folder, self.owner)
+            check_or_recover(db_path)
+            self._table = TinyDB(db_path, storage=AtomicJSONStorage).table(TABLE, cache_size=0)
+        return self._table
+
+    def docs(self) -> list[dict]:
+        table = self.table(create=False)
+        return [dict(d) for d in table.all()] if table is not None else []
+
+    def touch(self) -> None:
+        write_owner_file(self.folder, self.owner)
+        touch(self.folder)
+
+
+def owner_only(folder: Path) -> None:
+    """Books and photos of families: readable by the studio's own user only."""
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        os.chmod(folder, 0o700)
+    except OSError:  # not ours to change (a shared mount): leave it, the owner folders are 0700
+        log.warning("Could not make %s private to this user", folder)
+
+
+def check_or_recover(db_path: Path) -> bool:
+    """Refuse a damaged library; restore the backup when there is a good one. Returns True if
+    the backup was restored (the damaged file is kept beside it, never deleted)."""
+    if not db_path.exists():
+        return False
+    try:
+        parse_or_raise(db_path.read_text(encoding="utf-8", errors="strict"), db_path)
+        return False
+    except (StoreCorruptError, UnicodeDecodeError) as exc:
+        problem = exc
+    backup = db_path.with_name(db_path.name + ".bak")
+    try:
+        parse_or_raise(backup.read_text(encoding="utf-8"), backup)
+    except (OSError, StoreCorruptError, UnicodeDecodeError):
+        raise StoreCorruptError("store.library_damaged_kept", problem=str(problem)) from None
+    kept = db_path.with_name(f"{db_path.name}.damaged-{int(time.time())}")
+    shutil.copy2(db_path, kept)
+    shutil.copy2(backup, db_path)
+    log.warning("Library file was damaged; restored the last good copy (damaged file kept at %s)", kept)
+    return True

@@ -9,7 +9,6 @@ Media are per owner too (``media_for``): a ref is only a file for the owner whos
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import threading
 import time
@@ -20,14 +19,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from filelock import FileLock, Timeout
-from tinydb import Query, TinyDB
+from tinydb import Query
 
 from studio import owners as layout
 from studio.book import MAX_PAGES, MIN_PAGES, SCHEMA_VERSION, Book, Page, is_media_ref, new_id, now
 from studio.book_schema import BookSchemaError, check_stored
 from studio.media import MediaStore
-from studio.owners import OwnerInfo, owner_key, refs_in
-from studio.storage import AtomicJSONStorage, StoreCorruptError, StoreError, parse_or_raise
+from studio.owners import OwnerFiles, OwnerInfo, check_or_recover, owner_key, owner_only, refs_in
+from studio.storage import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -77,37 +76,6 @@ def migrate(doc: dict) -> dict:
     return doc
 
 
-class _OwnerFiles:
-    """One owner's open library: their lock, TinyDB table and media store."""
-
-    def __init__(self, folder: Path, owner: str, quotas: Quotas):
-        self.folder, self.owner = folder, owner
-        self.lock = threading.RLock()
-        self.users = 0
-        self.deleted = False
-        self.media = MediaStore(folder / layout.MEDIA_DIR, quotas.media_bytes, on_write=self.touch)
-        self._table = None
-
-    def table(self, create: bool):
-        if self._table is None:
-            db_path = self.folder / layout.BOOKS_FILE
-            if not create and not db_path.exists():
-                return None
-            if create:
-                layout.write_owner_file(self.folder, self.owner)
-            _check_or_recover(db_path)
-            self._table = TinyDB(db_path, storage=AtomicJSONStorage).table(layout.TABLE, cache_size=0)
-        return self._table
-
-    def docs(self) -> list[dict]:
-        table = self.table(create=False)
-        return [dict(d) for d in table.all()] if table is not None else []
-
-    def touch(self) -> None:
-        layout.write_owner_file(self.folder, self.owner)
-        layout.touch(self.folder)
-
-
 class BookStore:
     def __init__(self, data_dir: Path, lock_timeout_s: float = 0.0, quotas: Quotas | None = None):
         self.data_dir = Path(data_dir)
@@ -125,9 +93,9 @@ class BookStore:
         except BaseException:
             self._file_lock.release()
             raise
-        _owner_only(self.data_dir)
-        _owner_only(self.data_dir / layout.OWNERS_DIR)
-        self._open: OrderedDict[str, _OwnerFiles] = OrderedDict()
+        owner_only(self.data_dir)
+        owner_only(self.data_dir / layout.OWNERS_DIR)
+        self._open: OrderedDict[str, OwnerFiles] = OrderedDict()
         self._registry = threading.Lock()
 
     def close(self) -> None:
@@ -136,11 +104,11 @@ class BookStore:
         self._file_lock.release()
 
     def _recover_old(self, path: Path) -> None:
-        self.recovered_from_backup = _check_or_recover(path)
+        self.recovered_from_backup = check_or_recover(path)
 
     # -- owners ------------------------------------------------------------------------------
     @contextmanager
-    def _owner(self, owner: str) -> Iterator[_OwnerFiles]:
+    def _owner(self, owner: str) -> Iterator[OwnerFiles]:
         """That owner's files, locked for the whole block (re-entrant)."""
         _require_owner(owner)
         key = owner_key(owner)
@@ -148,7 +116,7 @@ class BookStore:
             with self._registry:
                 files = self._open.get(key)
                 if files is None:
-                    files = self._open[key] = _OwnerFiles(self.data_dir / layout.OWNERS_DIR / key, owner, self.quotas)
+                    files = self._open[key] = OwnerFiles(self.data_dir / layout.OWNERS_DIR / key, owner, self.quotas.media_bytes)
                 self._open.move_to_end(key)
                 files.users += 1
             try:
@@ -204,7 +172,7 @@ class BookStore:
                         removed.append(info.owner)
         return removed
 
-    def _remove_folder(self, files: _OwnerFiles) -> bool:
+    def _remove_folder(self, files: OwnerFiles) -> bool:
         existed = files.folder.exists()
         files.deleted = True
         with self._registry:
@@ -319,7 +287,7 @@ class BookStore:
             files.touch()
         return book
 
-    def _check_quota(self, files: _OwnerFiles, add_books: int, add_pages: int) -> None:
+    def _check_quota(self, files: OwnerFiles, add_books: int, add_pages: int) -> None:
         q = self.quotas
         if not (q.books or q.pages) or (add_books <= 0 and add_pages <= 0):
             return
@@ -341,7 +309,7 @@ class BookStore:
         with self._owner(owner) as files:
             return self._delete_unused(files, set(refs))
 
-    def _delete_unused(self, files: _OwnerFiles, refs: set[str]) -> list[str]:
+    def _delete_unused(self, files: OwnerFiles, refs: set[str]) -> list[str]:
         wanted = {ref for ref in refs if is_media_ref(ref)}
         if not wanted:
             return []
@@ -361,7 +329,7 @@ class BookStore:
                     removed += 1
             return removed
 
-    def _doc(self, files: _OwnerFiles, book_id: str) -> dict:
+    def _doc(self, files: OwnerFiles, book_id: str) -> dict:
         table = files.table(create=False)
         docs = table.search(Query().id == book_id) if table is not None and isinstance(book_id, str) else []
         if not docs or docs[0].get("owner") != files.owner:
@@ -403,34 +371,3 @@ def _replace_with(new: dict):
 def _require_owner(owner: str) -> None:
     if not owner or not isinstance(owner, str):
         raise StoreError("store.no_session")
-
-
-def _owner_only(folder: Path) -> None:
-    """Books and photos of families: readable by the studio's own user only."""
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        os.chmod(folder, 0o700)
-    except OSError:  # not ours to change (a shared mount): leave it, the owner folders are 0700
-        log.warning("Could not make %s private to this user", folder)
-
-
-def _check_or_recover(db_path: Path) -> bool:
-    """Refuse a damaged library; restore the backup when there is a good one. Returns True if
-    the backup was restored (the damaged file is kept beside it, never deleted)."""
-    if not db_path.exists():
-        return False
-    try:
-        parse_or_raise(db_path.read_text(encoding="utf-8", errors="strict"), db_path)
-        return False
-    except (StoreCorruptError, UnicodeDecodeError) as exc:
-        problem = exc
-    backup = db_path.with_name(db_path.name + ".bak")
-    try:
-        parse_or_raise(backup.read_text(encoding="utf-8"), backup)
-    except (OSError, StoreCorruptError, UnicodeDecodeError):
-        raise StoreCorruptError("store.library_damaged_kept", problem=str(problem)) from None
-    kept = db_path.with_name(f"{db_path.name}.damaged-{int(time.time())}")
-    shutil.copy2(db_path, kept)
-    shutil.copy2(backup, db_path)
-    log.warning("Library file was damaged; restored the last good copy (damaged file kept at %s)", kept)
-    return True
