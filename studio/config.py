@@ -102,6 +102,8 @@ class Settings:
             values.pop("gemini_api_key")  # keys live in the environment only, never in files
         if env.get("SPACE_ID") and "mode" not in values:
             values["mode"] = "public"
+        if env.get("SPACE_ID") and "host" not in values:
+            values["host"] = "0.0.0.0"  # a Space serves through its proxy, not on loopback
         values.update(overrides)
         return cls(**_coerce(cls, values))
 
