@@ -15,7 +15,7 @@ import gradio as gr
 from studio.config import Settings
 from starlette.middleware import Middleware
 
-from studio import visitors
+from studio import visitors, zerogpu
 from studio.messages import catalogue, language_of, text
 from studio.session_guard import SessionGuard, request_visitor
 from studio.services import Services, build_services
@@ -101,6 +101,7 @@ def build_app(services: Services) -> gr.Blocks:
 
 def launch(demo: gr.Blocks, services: Services, **kwargs):
     settings = services.settings
+    zerogpu.activate()  # on a ZeroGPU Space: the GPU dispatcher is decorated before the app starts
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=4)
     options = dict(
         server_name=settings.host,
