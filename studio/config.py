@@ -32,6 +32,13 @@ class Settings:
     port: int = 7860
     max_file_size_mb: int = 200  # a standard RVC v2 .pth is ~55 MB, 10 min of WAV ~106 MB
     queue_size: int = 32
+    # Per-owner limits (a visitor on a public Space, or the one family at home); 0 = no limit.
+    max_books_per_owner: int = 1000
+    max_pages_per_owner: int = 2400  # 100 books of 24 pages
+    max_media_mb_per_owner: int = 4096  # photos, recordings, voice models, LoRAs
+    # Book archives: the expanded size may be at most this many times the upload, and this much.
+    import_max_expansion: int = 20
+    import_max_mb: int = 1024
     # Backend choice per kind: "auto" picks the first available in registry order.
     writer: str = "auto"
     illustrator: str = "auto"

@@ -140,18 +140,18 @@ def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, canc
                                   page_context=page_context(book, page, spec))
     if getattr(backend, "uses_maps", True):  # the sketch draws from page_context alone
         if spec.control.kind != "none":
-            request.control_image = control_map(services, page, spec)
-            spec.control.map_image = services.media.put_bytes(to_png_bytes(request.control_image), "png")
-        request.init_image = init_image(services, spec)
-        request.lora_paths = lora_paths(services, spec)
+            request.control_image = control_map(services, page, spec, book.owner)
+            spec.control.map_image = services.store.media_for(book.owner).put_bytes(to_png_bytes(request.control_image), "png")
+        request.init_image = init_image(services, spec, book.owner)
+        request.lora_paths = lora_paths(services, spec, book.owner)
     image = backend.illustrate(request, on_step=on_step, cancel=cancel)
     return tone_grade(image, spec.tone), spec
 
 
-def _store_variant(services, backend, image, spec: ImageSpec) -> ImageVariant:
+def _store_variant(services, backend, image, spec: ImageSpec, owner: str) -> ImageVariant:
     model = getattr(backend, "source", "") or ""
     text = to_a1111(spec, model=Path(model).name if model else "", backend=backend.name)
-    ref = services.media.put_bytes(to_png_bytes(image, text), "png")
+    ref = services.store.media_for(owner).put_bytes(to_png_bytes(image, text), "png")
     return ImageVariant(image=ref, params={"spec": spec.to_dict(), "parameters": text, "model": model},
                         backend=backend.name)
 
@@ -193,7 +193,7 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     for i, seed in enumerate(seeds):
         step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
         image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
-        variant = _store_variant(services, backend, image, used)
+        variant = _store_variant(services, backend, image, used, owner)
         _add_variant(services, owner, book_id, page_id, variant, choose=False)
         made.append(variant)
     return made
@@ -220,7 +220,7 @@ def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str,
         backend = services.backends.get("illustrator", original.backend) if original.backend else None
     spec = ImageSpec.from_dict(original.params.get("spec"))
     image, used = render(services, book, page, spec, backend)
-    variant = _store_variant(services, backend or services.backends.active("illustrator"), image, used)
+    variant = _store_variant(services, backend or services.backends.active("illustrator"), image, used, owner)
     if variant.image == original.image:
         return original, True
     _add_variant(services, owner, book_id, page_id, variant, choose=False)
@@ -263,7 +263,7 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
                               {"page_id": page.id, "step_fraction": step / max(1, steps)}))
 
             image, used = render(services, book, page, spec, backend, cancel, on_step)
-            return _store_variant(services, backend, image, used)
+            return _store_variant(services, backend, image, used, owner)
 
         try:
             variant = yield from _streamed(work)

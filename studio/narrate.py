@@ -70,7 +70,7 @@ def add_recordings(services, owner: str, book_id: str, voice_id: str, files: lis
         path, name = (item if isinstance(item, (tuple, list)) else (item, Path(str(item)).name))
         prepared.append((name, audiolib.prepare_recording(path, name, settings.ffmpeg_binary,
                                                            settings.subprocess_timeout_s)))
-    media = services.media
+    media = services.store.media_for(owner)
     old_refs = [ref for r in voice.recordings for ref in r.clips]
     new_clips = [c for _, p in prepared for c in p.clips]
     usable_s = sum(_seconds(media.path(ref)) for ref in old_refs) + sum(len(c) for c in new_clips) / audiolib.WORK_SR
@@ -168,9 +168,9 @@ def attach_rvc_model(services, owner: str, book_id: str, voice_id: str, pth_path
             read_index(index_path, model.synthesizer.feature_dim)
     except ModelFileError as exc:
         raise BackendError(str(exc)) from None
-    files = {"pth": services.media.put_file(pth_path, "pth")}
+    files = {"pth": services.store.media_for(owner).put_file(pth_path, "pth")}
     if index_path:
-        files["index"] = services.media.put_file(index_path, "index")
+        files["index"] = services.store.media_for(owner).put_file(index_path, "index")
 
     def change(b: Book) -> None:
         v = b.voice(voice_id)
@@ -197,12 +197,12 @@ def remove_recording(services, owner: str, book_id: str, voice_id: str, recordin
         if gone is None:
             raise ValueError("That recording is no longer in this voice.")
         measured_from = [r.id for r in voice.recordings]
-        profile = _measured_profile(services.media, [r for r in voice.recordings if r is not gone])
+        profile = _measured_profile(services.store.media_for(owner), [r for r in voice.recordings if r is not gone])
         try:
             updated = services.store.update(owner, book_id, _dropping(voice_id, gone.id, measured_from, profile))
         except _RecordingsChanged:
             continue
-        services.store.delete_media_if_unreferenced([gone.audio, *gone.clips])
+        services.store.delete_media_if_unreferenced(owner, [gone.audio, *gone.clips])
         return updated.voice(voice_id)
     raise ValueError("This voice's recordings keep changing elsewhere; please try again.")
 
@@ -240,7 +240,7 @@ def delete_voice(services, owner: str, book_id: str, voice_id: str) -> Voice:
     services.store.update(owner, book_id, change)
     voice = removed[0]
     refs = [ref for r in voice.recordings for ref in (r.audio, *r.clips)] + list(voice.model_files.values())
-    services.store.delete_media_if_unreferenced(refs)
+    services.store.delete_media_if_unreferenced(owner, refs)
     return voice
 
 
@@ -256,16 +256,17 @@ def require_consent(voice: Voice) -> None:
 
 
 # -- speaking -----------------------------------------------------------------------------------
-def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> Rendering:
+def render(services, voice: Voice, text: str, language: str, seed: int = 0, owner: str = "") -> Rendering:
     require_consent(voice)
     backends = services.backends
+    media = services.store.media_for(owner)
     speaker = backends.get("speaker", voice.speaker) if voice.speaker else backends.active("speaker")
     _require_available(speaker)
     knobs: dict[str, Any] = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
     knobs["f0_method"] = voice.conversion.get("f0_method", F0_METHODS[0])
     options: dict[str, Any] = {"rate": knobs["rate"], "pitch": knobs["pitch"], "seed": seed}
     if speaker.name == "xtts":
-        options["reference_wavs"] = [str(services.media.path(ref)) for r in voice.recordings for ref in r.clips]
+        options["reference_wavs"] = [str(media.existing_path(ref)) for r in voice.recordings for ref in r.clips]
     standard = speaker.speak(text, language, **options)
     converter_name = voice.converter or "none"
     result = standard
@@ -276,9 +277,9 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> R
         if converter_name == "rvc":
             if "pth" not in voice.model_files:
                 raise BackendError(f"“{voice.name}” has no RVC model file yet; upload its .pth first.")
-            extra["model_path"] = str(services.media.path(voice.model_files["pth"]))
+            extra["model_path"] = str(media.existing_path(voice.model_files["pth"]))
             if voice.model_files.get("index"):
-                extra["index_path"] = str(services.media.path(voice.model_files["index"]))
+                extra["index_path"] = str(media.existing_path(voice.model_files["index"]))
         result = converter.convert(standard, voice, **knobs, **extra)
     params = {**knobs, "seed": seed, "language": language, "lufs": audiolib.NARRATION_LUFS}
     # both sides of the A/B at the same loudness, so the comparison is about the voice only
@@ -298,7 +299,7 @@ def _require_available(backend) -> None:
 
 def preview(services, owner: str, book_id: str, voice_id: str, text: str) -> Rendering:
     book = services.store.get(owner, book_id)
-    return render(services, book.voice(voice_id), text, book.language)
+    return render(services, book.voice(voice_id), text, book.language, owner=owner)
 
 
 def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None) -> NarrationTake:
@@ -314,9 +315,9 @@ def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str
     voice = book.voice(voice_id)
     if not page.text.strip():
         raise ValueError(f"Page {book.pages.index(page) + 1} has no text to read.")
-    rendering = render(services, voice, page.text, book.language, seed=len(page.takes))
+    rendering = render(services, voice, page.text, book.language, seed=len(page.takes), owner=owner)
     data = audiolib.wav_bytes(rendering.result.samples, rendering.result.sample_rate)
-    take = NarrationTake(audio=services.media.put_bytes(data, "wav"),
+    take = NarrationTake(audio=services.store.media_for(owner).put_bytes(data, "wav"),
                          duration_s=round(len(rendering.result.samples) / rendering.result.sample_rate, 4),
                          speaker=rendering.speaker, converter=rendering.converter, voice_id=voice.id,
                          params=rendering.params)

@@ -158,22 +158,23 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         spec.strength, spec.tone = float(strength_), tone_
         return spec
 
-    def media_image(ref):
+    def media_image(ref, owner):
         from PIL import Image
 
-        if not ref or not services.media.exists(ref):
+        media = services.store.media_for(owner)
+        if not ref or not media.exists(ref):
             return None
-        with Image.open(services.media.path(ref)) as img:
+        with Image.open(media.path(ref)) as img:
             return img.convert("RGB")
 
-    def variants_view(pg):
-        gal = [(media_image(v.image), f"{'★ ' if v.id == pg.chosen_variant else ''}#{i + 1} · seed {v.params.get('spec', {}).get('seed', '?')} · {v.backend}")
+    def variants_view(pg, owner):
+        gal = [(media_image(v.image, owner), f"{'★ ' if v.id == pg.chosen_variant else ''}#{i + 1} · seed {v.params.get('spec', {}).get('seed', '?')} · {v.backend}")
                for i, v in enumerate(pg.variants)]
         choices = [(f"#{i + 1} · seed {v.params.get('spec', {}).get('seed', '?')}", v.id) for i, v in enumerate(pg.variants)]
         return gal, gr.update(choices=choices, value=pg.chosen_variant)
 
     def overview_view(book):
-        return [(media_image(p.chosen_image().image if p.chosen_image() else None), f"{i + 1}") for i, p in enumerate(book.pages)
+        return [(media_image(p.chosen_image().image if p.chosen_image() else None, book.owner), f"{i + 1}") for i, p in enumerate(book.pages)
                 if p.chosen_image()]
 
     def pose_view(pg, highlight=None):
@@ -209,9 +210,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return (f"**{book.pages.index(pg) + 1}.** {pg.text}", pg.locked, *form_values(book, pg),
                 gr.update(choices=poses.bundled_choices(book.language), value=pg.image.control.pose_id or (
                     pg.pose_hint if pg.pose_hint in poses.bundled_names() else None)),
-                *pose_view(pg), page_inputs.map_preview(services, pg, pg.image.control.kind),
+                *pose_view(pg), page_inputs.map_preview(services, pg, pg.image.control.kind, owner),
                 gr.update(choices=memories, value=pg.image.init_image if pg.image.init_image in book.memories.photos else None),
-                *variants_view(pg), None)
+                *variants_view(pg, owner), None)
 
     @user_errors
     def generate_variants(owner, book_id, page_id, n, *values, progress=gr.Progress()):
@@ -225,14 +226,14 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         finally:
             jobs.finish(owner, "illustrate", token)
         book, pg = load(owner, book_id, page_id)
-        return (*variants_view(pg), overview_view(book), f"✓ {len(made)} · seeds {', '.join(str(v.params['spec']['seed']) for v in made)}")
+        return (*variants_view(pg, owner), overview_view(book), f"✓ {len(made)} · seeds {', '.join(str(v.params['spec']['seed']) for v in made)}")
 
     @user_errors
     def choose_variant(owner, book_id, page_id, variant_id):
         if not variant_id:
             raise gr.Error("Pick a picture first. / 먼저 그림을 골라 주세요.")
         book = illustrate.choose_variant(services, require_owner(owner), require_book(book_id), page_id, variant_id)
-        return (*variants_view(book.page(page_id)), overview_view(book))
+        return (*variants_view(book.page(page_id), book.owner), overview_view(book))
 
     @user_errors
     def reproduce(owner, book_id, page_id, variant_id):
@@ -240,7 +241,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             raise gr.Error("Pick a picture first. / 먼저 그림을 골라 주세요.")
         made, same = illustrate.reproduce(services, require_owner(owner), require_book(book_id), page_id, variant_id)
         _, pg = load(owner, book_id, page_id)
-        return (*variants_view(pg), "✓ identical" if same else "≠ different pixels (model or files changed)")
+        return (*variants_view(pg, owner), "✓ identical" if same else "≠ different pixels (model or files changed)")
 
     @_streaming
     def illustrate_book(owner, book_id, progress=gr.Progress()):
@@ -331,7 +332,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def preview_map(owner, book_id, page_id, kind_):
-        return page_inputs.map_preview(services, load(owner, book_id, page_id)[1], kind_)
+        return page_inputs.map_preview(services, load(owner, book_id, page_id)[1], kind_, owner)
 
     @user_errors
     def detect_pose(owner, book_id, page_id):

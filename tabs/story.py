@@ -151,8 +151,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
         images = []
         for ref in book.memories.photos:
-            if services.media.exists(ref):
-                with Image.open(services.media.path(ref)) as img:
+            media = services.store.media_for(book.owner)
+            if media.exists(ref):
+                with Image.open(media.path(ref)) as img:
                     img.thumbnail((256, 256))
                     images.append(img.convert("RGB"))
         return images

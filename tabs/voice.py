@@ -165,7 +165,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         page = book.page(page_id)
         takes = [(f"{i + 1}: {tk.duration_s:.1f} s · {tk.speaker}→{tk.converter}", tk.id) for i, tk in enumerate(page.takes)]
         chosen = page.chosen_narration()
-        return pages, gr.update(choices=takes, value=page.chosen_take), _take_audio(services, chosen)
+        return pages, gr.update(choices=takes, value=page.chosen_take), _take_audio(services, chosen, owner)
 
     @user_errors
     def refresh(owner, book_id):
@@ -344,9 +344,9 @@ def _ui_audio(audio):
     return audio.sample_rate, (np.clip(audio.samples, -1, 1) * 32767).astype("int16")
 
 
-def _take_audio(services, take):
+def _take_audio(services, take, owner):
     if take is None:
         return None
-    samples, sr = read_wav(services.media.path(take.audio))
+    samples, sr = read_wav(services.store.media_for(owner).existing_path(take.audio))
     import numpy as np
     return sr, (np.clip(samples, -1, 1) * 32767).astype("int16")

@@ -44,7 +44,7 @@ def parse_clock(value: str) -> float:
 @pytest.fixture
 def epub(services, tmp_path):
     saved = make_book(services.store, pages=4, durations=DURATIONS, with_images=[True, False, True, True])
-    book = gather(saved, services.media, services.backends)
+    book = gather(saved, services.store.media_for(saved.owner), services.backends)
     return export_epub(book, tmp_path / "out", settings=services.settings), saved, services
 
 
@@ -78,7 +78,7 @@ def test_clips_equal_the_measured_narration_lengths(epub):
             if take is None:
                 assert xhtml.get("media-overlay") is None and f"OEBPS/{name}.smil" not in zf.namelist()
                 continue
-            info = soundfile.info(str(services.media.path(take.audio)))
+            info = soundfile.info(str(services.store.media_for(saved.owner).path(take.audio)))
             measured = info.frames / info.samplerate
             assert xhtml.get("media-overlay") == f"mo-{name}"
             smil = ET.fromstring(zf.read(f"OEBPS/{name}.smil"))
@@ -121,7 +121,7 @@ def test_clip_cache_reuses_and_forgets_old_clips(services, tmp_path, monkeypatch
     from studio.export import av
 
     monkeypatch.setattr(av, "_CLIP_CACHE", tmp_path / "cache")
-    book = gather(make_book(services.store, pages=4, durations=[0.3, 0.4, None, 0.5]), services.media)
+    book = gather(make_book(services.store, pages=4, durations=[0.3, 0.4, None, 0.5]), services.store.media_for("local"))
     ffmpeg = find_ffmpeg(services.settings)
     clips = av.compressed_clips(book, ffmpeg, 60)
     assert sorted(clips) == [1, 2, 4] and all(p.stat().st_size > 0 for p in clips.values())

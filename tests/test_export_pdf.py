@@ -20,7 +20,7 @@ MM_TO_PT = 72 / 25.4
 def book(services):
     saved = make_book(services.store, pages=5, durations=[1.0, None, 1.0, 1.0, None],
                       with_images=[True, True, False, True, True])
-    return gather(saved, services.media, services.backends)
+    return gather(saved, services.store.media_for(saved.owner), services.backends)
 
 
 def _embedded_fonts(reader: PdfReader) -> set[str]:
@@ -72,7 +72,7 @@ def test_poppler_renders_every_page_and_reads_the_hangul(book, tmp_path):
 
 def test_long_text_still_fits_a_page(services, tmp_path):
     saved = make_book(services.store, pages=4, texts=["할머니의 이야기는 끝이 없었어요. " * 40] * 4)
-    path = export_pdf(gather(saved, services.media), tmp_path, size="square-8in")
+    path = export_pdf(gather(saved, services.store.media_for(saved.owner)), tmp_path, size="square-8in")
     reader = PdfReader(path)
     assert len(reader.pages) == 5  # no overflow pages: the text is set smaller instead
     assert "할머니의 이야기는" in reader.pages[1].extract_text()
@@ -93,9 +93,9 @@ class _BrokenBackends:
 
 def test_pages_without_a_picture_use_the_sketch_or_a_text_card(services, tmp_path):
     saved = make_book(services.store, pages=4, with_images=[False, True, False, True])
-    sources = [p.image_source for p in gather(saved, services.media, services.backends).pages]
+    sources = [p.image_source for p in gather(saved, services.store.media_for(saved.owner), services.backends).pages]
     assert sources[1] == sources[3] == "chosen" and sources[0] in ("sketch", "card")
-    card_book = gather(saved, services.media, _BrokenBackends())
+    card_book = gather(saved, services.store.media_for(saved.owner), _BrokenBackends())
     assert [p.image_source for p in card_book.pages] == ["card", "chosen", "card", "chosen"]
     assert card_book.pages[0].image_size == (768, 768)
     reader = PdfReader(export_pdf(card_book, tmp_path / "out"))

@@ -25,7 +25,7 @@ def probe(path) -> dict:
 
 def narrated_book(services, durations):
     saved = make_book(services.store, pages=len(durations), durations=durations)
-    return gather(saved, services.media, services.backends)
+    return gather(saved, services.store.media_for(saved.owner), services.backends)
 
 
 def test_mp4_streams_length_and_chapters(services, tmp_path):

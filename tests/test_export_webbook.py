@@ -30,7 +30,7 @@ def wait_for(frame, expression: str, timeout_s: float = 15.0):
 @pytest.fixture
 def webbook(services, tmp_path):
     saved = make_book(services.store, pages=4, durations=[1.0, 0.6, None, 0.8])
-    return export_webbook(gather(saved, services.media, services.backends), tmp_path / "out",
+    return export_webbook(gather(saved, services.store.media_for(saved.owner), services.backends), tmp_path / "out",
                           settings=services.settings)
 
 
