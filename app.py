@@ -91,6 +91,7 @@ def build_app(services: Services) -> gr.Blocks:
                 owner_id = owner_for(settings.mode, token, profile, secret)
             except visitors.VisitorError as exc:
                 raise gr.Error(text(str(exc), lang)) from None
+            services.store.touch(owner_id)  # a visit is activity: anonymous expiry counts from now
             notice = expiry.notice(owner_id, lang) if os.environ.get("SPACE_ID") else ""
             return owner_id, gr.update(value=notice, visible=bool(notice))
 

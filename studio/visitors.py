@@ -126,7 +126,7 @@ class ExpiryPolicy:
         if not owner.startswith(ANON_PREFIX):
             return ""
         hours = self.ttl_hours
-        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.expires_at(last_activity or time.time())))
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(self.expires_at(time.time() if last_activity is None else last_activity)))
         return text("spaces.temporary_notice", lang, hours=f"{hours:g}", when=when)
 
 
@@ -134,7 +134,7 @@ def purge_expired(store: Any, policy: ExpiryPolicy, now: Callable[[], float] = t
     """Delete every anonymous owner idle longer than the policy allows; returns those owners.
 
     Uses the store's ``expire_owners`` (per-owner store: books and their media go together)."""
-    removed = store.expire_owners(prefix=ANON_PREFIX, older_than_s=policy.ttl_s, now=now())
+    removed = store.expire_owners(prefix=ANON_PREFIX, older_than_s=policy.ttl_s, now_s=now())
     if removed:
         log.info("expired %d anonymous visitor(s)", len(removed))
     return list(removed)

@@ -173,3 +173,95 @@ def test_illustration_units_follow_the_job():
     img2img = IllustrationRequest(spec=ImageSpec(steps=20, width=512, height=512, strength=0.5), prompt="",
                                   init_image=Image.new("RGB", (8, 8)))
     assert zerogpu.illustration_units(img2img) == 10
+
+
+# -- who owns books on a Space, and how long they live -------------------------------------------
+HOUR = 3600.0
+
+
+def _visitor_with_a_book(store, owner: str) -> str:
+    book = store.create(owner, f"{owner}'s book", "", "en", 4)
+    store.media_for(owner).put_bytes(b"a photo of grandma", "jpg")
+    return book.id
+
+
+def test_anonymous_books_expire_and_logged_in_books_survive_restarts(tmp_path):
+    import time
+    from types import SimpleNamespace
+
+    from app import owner_for
+    from studio import visitors
+    from studio.owners import owner_folder
+    from studio.services import build_services
+
+    settings = Settings(data_dir=tmp_path / "data", mode="public", anon_ttl_hours=24)
+    secret = visitors.load_secret(settings.data_dir)
+    anon = owner_for("public", visitors.mint_token(secret), None, secret)
+    family = owner_for("public", None, SimpleNamespace(username="soonja"), secret)  # fake OAuth profile
+    assert family == "hf:soonja" and anon.startswith("anon:")
+
+    services = build_services(settings)
+    anon_book, family_book = _visitor_with_a_book(services.store, anon), _visitor_with_a_book(services.store, family)
+    policy = visitors.ExpiryPolicy(settings.anon_ttl_hours)
+    assert visitors.purge_expired(services.store, policy, now=lambda: time.time() + 23 * HOUR) == []
+    assert [b.id for b in services.store.list(anon)] == [anon_book]
+    services.close()
+
+    services = build_services(settings)  # the Space restarts on the same /data
+    assert [b.id for b in services.store.list(family)] == [family_book]
+    assert visitors.purge_expired(services.store, policy, now=lambda: time.time() + 25 * HOUR) == [anon]
+    assert services.store.list(anon) == []
+    assert anon not in {info.owner for info in services.store.owners()}
+    assert not owner_folder(settings.data_dir, anon).exists()  # the photo went with the books
+    assert owner_folder(settings.data_dir, family).exists()
+    services.close()
+
+    services = build_services(settings)  # and again: the family's book is still there
+    assert [b.title for b in services.store.list(family)] == ["hf:soonja's book"]
+    services.close()
+
+
+def test_notice_says_how_long_in_the_visitors_language():
+    from studio import visitors
+
+    policy = visitors.ExpiryPolicy(24)
+    anon = visitors.anon_owner(visitors.mint_token(b"k"))
+    en, ko = policy.notice(anon, "en", last_activity=0), policy.notice(anon, "ko", last_activity=0)
+    assert "24 hours" in en and "1970-01-02 00:00 UTC" in en
+    assert "24시간" in ko and "1970-01-02 00:00 UTC" in ko
+    assert "kept" in policy.notice("hf:soonja", "en") and policy.notice("local", "en") == ""
+
+
+def test_purge_timer_runs_at_once_and_survives_a_failing_purge():
+    import threading
+
+    from studio import visitors
+
+    calls = threading.Semaphore(0)
+
+    class Store:
+        n = 0
+
+        def expire_owners(self, prefix, older_than_s, now_s):
+            Store.n += 1
+            calls.release()
+            if Store.n == 1:
+                raise OSError("disk hiccup")
+            return []
+
+    timer = visitors.PurgeTimer(Store(), visitors.ExpiryPolicy(1), interval_s=0.01).start()
+    assert calls.acquire(timeout=5) and calls.acquire(timeout=5)  # failed once, ran again
+    timer.stop()
+
+
+def test_space_visitor_sees_the_temporary_notice(launch_app, client_for, monkeypatch):
+    monkeypatch.setenv("SPACE_ID", "family/gieok")
+    url, services = launch_app(mode="public", anon_ttl_hours=12)
+    for purger in [getattr(services, "purger", None)]:
+        assert purger is not None
+        purger.stop()
+    from gradio_client import Client
+
+    client = Client(url, verbose=False, download_files=False, headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    notice = client.predict(api_name="/start_session")
+    assert "12시간" in str(notice)
