@@ -74,6 +74,13 @@ class Settings:
     espeak_binary: str = "espeak-ng"
     ffmpeg_binary: str = ""  # empty: system ffmpeg, else imageio-ffmpeg's
     subprocess_timeout_s: float = 600.0
+    # Public Spaces: anonymous books expire; per-visitor limits; ZeroGPU turn sizes
+    anon_ttl_hours: float = 24.0  # an anonymous visitor's books go this long after their last activity
+    pages_per_hour: int = 60  # pictures one visitor may make per hour (public/kiosk only; 0 = no limit)
+    gpu_seconds_per_step: float = 0.3  # first guess for one denoising step; refined by measurement
+    gpu_overhead_s: float = 10.0  # per ZeroGPU turn: moving the model onto the GPU, decoding
+    gpu_min_duration_s: int = 15
+    gpu_max_duration_s: int = 120  # ZeroGPU's longest turn for most accounts
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -102,6 +109,8 @@ class Settings:
             values.pop("gemini_api_key")  # keys live in the environment only, never in files
         if env.get("SPACE_ID") and "mode" not in values:
             values["mode"] = "public"
+        if env.get("SPACE_ID") and "host" not in values:
+            values["host"] = "0.0.0.0"  # a Space serves through its proxy, not on loopback
         values.update(overrides)
         return cls(**_coerce(cls, values))
 

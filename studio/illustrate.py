@@ -10,6 +10,7 @@ cancelled or crashed whole-book job resumes where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -206,7 +207,8 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     made = []
     for i, seed in enumerate(seeds):
         step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
-        image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
+        with _allowance(services, owner):  # pictures per hour, per visitor (public Spaces)
+            image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
         variant = _store_variant(services, backend, image, used, owner)
         _add_variant(services, owner, book_id, page_id, variant, choose=False)
         made.append(variant)
@@ -280,7 +282,8 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
             return _store_variant(services, backend, image, used, owner)
 
         try:
-            variant = yield from _streamed(work)
+            with _allowance(services, owner):
+                variant = yield from _streamed(work)
         except GeneratorExit:  # the visitor left: stop the running page after its current step
             cancel.cancel()
             raise
@@ -289,6 +292,11 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
 
 
 _FINISHED = object()
+
+
+def _allowance(services, owner: str):
+    limits = getattr(services, "limits", None)
+    return limits.page(owner) if limits is not None else contextlib.nullcontext()
 
 
 def _streamed(work: Callable[[Callable[[Progress], None]], Any]):

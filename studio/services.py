@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from studio import lifecycle
 from studio.backends.registry import Backends
 from studio.config import Settings
+from studio.jobs import VisitorLimits
 from studio.store import BookStore, Quotas
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ class Services:
     settings: Settings
     store: BookStore
     backends: Backends
+    limits: VisitorLimits = field(default_factory=VisitorLimits)  # per visitor on a shared server
 
     def close(self) -> None:
         self.store.close()
@@ -33,4 +35,5 @@ def build_services(settings: Settings | None = None) -> Services:
     lifecycle.use_data_dir(settings.data_dir)  # caches live inside the data dir
     if store.recovered_from_backup:
         log.warning("The library was restored from its last good backup.")
-    return Services(settings=settings, store=store, backends=Backends(settings))
+    return Services(settings=settings, store=store, backends=Backends(settings),
+                    limits=VisitorLimits.from_settings(settings))

@@ -62,7 +62,7 @@ def status_markdown(notes: list[str]) -> str:
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
     export_root = lifecycle.private_dir(lifecycle.temp_root() / "exports")  # Gradio serves it; swept by age
-    jobs = Jobs()  # per visitor (keyed by owner): the Stop button ends that visitor's encoding
+    jobs = Jobs(services.limits)  # per visitor (keyed by owner): the Stop button ends that visitor's encoding
 
     with gr.Row():
         status = gr.Markdown(elem_classes=["gieok-notice"])

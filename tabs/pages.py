@@ -53,7 +53,7 @@ STEP = 0.06  # how far one arrow press moves a person (fraction of the picture)
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    store, jobs = services.store, Jobs()
+    store, jobs = services.store, Jobs(services.limits)
     status = gr.Markdown(elem_classes=["gieok-notice"])
     with gr.Row():
         with gr.Column(scale=1, min_width=320):

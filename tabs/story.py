@@ -70,7 +70,7 @@ def streaming(fn):
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    store, jobs = services.store, Jobs()
+    store, jobs = services.store, Jobs(services.limits)
 
     with gr.Row():
         with gr.Column(scale=1, min_width=320):

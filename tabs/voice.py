@@ -59,7 +59,7 @@ KNOB_LABELS = {"transpose": "Transpose (semitones)", "index_rate": "Index rate (
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    store, jobs = services.store, Jobs()
+    store, jobs = services.store, Jobs(services.limits)
 
     with gr.Row():
         voice_dd = gr.Dropdown(label=t("v.voice"), choices=[], interactive=True, scale=2)
