@@ -123,9 +123,11 @@ def launch(demo: gr.Blocks, services: Services, **kwargs):
         guard = Middleware(SessionGuard, secret=visitors.load_secret(settings.data_dir),
                            fresh_visitor_per_page=settings.mode == "kiosk")
         options["app_kwargs"] = {"middleware": [guard]}
-    if os.environ.get("SPACE_ID") and settings.mode == "public":
-        services.purger = visitors.PurgeTimer(services.store, visitors.ExpiryPolicy(settings.anon_ttl_hours))
-        services.purger.start()
+    # Hourly housekeeping: old downloads, caches and leftovers go; public visitors who never
+    # logged in are forgotten after the time their notice states.
+    expiry = visitors.ExpiryPolicy(settings.anon_ttl_hours) if settings.mode == "public" else None
+    services.purger = visitors.PurgeTimer(services.store, expiry)
+    services.purger.start()
     options.update(kwargs)
     return demo.launch(**options)
 

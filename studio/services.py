@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from studio import lifecycle
 from studio.backends.registry import Backends
@@ -19,8 +20,11 @@ class Services:
     store: BookStore
     backends: Backends
     limits: VisitorLimits = field(default_factory=VisitorLimits)  # per visitor on a shared server
+    purger: Any = None  # the housekeeping thread started by the app (studio.visitors.PurgeTimer)
 
     def close(self) -> None:
+        if self.purger is not None:
+            self.purger.stop()
         self.store.close()
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from studio import lifecycle
 from studio.messages import text
 
 log = logging.getLogger(__name__)
@@ -141,11 +142,12 @@ def purge_expired(store: Any, policy: ExpiryPolicy, now: Callable[[], float] = t
 
 
 class PurgeTimer:
-    """Runs :func:`purge_expired` now and then every ``interval_s`` in a daemon thread.
+    """Housekeeping now and then every ``interval_s`` in a daemon thread: passing files swept by
+    age (``lifecycle.sweep``) and, with a policy, expired anonymous visitors purged.
 
     Server-side on purpose: a ``gr.Timer`` ticks only while some browser has the page open."""
 
-    def __init__(self, store: Any, policy: ExpiryPolicy, interval_s: float = 3600.0) -> None:
+    def __init__(self, store: Any, policy: ExpiryPolicy | None, interval_s: float = 3600.0) -> None:
         self.store, self.policy, self.interval_s = store, policy, interval_s
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gieok-purge", daemon=True)
@@ -160,7 +162,9 @@ class PurgeTimer:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                purge_expired(self.store, self.policy)
+                if self.policy is not None:
+                    purge_expired(self.store, self.policy)
+                lifecycle.sweep(store=self.store)
             except Exception:  # a failed purge is retried next hour; it must not kill the thread
                 log.exception("purging expired visitors failed")
             self._stop.wait(self.interval_s)

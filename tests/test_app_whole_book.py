@@ -61,7 +61,7 @@ def test_a_family_makes_a_whole_book_offline(launch_app, client_for, tmp_path):
 
     pdf = _file(c.predict("a4", False, "myeongjo", api_name="/export_pdf"), tmp_path / "book.pdf")
     reader = PdfReader(pdf)
-    assert len(reader.pages) == 7 and "순자" in "".join(p.extract_text() for p in reader.pages)
+    assert len(reader.pages) == 8 and "순자" in "".join(p.extract_text() for p in reader.pages)
 
     epub = _file(c.predict("myeongjo", api_name="/export_epub"), tmp_path / "book.epub")
     import zipfile
