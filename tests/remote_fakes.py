@@ -1,0 +1,149 @@
+"""Fake remote engines on 127.0.0.1 speaking the real wire formats: the A1111/Forge WebUI API,
+the Hugging Face inference API (as the real InferenceClient calls it) and ComfyUI (HTTP + a
+websocket). Each records what it received so tests can assert on requests and headers."""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+from PIL import Image
+
+
+def png_bytes(color=(200, 120, 60), size=(64, 64)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def wav_bytes(seconds: float = 0.3, sr: int = 16000) -> bytes:
+    import soundfile as sf
+
+    t = np.arange(int(seconds * sr)) / sr
+    buffer = io.BytesIO()
+    sf.write(buffer, (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), sr, format="WAV")
+    return buffer.getvalue()
+
+
+class FakeServer:
+    """A threaded HTTP server; subclasses answer in ``handle(method, path, body, headers)`` with
+    (status, content-type, bytes). ``fail`` forces an answer: a status code, "black" or "slow"."""
+
+    def __init__(self):
+        self.seen: list[dict] = []
+        self.fail: list = []  # answers to give first, one per request to the main route
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def _serve(self, method):
+                raw = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                fake.seen.append({"method": method, "path": self.path, "raw": raw, "headers": dict(self.headers)})
+                status, kind, data = fake.handle(method, self.path, raw, dict(self.headers))
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", kind)
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client gave up (timeout tests)
+                    pass
+
+            def do_GET(self):
+                self._serve("GET")
+
+            def do_POST(self):
+                self._serve("POST")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def handle(self, method, path, raw, headers):  # pragma: no cover - overridden
+        return 404, "application/json", b"{}"
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def requests_to(self, fragment: str) -> list[dict]:
+        return [s for s in self.seen if fragment in s["path"]]
+
+
+def _json(status, obj):
+    return status, "application/json", json.dumps(obj).encode()
+
+
+class FakeA1111(FakeServer):
+    """``/sdapi/v1/txt2img`` etc. A picture takes ``step_s`` per step; progress and interrupt work."""
+
+    def __init__(self, step_s: float = 0.0, loras=("watercolor",)):
+        self.step_s = step_s
+        self.loras = list(loras)
+        self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
+        self.interrupted = threading.Event()
+        self.interrupts = 0
+        super().__init__()
+
+    def handle(self, method, path, raw, headers):
+        if path.startswith("/sdapi/v1/progress"):
+            return _json(200, {"progress": 0.0, "eta_relative": 0.0, "state": dict(self.state),
+                               "current_image": None, "textinfo": None})
+        if path == "/sdapi/v1/interrupt":
+            self.interrupts += 1
+            self.interrupted.set()
+            return _json(200, {})
+        if path == "/sdapi/v1/loras":
+            return _json(200, [{"name": n, "alias": n, "path": f"/m/Lora/{n}.safetensors", "metadata": {}}
+                               for n in self.loras])
+        if path == "/sdapi/v1/sd-models":
+            return _json(200, [{"title": "sd15.safetensors [6ce0161689]", "model_name": "sd15",
+                                "hash": "6ce0161689", "filename": "/m/sd15.safetensors"}])
+        if path in ("/sdapi/v1/txt2img", "/sdapi/v1/img2img"):
+            if self.fail:
+                answer = self.fail.pop(0)
+                if answer == "black":
+                    return _json(200, {"images": [base64.b64encode(png_bytes((0, 0, 0))).decode()],
+                                       "parameters": {}, "info": "{}"})
+                if answer == "slow":
+                    time.sleep(3)
+                    answer = 200
+                if answer != 200:
+                    return _json(answer, {"error": "fake", "detail": f"fake failure {answer}"})
+            body = json.loads(raw)
+            steps = int(body.get("steps", 20))
+            self.interrupted.clear()
+            for i in range(steps):
+                self.state = {"sampling_step": i + 1, "sampling_steps": steps, "job_count": 1}
+                if self.step_s:
+                    time.sleep(self.step_s)
+                if self.interrupted.is_set():
+                    break  # the WebUI returns what it has after an interrupt
+            self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
+            info = {"seed": body.get("seed"), "sampler_name": body.get("sampler_name"), "steps": steps}
+            return _json(200, {"images": [base64.b64encode(png_bytes()).decode(),
+                                          base64.b64encode(png_bytes((255, 255, 255))).decode()],
+                               "parameters": body, "info": json.dumps(info)})
+        return _json(404, {"detail": "Not Found"})
+
+    def bodies(self, route="/sdapi/v1/txt2img") -> list[dict]:
+        return [json.loads(s["raw"]) for s in self.requests_to(route)]
+
+
+def refuse_connections_url() -> str:
+    """An address where nothing listens (a stopped GPU box)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
