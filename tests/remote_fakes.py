@@ -147,3 +147,48 @@ def refuse_connections_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+class FakeHF(FakeServer):
+    """The Hugging Face inference API as ``InferenceClient`` calls a model URL: ``POST
+    /models/<id>`` with ``{"inputs", "parameters"}`` answered with image or audio bytes, and
+    ``POST /models/<id>/v1/chat/completions`` answered with chat-completion JSON."""
+
+    def __init__(self, tasks: dict[str, str], chat_reply: str = "{}"):
+        self.tasks = tasks  # model id -> "text-to-image" | "image-to-image" | "text-to-speech" | "chat"
+        self.chat_reply = chat_reply
+        self.delay_s = 0.0
+        super().__init__()
+
+    def handle(self, method, path, raw, headers):
+        if self.fail:
+            answer = self.fail.pop(0)
+            if answer == "black":
+                return 200, "image/png", png_bytes((0, 0, 0))
+            if answer == "slow":
+                time.sleep(3)
+            elif answer != 200:
+                return _json(answer, {"error": f"fake failure {answer}"})
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        model = path.removeprefix("/models/").removesuffix("/v1/chat/completions")
+        task = self.tasks.get(model)
+        if task is None:
+            return _json(404, {"error": f"Model {model} does not exist"})
+        if path.endswith("/v1/chat/completions"):
+            return _json(200, {"id": "c1", "object": "chat.completion", "created": 0, "model": model,
+                               "system_fingerprint": "fake",
+                               "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                            "message": {"role": "assistant", "content": self.chat_reply}}],
+                               "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        if task in ("text-to-image", "image-to-image"):
+            return 200, "image/png", png_bytes((90, 160, 220))
+        if task == "text-to-speech":
+            return 200, "audio/wav", wav_bytes()
+        return _json(400, {"error": "unknown task"})
+
+    def bodies(self) -> list[dict]:
+        return [json.loads(s["raw"]) for s in self.seen if s["raw"]]
+
+    def authorizations(self) -> list[str]:
+        return [s["headers"].get("authorization") or s["headers"].get("Authorization") for s in self.seen]
