@@ -8,9 +8,12 @@ import io
 import json
 import threading
 import time
+import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
+from fastapi import FastAPI, Request, UploadFile, WebSocket, WebSocketDisconnect  # the fake ComfyUI
+from fastapi.responses import JSONResponse, Response
 from PIL import Image
 
 
@@ -192,3 +195,179 @@ class FakeHF(FakeServer):
 
     def authorizations(self) -> list[str]:
         return [s["headers"].get("authorization") or s["headers"].get("Authorization") for s in self.seen]
+
+
+class FakeComfyUI:
+    """ComfyUI's HTTP routes and its websocket on one port (FastAPI + uvicorn, both installed with
+    Gradio): validates the queued workflow like ComfyUI does, runs it step by step, streams
+    ``progress``/``executing``/``executed`` to the client, honours ``/interrupt`` and ``/queue``."""
+
+    KNOWN = {"CheckpointLoaderSimple", "LoraLoader", "CLIPTextEncode", "EmptyLatentImage", "LoadImage",
+             "ControlNetLoader", "ControlNetApplyAdvanced", "KSampler", "VAEDecode", "VAEEncode", "SaveImage"}
+
+    def __init__(self, step_s: float = 0.0, queue_s: float = 0.0):
+        import asyncio
+        import socket
+
+        import uvicorn
+
+        self.step_s, self.queue_s = step_s, queue_s
+        self.checkpoints, self.loras = ["sd15.safetensors"], ["watercolor.safetensors"]
+        self.controlnets = ["control_v11p_sd15_openpose.pth"]
+        self.uploads: dict[str, bytes] = {}
+        self.prompts: dict[str, dict] = {}
+        self.history: dict[str, dict] = {}
+        self.interrupts: list[dict] = []
+        self.deletes: list[str] = []
+        self.fail: list = []  # per queued prompt: an HTTP status for /prompt, "error" or "black"
+        self.clients: dict[str, tuple] = {}
+        self._interrupted = threading.Event()
+        self.black = False
+        fake = self
+        app = FastAPI()
+
+        @app.post("/upload/image")
+        async def upload(image: UploadFile, request: Request):
+            fake.uploads[image.filename] = await image.read()
+            return {"name": image.filename, "subfolder": "", "type": "input"}
+
+        @app.post("/prompt")
+        async def prompt(request: Request):
+            body = await request.json()
+            if fake.fail and isinstance(fake.fail[0], int):
+                status = fake.fail.pop(0)
+                return JSONResponse({"error": {"type": "fake", "message": f"fake {status}"}}, status_code=status)
+            errors = fake.validate(body["prompt"])
+            if errors:
+                return JSONResponse({"error": {"type": "prompt_outputs_failed_validation",
+                                               "message": "Prompt outputs failed validation", "details": ""},
+                                     "node_errors": errors}, status_code=400)
+            prompt_id = str(uuid.uuid4())
+            fake.prompts[prompt_id] = body
+            threading.Thread(target=fake.run, args=(prompt_id, body), daemon=True).start()
+            return {"prompt_id": prompt_id, "number": len(fake.prompts), "node_errors": {}}
+
+        @app.post("/interrupt")
+        async def interrupt(request: Request):
+            raw = await request.body()
+            fake.interrupts.append(json.loads(raw) if raw else {})
+            fake._interrupted.set()
+            return Response(status_code=200)
+
+        @app.post("/queue")
+        async def queue(request: Request):
+            fake.deletes += (await request.json()).get("delete", [])
+            return Response(status_code=200)
+
+        @app.get("/history/{prompt_id}")
+        async def history(prompt_id: str):
+            return {prompt_id: fake.history[prompt_id]} if prompt_id in fake.history else {}
+
+        @app.get("/view")
+        async def view(filename: str, subfolder: str = "", type: str = "output"):
+            return Response(png_bytes((0, 0, 0) if fake.black else (70, 140, 90)), media_type="image/png")
+
+        @app.get("/object_info/CheckpointLoaderSimple")
+        async def object_info():
+            return {"CheckpointLoaderSimple": {"input": {"required": {"ckpt_name": [fake.checkpoints, {}]}},
+                                               "output": ["MODEL", "CLIP", "VAE"]}}
+
+        @app.websocket("/ws")
+        async def ws(websocket: WebSocket, clientId: str = ""):
+            await websocket.accept()
+            fake.clients[clientId] = (websocket, asyncio.get_running_loop())
+            await websocket.send_text(json.dumps({"type": "status", "data": {
+                "status": {"exec_info": {"queue_remaining": 0}}, "sid": clientId}}))
+            try:
+                while True:
+                    await websocket.receive_text()
+            except WebSocketDisconnect:
+                fake.clients.pop(clientId, None)
+
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", ws="websockets-sansio"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self._thread.start()
+        while not self._server.started:
+            time.sleep(0.01)
+
+    def validate(self, workflow: dict) -> dict:
+        errors = {}
+        for node_id, node in workflow.items():
+            problems = []
+            inputs = node.get("inputs", {})
+            if node.get("class_type") not in self.KNOWN:
+                problems.append(("invalid_prompt", f"Cannot execute because node {node.get('class_type')} does not exist."))
+            for name, value in inputs.items():
+                if isinstance(value, list) and len(value) == 2 and value[0] not in workflow:
+                    problems.append(("missing_input", f"{name}: node {value[0]} is missing"))
+            for field, allowed in (("ckpt_name", self.checkpoints), ("lora_name", self.loras),
+                                   ("control_net_name", self.controlnets), ("image", list(self.uploads))):
+                if field in inputs and isinstance(inputs[field], str) and inputs[field] not in allowed:
+                    problems.append(("value_not_in_list", f"{field}: '{inputs[field]}' not in {allowed}"))
+            if problems:
+                errors[node_id] = {"errors": [{"type": t, "message": "Value not in list" if t == "value_not_in_list"
+                                               else t, "details": d} for t, d in problems],
+                                   "dependent_outputs": [], "class_type": node.get("class_type")}
+        return errors
+
+    def send(self, client_id: str, message) -> None:
+        import asyncio
+
+        socket_loop = self.clients.get(client_id)
+        if socket_loop is None:
+            return
+        websocket, loop = socket_loop
+        send = websocket.send_bytes(message) if isinstance(message, bytes) else websocket.send_text(json.dumps(message))
+        try:
+            asyncio.run_coroutine_threadsafe(send, loop).result(timeout=5)
+        except Exception:  # the client left
+            pass
+
+    def run(self, prompt_id: str, body: dict) -> None:
+        client, workflow = body.get("client_id", ""), body["prompt"]
+        failure = self.fail.pop(0) if self.fail else None
+        end = time.monotonic() + self.queue_s
+        while time.monotonic() < end:  # waiting in the queue behind other jobs
+            if prompt_id in self.deletes:
+                return
+            time.sleep(0.01)
+        self._interrupted.clear()
+        sampler = next(k for k, n in workflow.items() if n["class_type"] == "KSampler")
+        steps = int(workflow[sampler]["inputs"]["steps"])
+        self.send(client, {"type": "execution_start", "data": {"prompt_id": prompt_id, "timestamp": 0}})
+        self.send(client, {"type": "executing", "data": {"node": sampler, "display_node": sampler,
+                                                         "prompt_id": prompt_id}})
+        self.send(client, {"type": "progress", "data": {"value": 1, "max": 99, "prompt_id": "someone-else",
+                                                        "node": sampler}})
+        if failure == "error":
+            self.send(client, {"type": "execution_error", "data": {
+                "prompt_id": prompt_id, "node_id": sampler, "node_type": "KSampler",
+                "exception_message": "CUDA out of memory", "exception_type": "torch.OutOfMemoryError",
+                "traceback": [], "current_inputs": {}, "current_outputs": {}}})
+            return
+        for i in range(steps):
+            if self._interrupted.is_set():
+                self.send(client, {"type": "execution_interrupted", "data": {
+                    "prompt_id": prompt_id, "node_id": sampler, "node_type": "KSampler", "executed": []}})
+                return
+            if self.step_s:
+                time.sleep(self.step_s)
+            self.send(client, {"type": "progress", "data": {"value": i + 1, "max": steps, "prompt_id": prompt_id,
+                                                            "node": sampler}})
+            self.send(client, b"\x00\x00\x00\x01\x00\x00\x00\x02preview")
+        save = next(k for k, n in workflow.items() if n["class_type"] == "SaveImage")
+        images = [{"filename": f"gieok_{prompt_id[:8]}.png", "subfolder": "", "type": "output"}]
+        self.black = failure == "black"
+        self.history[prompt_id] = {"prompt": [0, prompt_id, workflow, {}, [save]],
+                                   "outputs": {save: {"images": images}},
+                                   "status": {"status_str": "success", "completed": True, "messages": []}}
+        self.send(client, {"type": "executed", "data": {"node": save, "display_node": save,
+                                                        "output": {"images": images}, "prompt_id": prompt_id}})
+        self.send(client, {"type": "executing", "data": {"node": None, "prompt_id": prompt_id}})
+
+    def close(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=5)

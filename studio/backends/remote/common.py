@@ -155,10 +155,14 @@ def wait(seconds: float, cancel: CancelToken | None) -> None:
 
 
 # -- pictures -------------------------------------------------------------------------------------
-def png_b64(image: "Image.Image") -> str:
+def png_bytes(image: "Image.Image") -> bytes:
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
+    return buffer.getvalue()
+
+
+def png_b64(image: "Image.Image") -> str:
+    return base64.b64encode(png_bytes(image)).decode("ascii")
 
 
 def image_from_bytes(data: bytes, service: str) -> "Image.Image":

@@ -20,7 +20,9 @@ from studio.backends.base import (
     Audio, Availability, BackendError, CancelToken, Cancelled, IllustrationRequest, PageDraft, StepCallback,
     StoryDraft, StoryRequest, missing_packages,
 )
-from studio.backends.remote.common import Credentials, Transient, refuse_if_filtered, retrying, safe_url, status_error
+from studio.backends.remote.common import (
+    Credentials, Transient, png_bytes, refuse_if_filtered, retrying, safe_url, status_error,
+)
 
 log = logging.getLogger(__name__)
 SERVICE = "Hugging Face"
@@ -157,7 +159,7 @@ class HFIllustrator(_HFClient):
         if on_step:
             on_step(0, 1, None)  # one call, no steps to watch: "started", then "done"
         if photo:
-            data = _png(request.init_image)
+            data = png_bytes(request.init_image)
             send = lambda: client.image_to_image(data, request.prompt, strength=float(spec.strength),  # noqa: E731
                                                  seed=int(spec.seed), **common)
         else:
@@ -168,12 +170,6 @@ class HFIllustrator(_HFClient):
         if on_step:
             on_step(1, 1, None)
         return image
-
-
-def _png(image) -> bytes:
-    buffer = io.BytesIO()
-    image.convert("RGB").save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 # -- speech ---------------------------------------------------------------------------------------

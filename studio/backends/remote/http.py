@@ -26,9 +26,11 @@ class RemoteHTTP:
             return self._client
 
     def call(self, method: str, url: str, *, cancel: CancelToken | None = None, model: str = "",
-             timeout: float | None = None, retries: int | None = None, **kwargs: Any):
+             timeout: float | None = None, retries: int | None = None, accept: tuple[int, ...] = (),
+             **kwargs: Any):
         """The answer to one request; 429/503 are tried again with backoff, connection
-        failures and 5xx raise ``WorkerDown`` (a pool moves on), others a clear ``BackendError``."""
+        failures and 5xx raise ``WorkerDown`` (a pool moves on), others a clear ``BackendError``
+        (error statuses in ``accept`` are returned for the caller to read)."""
         import httpx
 
         limit = float(timeout if timeout is not None else self.settings.remote_timeout_s)
@@ -42,7 +44,7 @@ class RemoteHTTP:
                 raise WorkerDown("remote.server_down", service=self.service, address=safe_url(url)) from exc
             except httpx.TimeoutException as exc:
                 raise BackendError("remote.timeout", service=self.service) from exc
-            if response.status_code >= 400:
+            if response.status_code >= 400 and response.status_code not in accept:
                 raise status_error(response.status_code, self.service, model, _detail(response))
             return response
 
