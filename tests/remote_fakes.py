@@ -160,10 +160,14 @@ class FakeHF(FakeServer):
     def __init__(self, tasks: dict[str, str], chat_reply: str = "{}"):
         self.tasks = tasks  # model id -> "text-to-image" | "image-to-image" | "text-to-speech" | "chat"
         self.chat_reply = chat_reply
+        self.users: dict[str, str] = {}  # accepted token -> user name
         self.delay_s = 0.0
         super().__init__()
 
     def handle(self, method, path, raw, headers):
+        if path == "/api/whoami-v2":  # the Hub's "who is this token" (Settings' test button)
+            user = self.users.get((headers.get("authorization") or "").removeprefix("Bearer "))
+            return _json(200, {"type": "user", "name": user}) if user else _json(401, {"error": "Invalid credentials"})
         if self.fail:
             answer = self.fail.pop(0)
             if answer == "black":

@@ -62,6 +62,14 @@ class _HFClient:
             raise BackendError("remote.login_needed")
         return token
 
+    def check(self, credentials: Credentials | None) -> None:
+        """Settings' test button: is the token accepted (whoami, no inference spent)?"""
+        from huggingface_hub import HfApi
+
+        token = self.token_for(credentials)
+        endpoint = self.settings.hf_base_url.rstrip("/") or None
+        self._translated(lambda: HfApi(endpoint=endpoint).whoami(token=token), "whoami")
+
     def client(self, model: str, credentials: Credentials | None):
         from huggingface_hub import InferenceClient
 
