@@ -158,7 +158,7 @@ class FakeHF(FakeServer):
     ``POST /models/<id>/v1/chat/completions`` answered with chat-completion JSON."""
 
     def __init__(self, tasks: dict[str, str], chat_reply: str = "{}"):
-        self.tasks = tasks  # model id -> "text-to-image" | "image-to-image" | "text-to-speech" | "chat"
+        self.tasks = dict(tasks)  # model id -> "text-to-image" | "image-to-image" | "text-to-speech" | "chat"
         self.chat_reply = chat_reply
         self.users: dict[str, str] = {}  # accepted token -> user name
         self.delay_s = 0.0

@@ -242,3 +242,24 @@ def test_no_token_in_logs_stored_book_or_export(tmp_path, fake, caplog, monkeypa
     for text in everything:
         assert TOKEN_A not in text and SPACE_TOKEN not in text
     assert "hf_token='***'" in caplog.text  # the credentials were logged, masked
+
+
+def test_a_page_is_narrated_with_the_visitors_token(tmp_path, fake):
+    from studio import narrate
+
+    services = build_services(_settings(tmp_path, fake.url, speaker="hf"))
+    book = _book(services)
+    voice = narrate.create_voice(services, "local", book.id, "Narrator")
+
+    def plain_voice(b):  # a standard reading voice: no likeness, so no consent form needed
+        b.voice(voice.id).converter, b.voice(voice.id).speaker = "none", "hf"
+
+    services.store.update("local", book.id, plain_voice)
+    take = narrate.narrate_page(services, "local", book.id, book.pages[0].id, voice.id,
+                                credentials=Credentials(hf_token=TOKEN_B))
+    assert take.speaker == "hf" and take.duration_s > 0.2
+    assert fake.authorizations() == [f"Bearer {TOKEN_B}"]
+    with pytest.raises(BackendError) as caught:  # no visitor token and no Space token: log in first
+        narrate.narrate_page(services, "local", book.id, book.pages[1].id, voice.id)
+    assert caught.value.key == "remote.login_needed"
+    assert len(services.store.get("local", book.id).pages[1].takes) == 0
