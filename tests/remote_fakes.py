@@ -43,6 +43,7 @@ class FakeServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # headers and body leave in one write (no Nagle/delayed-ACK stall)
 
             def log_message(self, *args):
                 pass
@@ -95,6 +96,7 @@ class FakeA1111(FakeServer):
         self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
         self.interrupted = threading.Event()
         self.interrupts = 0
+        self.gpu = threading.Lock()  # like the WebUI: one picture at a time, the others wait
         super().__init__()
 
     def handle(self, method, path, raw, headers):
@@ -124,14 +126,15 @@ class FakeA1111(FakeServer):
                     return _json(answer, {"error": "fake", "detail": f"fake failure {answer}"})
             body = json.loads(raw)
             steps = int(body.get("steps", 20))
-            self.interrupted.clear()
-            for i in range(steps):
-                self.state = {"sampling_step": i + 1, "sampling_steps": steps, "job_count": 1}
-                if self.step_s:
-                    time.sleep(self.step_s)
-                if self.interrupted.is_set():
-                    break  # the WebUI returns what it has after an interrupt
-            self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
+            with self.gpu:
+                self.interrupted.clear()
+                for i in range(steps):
+                    self.state = {"sampling_step": i + 1, "sampling_steps": steps, "job_count": 1}
+                    if self.step_s:
+                        time.sleep(self.step_s)
+                    if self.interrupted.is_set():
+                        break  # the WebUI returns what it has after an interrupt
+                self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
             info = {"seed": body.get("seed"), "sampler_name": body.get("sampler_name"), "steps": steps}
             return _json(200, {"images": [base64.b64encode(png_bytes()).decode(),
                                           base64.b64encode(png_bytes((255, 255, 255))).decode()],

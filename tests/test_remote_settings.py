@@ -34,6 +34,7 @@ def test_remote_section_lists_tests_and_never_shows_a_secret(launch_app, client_
     engines = [row[0] for row in table["data"]]
     assert engines == ["Stable Diffusion WebUI (A1111/Forge)", "Hugging Face inference (pictures)"]
     assert "this studio's own account" in note
+    assert "does not promise the same picture twice" in table["data"][1][2]  # HF providers: say so
     note, table = client.predict(api_name="/remote_test")
     statuses = [row[2] for row in table["data"]]
     assert statuses[0] == "reachable" and "cannot be reached" in statuses[1] and statuses[2] == "reachable"

@@ -29,7 +29,10 @@ def overview(services, lang: str) -> list[list[str]]:
     rows = []
     for backend in configured(services):
         status = backend.available()
-        rows.append([backend.label, _addresses(services.settings, backend), ("" if status.ok else "✗ ") + status.reason])
+        line = ("" if status.ok else "✗ ") + status.reason
+        if backend.name == "hf" and backend is services.backends.get("illustrator", "hf"):
+            line += " · " + text("remote.not_reproducible", lang, service=backend.label)  # providers differ
+        rows.append([backend.label, _addresses(services.settings, backend), line])
     return rows or [["", "", text("remote.none_configured", lang)]]
 
 
