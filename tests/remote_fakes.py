@@ -378,3 +378,32 @@ class FakeComfyUI:
     def close(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=5)
+
+
+# -- a book to illustrate -------------------------------------------------------------------------
+def remote_book(services, pages: int = 4, pose: bool = True, lora_weight: float | None = 0.7, steps: int = 6,
+                seed: int = 1234, width: int = 256, height: int = 256, negative: str = ""):
+    """A book of ``pages`` pages, each with the hugging pose (openpose), the watercolor LoRA and a
+    locked seed, so every remote backend gets the same page to draw."""
+    from studio.book import Character, LoraChoice, Page
+
+    created = services.store.create("local", "Persimmon", page_count=4)
+
+    def fill(book):
+        book.characters = [Character(name="Halmeoni", description="a small grandmother")]
+        book.pages = [Page(text=f"p{i}", illustration_prompt=f"picking persimmons {i}", characters=["Halmeoni"])
+                      for i in range(pages)]
+        for page in book.pages:
+            if pose:
+                page.image.control.kind, page.image.control.pose_id = "openpose", "hugging"
+            if lora_weight is not None:
+                page.image.loras = [LoraChoice(ref="watercolor.safetensors", weight=lora_weight,
+                                               name="watercolor.safetensors")]
+            page.image.steps, page.image.seed, page.image.seed_locked = steps, seed, True
+            page.image.width, page.image.height, page.image.negative_prompt = width, height, negative
+
+    return services.store.update("local", created.id, fill)
+
+
+def variant_count(services, book_id: str) -> int:
+    return sum(len(p.variants) for p in services.store.get("local", book_id).pages)

@@ -13,11 +13,10 @@ from PIL import Image
 from studio import illustrate
 from studio.backends.base import BackendError, CancelToken, Cancelled
 from studio.backends.remote.a1111 import A1111Illustrator
-from studio.book import Character, LoraChoice, Page
 from studio.config import Settings
 from studio.image_params import parse_a1111, read_png_parameters
 from studio.services import build_services
-from tests.remote_fakes import FakeA1111, refuse_connections_url
+from tests.remote_fakes import FakeA1111, refuse_connections_url, remote_book, variant_count
 
 
 @pytest.fixture
@@ -46,31 +45,10 @@ def _services(tmp_path, urls, **extra):
     return services
 
 
-def _book(services):
-    b = services.store.create("local", "Persimmon", page_count=4)
-
-    def fill(book):
-        book.characters = [Character(name="Halmeoni", description="a small grandmother")]
-        book.pages = [Page(text=f"p{i}", illustration_prompt=f"picking persimmons {i}", characters=["Halmeoni"])
-                      for i in range(2)]
-        for page in book.pages:
-            page.image.control.kind = "openpose"
-            page.image.control.pose_id = "hugging"
-            page.image.loras = [LoraChoice(ref="watercolor.safetensors", weight=0.7, name="watercolor.safetensors")]
-            page.image.steps, page.image.seed, page.image.seed_locked = 6, 1234, True
-            page.image.width = page.image.height = 256
-
-    return services.store.update("local", b.id, fill)
-
-
-def _variants(services, book_id):
-    return sum(len(p.variants) for p in services.store.get("local", book_id).pages)
-
-
 def test_page_with_pose_and_lora_reports_progress_and_stores_parameters(tmp_path, fakes):
     fake = fakes(step_s=0.03)
     services = _services(tmp_path, [fake.url])
-    book = _book(services)
+    book = remote_book(services, pages=2)
     page = book.pages[0]
     steps = []
     [variant] = illustrate.generate_variants(services, "local", book.id, page.id, page.image,
@@ -87,13 +65,13 @@ def test_page_with_pose_and_lora_reports_progress_and_stores_parameters(tmp_path
     assert params["Seed"] == "1234" and params["Steps"] == "6" and params["Backend"] == "a1111"
     assert params["Size"] == "256x256" and params["Model"] == "webui-current-model"
     assert read_png_parameters(services.media.path(variant.image)) == variant.params["parameters"]
-    assert _variants(services, book.id) == 1
+    assert variant_count(services, book.id) == 1
 
 
 def test_cancel_interrupts_the_remote_job_and_stores_nothing(tmp_path, fakes):
     fake = fakes(step_s=0.05)
     services = _services(tmp_path, [fake.url])
-    book = _book(services)
+    book = remote_book(services, pages=2)
     page = book.pages[0]
     page.image.steps = 40
     token = CancelToken()
@@ -106,7 +84,7 @@ def test_cancel_interrupts_the_remote_job_and_stores_nothing(tmp_path, fakes):
         illustrate.generate_variants(services, "local", book.id, page.id, page.image, cancel=token, on_step=on_step)
     assert fake.interrupts == 1
     assert max(fake.state.get("sampling_step", 0), 0) == 0  # the fake stopped early and is idle again
-    assert _variants(services, book.id) == 0
+    assert variant_count(services, book.id) == 0
 
 
 @pytest.mark.parametrize("answer,key", [
@@ -117,12 +95,12 @@ def test_every_failure_has_its_message_and_stores_nothing(tmp_path, fakes, answe
     fake = fakes()
     fake.fail = [answer] * 5
     services = _services(tmp_path, [fake.url])
-    book = _book(services)
+    book = remote_book(services, pages=2)
     with pytest.raises(BackendError) as caught:
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image)
     assert caught.value.key == key
     assert caught.value.render("ko") != caught.value.render("en") and "{" not in caught.value.render("ko")
-    assert _variants(services, book.id) == 0
+    assert variant_count(services, book.id) == 0
     if answer == 429:
         assert len(fake.requests_to("txt2img")) == 2  # tried again once (remote_retries=1), then told
 
@@ -132,22 +110,22 @@ def test_timeout_and_server_down_are_told_clearly(tmp_path, fakes):
     fake.fail = ["slow"]
     services = _services(tmp_path, [fake.url], **{})
     services.settings.remote_timeout_s = 0.5
-    book = _book(services)
+    book = remote_book(services, pages=2)
     with pytest.raises(BackendError) as caught:
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image)
     assert caught.value.key == "remote.timeout"
     down = _services(tmp_path / "b", [refuse_connections_url()])
-    book = _book(down)
+    book = remote_book(down, pages=2)
     with pytest.raises(BackendError) as caught:
         illustrate.generate_variants(down, "local", book.id, book.pages[0].id, book.pages[0].image)
     assert caught.value.key == "remote.server_down" and "127.0.0.1" in str(caught.value)
-    assert _variants(down, book.id) == 0
+    assert variant_count(down, book.id) == 0
 
 
 def test_missing_lora_or_controlnet_model_is_named(tmp_path, fakes):
     fake = fakes(loras=())
     services = _services(tmp_path, [fake.url])
-    book = _book(services)
+    book = remote_book(services, pages=2)
     with pytest.raises(BackendError) as caught:
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image)
     assert caught.value.key == "remote.lora_missing" and "watercolor" in str(caught.value)
@@ -155,18 +133,18 @@ def test_missing_lora_or_controlnet_model_is_named(tmp_path, fakes):
     with pytest.raises(BackendError) as caught:
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image)
     assert caught.value.key == "remote.controlnet_missing"
-    assert not fake.requests_to("txt2img") and _variants(services, book.id) == 0
+    assert not fake.requests_to("txt2img") and variant_count(services, book.id) == 0
 
 
 def test_pool_of_two_with_one_failing_finishes_every_page_on_the_healthy_one(tmp_path, fakes):
     healthy, broken = fakes(), fakes()
     broken.fail = [500] * 10
     services = _services(tmp_path, [broken.url, healthy.url, refuse_connections_url()])
-    book = _book(services)
+    book = remote_book(services, pages=2)
     events = list(illustrate.illustrate_book(services, "local", book.id))
     assert events[-1].done == events[-1].total == 2
     assert len(healthy.requests_to("txt2img")) == 2 and len(broken.requests_to("txt2img")) <= 1
-    assert _variants(services, book.id) == 2
+    assert variant_count(services, book.id) == 2
     pool = services.backends.get("illustrator", "a1111").pool
     assert [w.url for w in pool.workers if w.down_until > 0] != [] and pool.workers[1].done == 2
 

@@ -10,11 +10,11 @@ from PIL import Image
 from studio import illustrate
 from studio.backends.base import BackendError, CancelToken, Cancelled, IllustrationRequest
 from studio.backends.remote.comfyui import ComfyUIIllustrator
-from studio.book import Character, ImageSpec, LoraChoice, Page
+from studio.book import ImageSpec
 from studio.config import Settings
 from studio.image_params import parse_a1111
 from studio.services import build_services
-from tests.remote_fakes import FakeComfyUI, refuse_connections_url
+from tests.remote_fakes import FakeComfyUI, refuse_connections_url, remote_book, variant_count
 
 
 @pytest.fixture
@@ -30,6 +30,10 @@ def fakes():
         fake.close()
 
 
+def _book(services, pose=True):
+    return remote_book(services, pose=pose, lora_weight=0.6, steps=5, seed=4321)
+
+
 def _settings(tmp_path, urls, **extra):
     lora_dir = tmp_path / "loras"
     lora_dir.mkdir(parents=True, exist_ok=True)
@@ -40,27 +44,6 @@ def _settings(tmp_path, urls, **extra):
                   remote_cooldown_s=60)
     values.update(extra)
     return Settings(**values)
-
-
-def _book(services, pose=True):
-    b = services.store.create("local", "Persimmon", page_count=4)
-
-    def fill(book):
-        book.characters = [Character(name="Halmeoni", description="a small grandmother")]
-        book.pages = [Page(text=f"p{i}", illustration_prompt=f"picking persimmons {i}", characters=["Halmeoni"])
-                      for i in range(4)]
-        for page in book.pages:
-            if pose:
-                page.image.control.kind, page.image.control.pose_id = "openpose", "hugging"
-            page.image.loras = [LoraChoice(ref="watercolor.safetensors", weight=0.6, name="watercolor.safetensors")]
-            page.image.steps, page.image.seed, page.image.seed_locked = 5, 4321, True
-            page.image.width = page.image.height = 256
-
-    return services.store.update("local", b.id, fill)
-
-
-def _variants(services, book_id):
-    return sum(len(p.variants) for p in services.store.get("local", book_id).pages)
 
 
 def test_page_with_pose_and_lora_streams_progress_and_stores_parameters(tmp_path, fakes):
@@ -83,7 +66,7 @@ def test_page_with_pose_and_lora_streams_progress_and_stores_parameters(tmp_path
     assert pose_map.size == (256, 256) and pose_map.convert("L").getextrema()[1] > 50
     params = parse_a1111(variant.params["parameters"])
     assert params["Backend"] == "comfyui" and params["Model"] == "sd15.safetensors" and params["Seed"] == "4321"
-    assert _variants(services, book.id) == 1
+    assert variant_count(services, book.id) == 1
 
 
 def test_page_without_pose_or_lora_drops_those_nodes(tmp_path, fakes):
@@ -113,7 +96,7 @@ def test_cancel_interrupts_our_running_job(tmp_path, fakes):
                                      cancel=token, on_step=on_step)
     [prompt_id] = fake.prompts
     assert fake.interrupts == [{"prompt_id": prompt_id}] and fake.deletes == []
-    assert _variants(services, book.id) == 0
+    assert variant_count(services, book.id) == 0
 
 
 def test_cancel_of_a_queued_job_takes_it_out_of_the_queue(tmp_path, fakes):
@@ -136,7 +119,7 @@ def test_failures_have_their_message_and_store_nothing(tmp_path, fakes, failure,
     with pytest.raises(BackendError) as caught:
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image)
     assert caught.value.key == key and "{" not in caught.value.render("ko")
-    assert _variants(services, book.id) == 0
+    assert variant_count(services, book.id) == 0
 
 
 def test_missing_checkpoint_or_lora_is_named_from_the_servers_validation(tmp_path, fakes):
@@ -151,7 +134,7 @@ def test_missing_checkpoint_or_lora_is_named_from_the_servers_validation(tmp_pat
     with pytest.raises(BackendError) as caught:
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image)
     assert caught.value.key == "remote.controlnet_missing"
-    assert _variants(services, book.id) == 0
+    assert variant_count(services, book.id) == 0
 
 
 def test_timeout_while_running_interrupts_and_says_so(tmp_path, fakes):
@@ -167,7 +150,7 @@ def test_pool_finishes_pages_on_the_healthy_server(tmp_path, fakes):
     services = build_services(_settings(tmp_path, [refuse_connections_url(), healthy.url]))
     book = _book(services, pose=False)
     events = list(illustrate.illustrate_book(services, "local", book.id))
-    assert events[-1].done == 4 and len(healthy.prompts) == 4 and _variants(services, book.id) == 4
+    assert events[-1].done == 4 and len(healthy.prompts) == 4 and variant_count(services, book.id) == 4
     alone = ComfyUIIllustrator(_settings(tmp_path, [refuse_connections_url()]))
     with pytest.raises(BackendError) as caught:
         alone.illustrate(IllustrationRequest(spec=ImageSpec(steps=2, width=64, height=64), prompt="x"))

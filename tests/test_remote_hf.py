@@ -14,11 +14,11 @@ from studio import illustrate
 from studio.backends.base import BackendError, CancelToken, Cancelled, IllustrationRequest
 from studio.backends.remote.common import Credentials, visitor_credentials, with_credentials
 from studio.backends.remote.hf_inference import HFIllustrator, HFSpeaker, HFWriter
-from studio.book import Character, ImageSpec, LoraChoice, Page
+from studio.book import ImageSpec, LoraChoice
 from studio.config import Settings
 from studio.image_params import parse_a1111
 from studio.services import build_services
-from tests.remote_fakes import FakeHF, refuse_connections_url
+from tests.remote_fakes import FakeHF, refuse_connections_url, remote_book, variant_count
 from tests.test_writers_http import REQUEST, story_json
 
 TOKEN_A, TOKEN_B, SPACE_TOKEN = "hf_visitorAAAAsecret111", "hf_visitorBBBBsecret222", "hf_spaceSSSSsecret333"
@@ -43,6 +43,11 @@ def no_space_token(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
 
 
+def _book(services):  # a plain page: providers take no pose map and no LoRA
+    return remote_book(services, pose=False, lora_weight=None, steps=9, seed=77, width=512, height=384,
+                       negative="blurry")
+
+
 def _settings(tmp_path, url, **extra):
     values = dict(data_dir=tmp_path / "data", illustrator="hf", hf_base_url=url, hf_image_model="stabilityai/sdxl",
                   hf_image2image_model="timbrooks/pix2pix", hf_tts_model_ko="facebook/mms-tts-kor",
@@ -50,25 +55,6 @@ def _settings(tmp_path, url, **extra):
                   remote_timeout_s=5)
     values.update(extra)
     return Settings(**values)
-
-
-def _book(services):
-    b = services.store.create("local", "Persimmon", page_count=4)
-
-    def fill(book):
-        book.characters = [Character(name="Halmeoni", description="a small grandmother")]
-        book.pages = [Page(text=f"p{i}", illustration_prompt=f"picking persimmons {i}", characters=["Halmeoni"])
-                      for i in range(4)]
-        for page in book.pages:
-            page.image.steps, page.image.seed, page.image.seed_locked = 9, 77, True
-            page.image.width, page.image.height = 512, 384
-            page.image.negative_prompt = "blurry"
-
-    return services.store.update("local", b.id, fill)
-
-
-def _variants(services, book_id):
-    return sum(len(p.variants) for p in services.store.get("local", book_id).pages)
 
 
 def test_picture_uses_the_visitors_token_and_passes_every_setting(tmp_path, fake):
@@ -138,7 +124,7 @@ def test_every_failure_has_its_message_and_stores_nothing(tmp_path, fake, answer
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image, backend=backend)
     assert caught.value.key == key and len(fake.seen) == tries
     assert "{" not in caught.value.render("ko") and TOKEN_A not in caught.value.render("en")
-    assert _variants(services, book.id) == 0
+    assert variant_count(services, book.id) == 0
 
 
 def test_model_not_found_timeout_and_server_down(tmp_path, fake):
@@ -191,7 +177,7 @@ def test_cancel_stops_waiting_at_once_and_stores_nothing(tmp_path, fake):
     with pytest.raises(Cancelled):
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image,
                                      backend=backend, cancel=token)
-    assert time.monotonic() - started < 1.0 and _variants(services, book.id) == 0
+    assert time.monotonic() - started < 1.0 and variant_count(services, book.id) == 0
 
 
 def test_speech_in_korean_and_a_clear_message_for_a_language_without_model(tmp_path, fake):

@@ -31,7 +31,7 @@ def overview(services, lang: str) -> list[list[str]]:
         status = backend.available()
         line = ("" if status.ok else "✗ ") + status.reason
         if backend.name == "hf" and backend is services.backends.get("illustrator", "hf"):
-            line += " · " + text("remote.not_reproducible", lang, service=backend.label)  # providers differ
+            line += " · " + text("remote.not_reproducible", lang, service="Hugging Face")  # providers differ
         rows.append([backend.label, _addresses(services.settings, backend), line])
     return rows or [["", "", text("remote.none_configured", lang)]]
 
