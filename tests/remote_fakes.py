@@ -90,8 +90,13 @@ def _json(status, obj):
 class FakeA1111(FakeServer):
     """``/sdapi/v1/txt2img`` etc. A picture takes ``step_s`` per step; progress and interrupt work."""
 
-    def __init__(self, step_s: float = 0.0, loras=("watercolor",)):
+    def __init__(self, step_s: float = 0.0, loras=("watercolor",), legacy: bool = False):
         self.step_s = step_s
+        self.legacy = legacy  # a WebUI before 1.6: no /internal/progress
+        self.pending: list[str] = []
+        self.current: str | None = None
+        self.finished: list[str] = []
+        self.interrupted_tasks: list[str | None] = []
         self.loras = list(loras)
         self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
         self.interrupted = threading.Event()
@@ -103,10 +108,18 @@ class FakeA1111(FakeServer):
         if path.startswith("/sdapi/v1/progress"):
             return _json(200, {"progress": 0.0, "eta_relative": 0.0, "state": dict(self.state),
                                "current_image": None, "textinfo": None})
-        if path == "/sdapi/v1/interrupt":
+        if path == "/sdapi/v1/interrupt":  # stops whatever runs now, like the real one
             self.interrupts += 1
+            self.interrupted_tasks.append(self.current)
             self.interrupted.set()
             return _json(200, {})
+        if path == "/internal/progress" and not self.legacy:
+            task = json.loads(raw).get("id_task")
+            active = task == self.current
+            steps = max(1, self.state.get("sampling_steps") or 1)
+            return _json(200, {"active": active, "queued": task in self.pending, "completed": task in self.finished,
+                               "progress": self.state.get("sampling_step", 0) / steps if active else None,
+                               "eta": None, "live_preview": None, "id_live_preview": -1, "textinfo": None})
         if path == "/sdapi/v1/loras":
             return _json(200, [{"name": n, "alias": n, "path": f"/m/Lora/{n}.safetensors", "metadata": {}}
                                for n in self.loras])
@@ -126,7 +139,11 @@ class FakeA1111(FakeServer):
                     return _json(answer, {"error": "fake", "detail": f"fake failure {answer}"})
             body = json.loads(raw)
             steps = int(body.get("steps", 20))
+            task = body.get("force_task_id")
+            self.pending.append(task)
             with self.gpu:
+                self.pending.remove(task)
+                self.current = task
                 self.interrupted.clear()
                 for i in range(steps):
                     self.state = {"sampling_step": i + 1, "sampling_steps": steps, "job_count": 1}
@@ -135,6 +152,8 @@ class FakeA1111(FakeServer):
                     if self.interrupted.is_set():
                         break  # the WebUI returns what it has after an interrupt
                 self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
+                self.current = None
+                self.finished.append(task)
             info = {"seed": body.get("seed"), "sampler_name": body.get("sampler_name"), "steps": steps}
             return _json(200, {"images": [base64.b64encode(png_bytes()).decode(),
                                           base64.b64encode(png_bytes((255, 255, 255))).decode()],

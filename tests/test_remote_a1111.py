@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import threading
+import time
 
 import pytest
 from PIL import Image
@@ -68,8 +69,9 @@ def test_page_with_pose_and_lora_reports_progress_and_stores_parameters(tmp_path
     assert variant_count(services, book.id) == 1
 
 
-def test_cancel_interrupts_the_remote_job_and_stores_nothing(tmp_path, fakes):
-    fake = fakes(step_s=0.05)
+@pytest.mark.parametrize("legacy", [False, True])
+def test_cancel_interrupts_the_remote_job_and_stores_nothing(tmp_path, fakes, legacy):
+    fake = fakes(step_s=0.05, legacy=legacy)
     services = _services(tmp_path, [fake.url])
     book = remote_book(services, pages=2)
     page = book.pages[0]
@@ -82,8 +84,10 @@ def test_cancel_interrupts_the_remote_job_and_stores_nothing(tmp_path, fakes):
 
     with pytest.raises(Cancelled):
         illustrate.generate_variants(services, "local", book.id, page.id, page.image, cancel=token, on_step=on_step)
-    assert fake.interrupts == 1
-    assert max(fake.state.get("sampling_step", 0), 0) == 0  # the fake stopped early and is idle again
+    deadline = time.monotonic() + 3
+    while fake.interrupts == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert fake.interrupts == 1 and fake.interrupted_tasks[0].startswith("task(gieok-")
     assert variant_count(services, book.id) == 0
 
 
@@ -103,6 +107,34 @@ def test_every_failure_has_its_message_and_stores_nothing(tmp_path, fakes, answe
     assert variant_count(services, book.id) == 0
     if answer == 429:
         assert len(fake.requests_to("txt2img")) == 2  # tried again once (remote_retries=1), then told
+
+
+def test_cancel_while_queued_spares_the_running_job_of_another_kiosk(tmp_path, fakes):
+    fake = fakes(step_s=0.03)
+    backend = A1111Illustrator(Settings(data_dir=tmp_path, a1111_urls=fake.url, remote_timeout_s=10))
+    backend.poll_s = 0.01
+    from studio.backends.base import IllustrationRequest
+    from studio.book import ImageSpec
+
+    other = threading.Thread(target=backend.illustrate,
+                             args=(IllustrationRequest(spec=ImageSpec(steps=15, width=64, height=64), prompt="other"),))
+    other.start()
+    while fake.current is None:
+        time.sleep(0.01)
+    token = CancelToken()
+    threading.Timer(0.1, token.cancel).start()
+    started = time.monotonic()
+    with pytest.raises(Cancelled):
+        backend.illustrate(IllustrationRequest(spec=ImageSpec(steps=15, width=64, height=64), prompt="mine"),
+                           cancel=token)
+    assert time.monotonic() - started < 0.4  # the visitor is not kept waiting behind the queue
+    other.join()
+    assert fake.bodies()[0]["prompt"] == "other" and fake.finished[0] == fake.bodies()[0]["force_task_id"]
+    deadline = time.monotonic() + 3
+    while not fake.interrupts and time.monotonic() < deadline:
+        time.sleep(0.01)
+    # only ours was interrupted, once it ran; the other kiosk's job was never touched
+    assert fake.interrupted_tasks == [fake.bodies()[1]["force_task_id"]]
 
 
 def test_timeout_and_server_down_are_told_clearly(tmp_path, fakes):

@@ -11,14 +11,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 from studio.backends.base import (
-    Availability, BackendError, CancelToken, Cancelled, IllustrationRequest, StepCallback, missing_packages,
+    Availability, BackendError, CancelToken, IllustrationRequest, StepCallback, missing_packages,
 )
 from studio.backends.remote.common import (
-    A1111_SAMPLERS, Credentials, image_from_b64, kind_map, png_b64, safe_url, split_urls,
+    A1111_SAMPLERS, Credentials, abandon_on_cancel, image_from_b64, kind_map, png_b64, safe_url, split_urls,
 )
 from studio.backends.remote.http import RemoteHTTP
 from studio.backends.remote.pool import WorkerPool
@@ -92,14 +93,15 @@ class A1111Illustrator:
 
     def _make_on(self, url: str, route: str, payload: dict, loras: list[str], on_step, cancel: CancelToken):
         self._check_loras(url, loras, cancel)
-        watcher = _ProgressWatcher(self, url, on_step, cancel)
+        task_id = f"task(gieok-{uuid.uuid4().hex[:16]})"  # lets us ask about *our* job, not the server's
+        watcher = _ProgressWatcher(self, url, task_id, int(payload["steps"]), on_step, cancel)
         watcher.start()
-        try:
-            answer = self.http.json("POST", url + route, json=payload, cancel=cancel, model=self.source)
+        try:  # on cancel we stop waiting at once; the watcher interrupts our job when it runs
+            answer = abandon_on_cancel(lambda: self.http.json(
+                "POST", url + route, json={**payload, "force_task_id": task_id}, model=self.source), cancel)
         finally:
-            watcher.stop()
-        if cancel.cancelled:
-            raise Cancelled("common.stopped")
+            if not cancel.cancelled:
+                watcher.stop()
         images = answer.get("images") if isinstance(answer, dict) else None
         if not images:
             raise BackendError("remote.no_image", service=SERVICE)
@@ -139,13 +141,19 @@ def _lora_name(choice) -> str:
 
 
 class _ProgressWatcher:
-    """Polls the server's progress while a picture is made; interrupts the job on cancel."""
+    """Follows our job while it is made: steps for the progress bar, and on cancel an interrupt
+    sent only while *our* job runs (the WebUI's interrupt stops whatever runs, which may be
+    another kiosk's job while ours waits in its queue). Servers without ``/internal/progress``
+    (before 1.6) are followed through ``/sdapi/v1/progress`` and interrupted at once."""
 
-    def __init__(self, backend: A1111Illustrator, url: str, on_step: StepCallback | None, cancel: CancelToken):
-        self.backend, self.url, self.on_step, self.cancel = backend, url, on_step, cancel
+    def __init__(self, backend: A1111Illustrator, url: str, task_id: str, steps: int,
+                 on_step: StepCallback | None, cancel: CancelToken):
+        self.backend, self.url, self.task_id, self.steps = backend, url, task_id, max(1, steps)
+        self.on_step, self.cancel = on_step, cancel
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gieok-a1111-progress", daemon=True)
         self.last_step = 0
+        self.per_task = True  # the server answers /internal/progress about one task
 
     def start(self) -> None:
         self._thread.start()
@@ -155,23 +163,51 @@ class _ProgressWatcher:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        interrupted = False
-        while not self._stop.wait(self.backend.poll_s):
-            if self.cancel.cancelled and not interrupted:
-                interrupted = True
-                try:
-                    self.backend.interrupt(self.url)
-                except BackendError as exc:  # the answer to txt2img still ends the job
-                    log.warning("could not interrupt %s: %s", safe_url(self.url), exc)
-                continue
-            if self.on_step is None or interrupted:
-                continue
+        deadline = time.monotonic() + float(self.backend.settings.remote_timeout_s)
+        while not self._stop.wait(self.backend.poll_s) and time.monotonic() < deadline:
+            state = self._task_state()
+            if self.cancel.cancelled:
+                if state is None or state.get("active"):
+                    self._interrupt()
+                    return
+                if state.get("completed"):
+                    return
+                continue  # still queued behind someone else's job: interrupt ours when it starts
+            if self.on_step is not None:
+                self._report(state)
+
+    def _task_state(self) -> dict | None:
+        if not self.per_task:
+            return None
+        try:
+            answer = self.backend.http.call("POST", self.url + "/internal/progress", timeout=5, retries=0,
+                                            accept=(404, 405, 422), json={"id_task": self.task_id,
+                                                                          "id_live_preview": -1, "live_preview": False})
+            if answer.status_code != 200:
+                self.per_task = False
+                return None
+            state = answer.json()
+        except (BackendError, ValueError):
+            return {}  # a missed poll: try again next time
+        return state if isinstance(state, dict) else {}
+
+    def _report(self, state: dict | None) -> None:
+        if state is not None:
+            step = round(float(state.get("progress") or 0.0) * self.steps) if state.get("active") else 0
+            total = self.steps
+        else:
             try:
-                state = self.backend.http.json("GET", self.url + "/sdapi/v1/progress?skip_current_image=true",
-                                               timeout=5, retries=0).get("state", {})
+                shared = self.backend.http.json("GET", self.url + "/sdapi/v1/progress?skip_current_image=true",
+                                                timeout=5, retries=0).get("state", {})
             except (BackendError, AttributeError):
-                continue  # progress is a nicety; the picture's own request reports real failures
-            step, total = int(state.get("sampling_step") or 0), int(state.get("sampling_steps") or 0)
-            if total > 0 and step > self.last_step:
-                self.last_step = step
-                self.on_step(min(step, total), total, None)
+                return  # progress is a nicety; the picture's own request reports real failures
+            step, total = int(shared.get("sampling_step") or 0), int(shared.get("sampling_steps") or 0)
+        if total > 0 and step > self.last_step:
+            self.last_step = step
+            self.on_step(min(step, total), total, None)
+
+    def _interrupt(self) -> None:
+        try:
+            self.backend.interrupt(self.url)
+        except BackendError as exc:  # the job then runs to its end; its picture is thrown away
+            log.warning("could not interrupt %s: %s", safe_url(self.url), exc)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from studio.backends.base import BackendError, CancelToken
+from studio.backends.base import BackendError, CancelToken, Cancelled
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -152,6 +153,32 @@ def wait(seconds: float, cancel: CancelToken | None) -> None:
         if cancel:
             cancel.raise_if_cancelled()
         time.sleep(min(0.05, left))
+
+
+def abandon_on_cancel(work: Callable[[], T], cancel: CancelToken | None, poll_s: float = 0.05) -> T:
+    """Run ``work`` in a thread; return its result, or raise ``Cancelled`` as soon as the visitor
+    cancels (the server's answer, when it comes, is discarded: nothing is stored)."""
+    if cancel is None:
+        return work()
+    outcome: dict[str, Any] = {}
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            outcome["value"] = work()
+        except BaseException as exc:  # re-raised below in the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="gieok-remote-call", daemon=True).start()
+    while not done.wait(poll_s):
+        if cancel.cancelled:
+            raise Cancelled("common.stopped")
+    cancel.raise_if_cancelled()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 # -- pictures -------------------------------------------------------------------------------------

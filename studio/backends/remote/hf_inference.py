@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import io
 import logging
-import threading
 from typing import Any, Callable, TypeVar
 
 from studio.backends import llm_json
 from studio.backends.base import (
-    Audio, Availability, BackendError, CancelToken, Cancelled, IllustrationRequest, PageDraft, StepCallback,
+    Audio, Availability, BackendError, CancelToken, IllustrationRequest, PageDraft, StepCallback,
     StoryDraft, StoryRequest, missing_packages,
 )
 from studio.backends.remote.common import (
-    Credentials, Transient, png_bytes, refuse_if_filtered, retrying, safe_url, status_error,
+    Credentials, Transient, abandon_on_cancel, png_bytes, refuse_if_filtered, retrying, safe_url, status_error,
 )
 
 log = logging.getLogger(__name__)
@@ -84,7 +83,7 @@ class _HFClient:
         """``send()`` with our messages for every failure, retries for busy answers, and cancel:
         a cancelled call is left to finish on its own and its answer is thrown away."""
         def attempt() -> T:
-            return _abandon_on_cancel(lambda: self._translated(send, model), cancel)
+            return abandon_on_cancel(lambda: self._translated(send, model), cancel)
 
         return retrying(attempt, self.settings.remote_retries, self.settings.remote_backoff_s, cancel)
 
@@ -107,32 +106,6 @@ class _HFClient:
             if llm_json.is_connection_error(exc):
                 raise Transient("remote.server_down", service=SERVICE, address=address) from None
             raise
-
-
-def _abandon_on_cancel(work: Callable[[], T], cancel: CancelToken | None, poll_s: float = 0.05) -> T:
-    """Run ``work`` in a thread; return its result, or raise ``Cancelled`` as soon as the visitor
-    cancels (the provider has no interrupt: its answer is discarded, nothing is stored)."""
-    if cancel is None:
-        return work()
-    outcome: dict[str, Any] = {}
-    done = threading.Event()
-
-    def run() -> None:
-        try:
-            outcome["value"] = work()
-        except BaseException as exc:  # re-raised below in the caller's thread
-            outcome["error"] = exc
-        finally:
-            done.set()
-
-    threading.Thread(target=run, name="gieok-hf-call", daemon=True).start()
-    while not done.wait(poll_s):
-        if cancel.cancelled:
-            raise Cancelled("common.stopped")
-    cancel.raise_if_cancelled()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 # -- pictures -------------------------------------------------------------------------------------
