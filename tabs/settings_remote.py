@@ -39,7 +39,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
               profile: gr.OAuthProfile | None = None):
         lang = _lang(request)
         credentials = visitor_credentials(oauth_token, profile)
-        return status.quota_note(services.settings, credentials, lang), status.test_connections(services, credentials, lang)
+        rows = status.test_connections(services, credentials, lang)
+        return status.quota_note(services.settings, credentials, lang), rows
 
     tab.select(show, None, [quota, table], api_name="remote_status")
     test.click(check, None, [quota, table], api_name="remote_test")

@@ -325,7 +325,8 @@ class FakeComfyUI:
             problems = []
             inputs = node.get("inputs", {})
             if node.get("class_type") not in self.KNOWN:
-                problems.append(("invalid_prompt", f"Cannot execute because node {node.get('class_type')} does not exist."))
+                problems.append(("invalid_prompt", f"Cannot execute because node {node.get('class_type')} "
+                                                   "does not exist."))
             for name, value in inputs.items():
                 if isinstance(value, list) and len(value) == 2 and value[0] not in workflow:
                     problems.append(("missing_input", f"{name}: node {value[0]} is missing"))

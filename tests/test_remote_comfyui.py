@@ -58,7 +58,8 @@ def test_page_with_pose_and_lora_streams_progress_and_stores_parameters(tmp_path
     workflow = queued["prompt"]
     by_type = {n["class_type"]: n["inputs"] for n in workflow.values()}
     assert by_type["KSampler"]["seed"] == 4321 and by_type["KSampler"]["steps"] == 5
-    assert by_type["LoraLoader"]["lora_name"] == "watercolor.safetensors" and by_type["LoraLoader"]["strength_model"] == 0.6
+    lora = by_type["LoraLoader"]
+    assert lora["lora_name"] == "watercolor.safetensors" and lora["strength_model"] == 0.6
     assert by_type["ControlNetLoader"]["control_net_name"] == "control_v11p_sd15_openpose.pth"
     [name] = fake.uploads
     assert by_type["LoadImage"]["image"] == name

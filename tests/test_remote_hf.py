@@ -112,7 +112,8 @@ def test_without_login_it_asks_for_one_and_the_space_token_is_used_when_set(tmp_
 
 
 @pytest.mark.parametrize("answer,key,tries", [
-    (401, "remote.bad_token", 1), (402, "remote.quota", 1), (429, "remote.quota", 2), (404, "remote.model_not_found", 1),
+    (401, "remote.bad_token", 1), (402, "remote.quota", 1), (429, "remote.quota", 2),
+    (404, "remote.model_not_found", 1),
     (503, "remote.busy", 2), ("black", "remote.nsfw", 1), (500, "remote.server_error", 1),
 ])
 def test_every_failure_has_its_message_and_stores_nothing(tmp_path, fake, answer, key, tries):
@@ -159,7 +160,8 @@ def test_photo_is_repainted_with_image_to_image(tmp_path, fake):
 
     backend = HFIllustrator(_settings(tmp_path, fake.url))
     spec = ImageSpec(width=64, height=64, steps=3, strength=0.6)
-    image = backend.illustrate(IllustrationRequest(spec=spec, prompt="watercolor", init_image=Image.new("RGB", (64, 64))),
+    photo = Image.new("RGB", (64, 64))
+    image = backend.illustrate(IllustrationRequest(spec=spec, prompt="watercolor", init_image=photo),
                                credentials=Credentials(hf_token=TOKEN_B))
     assert image.size == (64, 64) and fake.seen[0]["path"] == "/models/timbrooks/pix2pix"
     body = json.loads(fake.seen[0]["raw"])
