@@ -180,6 +180,34 @@ def test_pool_of_two_with_one_failing_finishes_every_page_on_the_healthy_one(tmp
     assert [w.url for w in pool.workers if w.down_until > 0] != [] and pool.workers[1].done == 2
 
 
+def test_pool_skips_a_down_worker_until_its_cool_down_then_checks_it_again():
+    from studio.backends.remote.common import WorkerDown
+    from studio.backends.remote.pool import WorkerPool
+
+    now = [0.0]
+    pool = WorkerPool(["http://a", "http://b"], cooldown_s=30, clock=lambda: now[0])
+    broken = {"http://a"}
+    used = []
+
+    def job(url):
+        used.append(url)
+        if url in broken:
+            raise WorkerDown("remote.server_down", service="WebUI", address=url)
+        return url
+
+    assert [pool.run(job, "WebUI") for _ in range(4)] == ["http://b"] * 4
+    assert used.count("http://a") == 1  # tried once, then left alone during the cool-down
+    broken.clear()
+    now[0] = 31.0  # cooled down: checked again and used again
+    assert sorted(pool.run(job, "WebUI") for _ in range(4)) == ["http://a"] * 2 + ["http://b"] * 2
+    broken.update({"http://a", "http://b"})
+    with pytest.raises(BackendError) as caught:
+        pool.run(job, "WebUI")
+    assert caught.value.key == "remote.all_down" and "2" in str(caught.value)
+    broken.clear()  # both cooling down: a new job still re-checks the first to come back
+    assert pool.run(job, "WebUI") == "http://a"
+
+
 def test_pool_spreads_concurrent_kiosks_over_workers(tmp_path, fakes):
     first, second = fakes(step_s=0.02), fakes(step_s=0.02)
     backend = A1111Illustrator(Settings(data_dir=tmp_path, a1111_urls=f"{first.url},{second.url}",

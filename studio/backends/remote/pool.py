@@ -46,6 +46,10 @@ class WorkerPool:
         now = self._clock()
         with self._lock:
             ready = [w for w in self.workers if w.url not in tried and w.down_until <= now]
+            if not ready and not tried and self.workers:
+                # every worker is cooling down: re-check the one that comes back first rather
+                # than refusing a job without a single real try
+                ready = [min(self.workers, key=lambda w: w.down_until)]
             if not ready:
                 return None
             start = next(self._turn)
@@ -86,8 +90,8 @@ class WorkerPool:
                 worker.done += 1
                 worker.down_until, worker.last_error = 0.0, ""
             return result
-        if len(self.workers) == 1 and last is not None:
-            raise last  # one server: its own message (down, 5xx) says more than "all are down"
+        if len(tried) == 1 and last is not None:
+            raise last  # one server tried: its own message (down, 5xx) says more than "all are down"
         raise BackendError("remote.all_down", service=service, count=len(self.workers))
 
     def check(self, probe: Callable[[str], None]) -> list[tuple[str, BackendError | None]]:
