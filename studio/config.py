@@ -81,6 +81,25 @@ class Settings:
     gpu_overhead_s: float = 10.0  # per ZeroGPU turn: moving the model onto the GPU, decoding
     gpu_min_duration_s: int = 15
     gpu_max_duration_s: int = 120  # ZeroGPU's longest turn for most accounts
+    # Remote engines (no GPU here): Hugging Face inference, A1111/Forge WebUI, ComfyUI.
+    # The Hugging Face token is never a setting: the visitor's login, or HF_TOKEN in the environment.
+    hf_image_model: str = ""  # e.g. black-forest-labs/FLUX.1-schnell, stabilityai/stable-diffusion-xl-base-1.0
+    hf_image2image_model: str = ""  # empty: photos on a page cannot be repainted through Hugging Face
+    hf_chat_model: str = ""  # e.g. Qwen/Qwen2.5-7B-Instruct
+    hf_tts_model_ko: str = ""  # e.g. facebook/mms-tts-kor
+    hf_tts_model_en: str = ""
+    hf_provider: str = "auto"  # an inference provider name, or "auto" (the visitor's preferred order)
+    hf_base_url: str = ""  # a dedicated endpoint or test server: models at {url}/models/{model id}
+    a1111_urls: str = ""  # comma separated WebUI/Forge addresses started with --api
+    a1111_model: str = ""  # checkpoint title on the servers; empty: whatever they have loaded
+    a1111_controlnets: str = ""  # "openpose=control_v11p_sd15_openpose,depth=..." (model names on the servers)
+    comfyui_urls: str = ""  # comma separated ComfyUI addresses
+    comfyui_checkpoint: str = ""  # checkpoint file name on the servers, e.g. v1-5-pruned-emaonly.safetensors
+    comfyui_controlnets: str = ""  # "openpose=control_v11p_sd15_openpose.pth,..." (file names on the servers)
+    remote_timeout_s: float = 300.0  # one picture, one page of speech or one story answer
+    remote_retries: int = 2  # more tries after a busy/failing answer, each wait doubling
+    remote_backoff_s: float = 1.0
+    remote_cooldown_s: float = 30.0  # a worker that failed is tried again after this long
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -113,6 +132,10 @@ class Settings:
             values["host"] = "0.0.0.0"  # a Space serves through its proxy, not on loopback
         values.update(overrides)
         return cls(**_coerce(cls, values))
+
+    def hf_token(self) -> str:
+        """The Space's own Hugging Face token (a visitor's login token is passed per job instead)."""
+        return os.environ.get("HF_TOKEN", "")
 
     def gemini_api_key(self) -> str:
         return os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""

@@ -225,8 +225,10 @@ def choose_variant(services, owner: str, book_id: str, page_id: str, variant_id:
     return services.store.update(owner, book_id, change)
 
 
-def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str, backend=None) -> tuple[ImageVariant, bool]:
-    """Make a variant again from its stored parameters; (variant, True) when the pixels match."""
+def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str, backend=None,
+              credentials=None) -> tuple[ImageVariant, bool]:
+    """Make a variant again from its stored parameters; (variant, True) when the pixels match.
+    ``credentials``: the visitor's, for a remote backend that bills them (Hugging Face)."""
     book = services.store.get(owner, book_id)
     page = book.page(page_id)
     original = next((v for v in page.variants if v.id == variant_id), None)
@@ -234,9 +236,12 @@ def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str,
         raise ValueError("That picture is not one of this page's variants.")
     if backend is None:
         backend = services.backends.get("illustrator", original.backend) if original.backend else None
+    from studio.backends.remote.common import with_credentials
+
+    backend = with_credentials(backend or services.backends.active("illustrator"), credentials)
     spec = ImageSpec.from_dict(original.params.get("spec"))
     image, used = render(services, book, page, spec, backend)
-    variant = _store_variant(services, backend or services.backends.active("illustrator"), image, used, owner)
+    variant = _store_variant(services, backend, image, used, owner)
     if variant.image == original.image:
         return original, True
     _add_variant(services, owner, book_id, page_id, variant, choose=False)

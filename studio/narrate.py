@@ -286,11 +286,15 @@ def _speaks(backend, language: str) -> bool:
     return bool(supports(language)) if callable(supports) else True
 
 
-def render(services, voice: Voice, text: str, language: str, seed: int = 0, owner: str = "") -> Rendering:
+def render(services, voice: Voice, text: str, language: str, seed: int = 0, owner: str = "",
+           credentials=None) -> Rendering:
+    """``credentials``: the visitor's, for a remote speaker that bills them (Hugging Face)."""
+    from studio.backends.remote.common import with_credentials
+
     require_consent(voice)
     backends = services.backends
     media = services.store.media_for(owner)
-    speaker = speaker_for(services, voice, language)
+    speaker = with_credentials(speaker_for(services, voice, language), credentials)
     _require_available(speaker)
     knobs: dict[str, Any] = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
     knobs["f0_method"] = voice.conversion.get("f0_method", F0_METHODS[0])
@@ -339,12 +343,13 @@ def _require_available(backend) -> None:
         raise BackendError("voice.speaker_unavailable", name=backend.label, reason=status.reason)
 
 
-def preview(services, owner: str, book_id: str, voice_id: str, text: str) -> Rendering:
+def preview(services, owner: str, book_id: str, voice_id: str, text: str, credentials=None) -> Rendering:
     book = services.store.get(owner, book_id)
-    return render(services, book.voice(voice_id), text, book.language, owner=owner)
+    return render(services, book.voice(voice_id), text, book.language, owner=owner, credentials=credentials)
 
 
-def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None) -> NarrationTake:
+def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None,
+                 credentials=None) -> NarrationTake:
     """Speak one page into a new take, keep it and choose it."""
     book = services.store.get(owner, book_id)
     page = book.page(page_id)
@@ -356,7 +361,8 @@ def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str
     voice = book.voice(voice_id)
     if not page.text.strip():
         raise NarrationError("voice.page_no_text", page=book.pages.index(page) + 1)
-    rendering = render(services, voice, page.text, book.language, seed=len(page.takes), owner=owner)
+    rendering = render(services, voice, page.text, book.language, seed=len(page.takes), owner=owner,
+                       credentials=credentials)
     data = audiolib.wav_bytes(rendering.result.samples, rendering.result.sample_rate)
     take = NarrationTake(audio=services.store.media_for(owner).put_bytes(data, "wav"),
                          duration_s=round(len(rendering.result.samples) / rendering.result.sample_rate, 4),
@@ -385,7 +391,7 @@ def choose_take(services, owner: str, book_id: str, page_id: str, take_id: str) 
 
 
 def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None = None,
-                 only_missing: bool = False) -> Iterator[Progress]:
+                 only_missing: bool = False, credentials=None) -> Iterator[Progress]:
     """Narrate every page (or only those without a chosen take); each page is saved as it is done."""
     cancel = cancel or CancelToken()
     book = services.store.get(owner, book_id)
@@ -396,7 +402,7 @@ def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None 
     yield Progress(0, total, "Starting…")
     for i, page in enumerate(pages, start=1):
         cancel.raise_if_cancelled()
-        take = narrate_page(services, owner, book_id, page.id)
+        take = narrate_page(services, owner, book_id, page.id, credentials=credentials)
         yield Progress(i, total, f"Page {book.pages.index(page) + 1} narrated ({take.duration_s:.1f} s)",
                        {"page_id": page.id, "take_id": take.id})
 

@@ -10,6 +10,7 @@ import gradio as gr
 from studio import illustrate, page_inputs, poses
 from studio.book import CONTROL_KINDS, TONES, ImageSpec, LoraChoice
 from studio.backends.diffusers_sd import SCHEDULERS
+from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.jobs import Jobs
 from tabs.common import TabContext, require_book, require_owner, user_errors
 
@@ -215,13 +216,14 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 *variants_view(pg, owner), None)
 
     @user_errors
-    def generate_variants(owner, book_id, page_id, n, *values, progress=gr.Progress()):
+    def generate_variants(owner, book_id, page_id, n, oauth: gr.OAuthToken | None, *values, progress=gr.Progress()):
         book, pg = load(owner, book_id, page_id)
         spec = spec_from_form(book, pg, list(values))
         token = jobs.start(owner, "illustrate")
         try:
             made = illustrate.generate_variants(
-                services, owner, book_id, page_id, spec, int(n), cancel=token,
+                services, owner, book_id, page_id, spec, int(n), cancel=token,  # the visitor's own token pays
+                backend=with_credentials(services.backends.active("illustrator"), visitor_credentials(oauth)),
                 on_step=lambda i, total, s, ss: progress((i + s / max(1, ss)) / total, desc=f"{i + 1}/{total}"))
         finally:
             jobs.finish(owner, "illustrate", token)
@@ -236,20 +238,22 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return (*variants_view(book.page(page_id), book.owner), overview_view(book))
 
     @user_errors
-    def reproduce(owner, book_id, page_id, variant_id):
+    def reproduce(owner, book_id, page_id, variant_id, oauth: gr.OAuthToken | None = None):
         if not variant_id:
             raise gr.Error("Pick a picture first. / 먼저 그림을 골라 주세요.")
-        made, same = illustrate.reproduce(services, require_owner(owner), require_book(book_id), page_id, variant_id)
+        made, same = illustrate.reproduce(services, require_owner(owner), require_book(book_id), page_id, variant_id,
+                                          credentials=visitor_credentials(oauth))
         _, pg = load(owner, book_id, page_id)
         return (*variants_view(pg, owner), "✓ identical" if same else "≠ different pixels (model or files changed)")
 
     @_streaming
-    def illustrate_book(owner, book_id, progress=gr.Progress()):
+    def illustrate_book(owner, book_id, oauth: gr.OAuthToken | None = None, progress=gr.Progress()):
         owner, book_id = require_owner(owner), require_book(book_id)
         token = jobs.start(owner, "illustrate")
         done_pages = 0
         try:
-            for event in illustrate.illustrate_book(services, owner, book_id, cancel=token):
+            backend = with_credentials(services.backends.active("illustrator"), visitor_credentials(oauth))
+            for event in illustrate.illustrate_book(services, owner, book_id, backend=backend, cancel=token):
                 progress((event.done + event.payload.get("step_fraction", 0)) / max(1, event.total), desc=event.message)
                 if "variant" in event.payload:
                     done_pages = event.done
