@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import hashlib
-import html
 import logging
 import os
 import re
@@ -16,8 +15,9 @@ from pathlib import Path
 import gradio as gr
 
 from studio.config import Settings
-from studio.messages import catalogue
+from studio.messages import LANGUAGES, catalogue
 from studio.services import Services, build_services
+from studio.story import escape_md
 from tabs import export as export_tab
 from tabs import library as library_tab
 from tabs import pages as pages_tab
@@ -25,7 +25,7 @@ from tabs import preview as preview_tab
 from tabs import settings as settings_tab
 from tabs import story as story_tab
 from tabs import voice as voice_tab
-from tabs.common import TabContext
+from tabs.common import TabContext, say, user_errors
 
 log = logging.getLogger("gieok")
 TAB_MODULES = [library_tab, story_tab, pages_tab, voice_tab, preview_tab, export_tab, settings_tab]
@@ -33,11 +33,8 @@ ASSETS = Path(__file__).parent / "assets"
 _TOKEN = re.compile(r"[0-9a-f]{64}")
 
 def build_i18n() -> gr.I18n:
-    merged: dict[str, dict[str, str]] = {lang: dict(catalogue(lang)) for lang in ("en", "ko")}
-    for strings in [m.STRINGS for m in TAB_MODULES]:
-        for lang in merged:
-            merged[lang].update(strings.get(lang, {}))
-    return gr.I18n(**merged)
+    """Every catalogue key in every language: the browser picks the visitor's language."""
+    return gr.I18n(**{lang: dict(catalogue(lang)) for lang in LANGUAGES})
 
 
 def owner_for(mode: str, token: str | None, profile: gr.OAuthProfile | None) -> tuple[str, str]:
@@ -68,12 +65,9 @@ def build_app(services: Services) -> gr.Blocks:
         owner = gr.State(None)
         book_id = gr.State(None)
         token = gr.BrowserState("", storage_key="gieok-visitor", secret=_browser_secret(settings))
-        with gr.Row(elem_id="gieok-header"):
-            gr.HTML(
-                "<h1 style='margin:0'>기억 스튜디오 · Gieok Studio</h1>"
-                "<p style='margin:0;opacity:.8'>사랑하는 사람의 기억을 그림책으로 · "
-                "Turn memories of someone you love into a picture book</p>"
-            )
+        with gr.Row(elem_id="gieok-header", equal_height=True):
+            # No emoji here: many computers have no colour-emoji font and show an empty box.
+            gr.Markdown(f"# {i18n('app.title')}\n{i18n('app.tagline')}", elem_id="gieok-title")
             open_title = gr.Markdown(elem_id="gieok-open-book")
             if settings.mode == "public" and os.environ.get("OAUTH_CLIENT_ID"):
                 gr.LoginButton()  # Spaces with hf_oauth: books follow the Hugging Face account
@@ -83,13 +77,11 @@ def build_app(services: Services) -> gr.Blocks:
                 with gr.Tab(i18n(module.TITLE), id=module.__name__.rsplit(".", 1)[-1]) as tab:
                     module.build(ctx, tab)
 
+        @user_errors
         def show_open_book(owner_id, open_id):
             if not (owner_id and open_id):
                 return ""
-            try:
-                return f"📖 **{html.escape(services.store.get(owner_id, open_id).title)}**"
-            except Exception:
-                return ""
+            return say("common.open_book", title=f"**{escape_md(services.store.get(owner_id, open_id).title)}**")
 
         book_id.change(show_open_book, [owner, book_id], open_title, api_visibility="private")
 
