@@ -179,7 +179,7 @@ def save_spec(services, owner: str, book_id: str, page_id: str, spec: ImageSpec)
 def generate_variants(services, owner: str, book_id: str, page_id: str, spec: ImageSpec, count: int = 1,
                       backend=None, cancel: CancelToken | None = None,
                       on_step: Callable[[int, int, int, int], None] | None = None) -> list[ImageVariant]:
-    """``count`` pictures for a page (seed, seed+1, ... when locked; random seeds otherwise).
+    """``count`` pictures for a page (seed, seed+1, ...; random seeds when the seed is negative).
 
     The page's settings are saved first; each picture is saved as soon as it is made. The first
     one becomes the page's image when it has none yet; earlier variants stay available."""
@@ -188,7 +188,9 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     backend = backend or services.backends.active("illustrator")
     book = save_spec(services, owner, book_id, page_id, spec)
     page = book.page(page_id)
-    seeds = [spec.seed + i if spec.seed_locked else secrets.randbelow(2**31) for i in range(int(count))]
+    # A typed seed is used as typed (the lock only decides whether the UI moves it on afterwards);
+    # a negative seed asks for new ones.
+    seeds = [spec.seed + i if spec.seed >= 0 else secrets.randbelow(2**31) for i in range(int(count))]
     made = []
     for i, seed in enumerate(seeds):
         step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
@@ -254,7 +256,7 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
         if page not in pages_to_illustrate(book, backend.name):
             continue
         number = book.pages.index(page) + 1
-        seed = page.image.seed if page.image.seed_locked else secrets.randbelow(2**31)
+        seed = page.image.seed if page.image.seed_locked and page.image.seed >= 0 else secrets.randbelow(2**31)
         spec = final_spec(book, page, page.image, seed)
 
         def work(emit, book=book, page=page, spec=spec, done=done, number=number):
