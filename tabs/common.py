@@ -208,10 +208,10 @@ def picture(services: Services, ref: str | None, max_side: int | None = None) ->
     return str(target)
 
 
-def next_button(ctx: TabContext, label_key: str, target_tab: str) -> gr.Button:
+def next_button(ctx: TabContext, label_key: str, target_tab: str, visible: bool = False) -> gr.Button:
     """A hidden "next step" button that moves the visitor to ``target_tab``; a handler shows it
     (``gr.update(visible=True)``) once the step before it is done."""
-    button = gr.Button(ctx.t(label_key), visible=False, variant="primary", size="sm",
+    button = gr.Button(ctx.t(label_key), visible=visible, variant="primary", size="sm",
                        elem_classes=["gieok-next"])
     if ctx.tabs is not None:
         button.click(lambda: gr.Tabs(selected=target_tab), None, ctx.tabs, api_visibility="private")
