@@ -60,7 +60,7 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     assert services.store.get("local", book_id).voice(voice_id).recordings == []
     out = c.predict(voice_id, [handle_file(str(rec1)), handle_file(str(rec2))], handle_file(str(mic)),
                     api_name="/voice_add_recordings")
-    assert out[1].startswith("3 recordings,") and "minutes usable" in out[1]
+    assert out[1].startswith("Recordings: 3 · usable speech:")
     voice = services.store.get("local", book_id).voice(voice_id)
     assert len(voice.recordings) == 3 and voice.profile["median_pitch_hz"] > 100
 

@@ -7,6 +7,7 @@ import pytest
 import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from ui_helpers import refused
 
 from studio import narrate
 from studio.audio import read_wav
@@ -158,14 +159,13 @@ def test_remove_and_delete_through_the_app(launch_app, client_for, recordings, m
     c.predict(api_name="/voice_refresh")
     voice_id = c.predict("순자 할머니", api_name="/voice_create")[0]["value"]
     out = c.predict(voice_id, [handle_file(str(low)), handle_file(str(high))], None, api_name="/voice_add_recordings")
-    assert "2 recording(s)" in out[1] and len(out[-3]["choices"]) == 2  # then the cleared uploads
+    assert out[1].startswith("Recordings: 2 ·") and len(out[-3]["choices"]) == 2  # then the cleared uploads
     keep, gone = services.store.get(OWNER, book_id).voice(voice_id).recordings
     measured_both = services.store.get(OWNER, book_id).voice(voice_id).profile
 
-    with pytest.raises(AppError, match="Choose the recording"):
-        c.predict(voice_id, None, api_name="/voice_remove_recording")
+    assert refused(c, voice_id, None, api_name="/voice_remove_recording") == "Choose the recording to remove."
     out = c.predict(voice_id, gone.id, api_name="/voice_remove_recording")
-    assert "1 recording(s)" in out[1] and [v for _, v in out[-1]["choices"]] == [keep.id]
+    assert out[1].startswith("Recordings: 1 ·") and [v for _, v in out[-1]["choices"]] == [keep.id]
     voice = services.store.get(OWNER, book_id).voice(voice_id)
     assert [r.id for r in voice.recordings] == [keep.id] and voice.profile["clips"] < measured_both["clips"]
     assert not any(p.exists() for p in _recording_files(services, gone))
@@ -173,7 +173,7 @@ def test_remove_and_delete_through_the_app(launch_app, client_for, recordings, m
 
     out = c.predict(voice_id, handle_file(str(model_files[0])), handle_file(str(model_files[1])),
                     api_name="/voice_rvc_model")
-    assert "RVC model" in out[10]
+    assert "Voice model (RVC)" in out[10]
     voice = narrate.set_pipeline(services, OWNER, book_id, voice_id, "espeak", "none")
     _, takes, audio = c.predict(voice_id, page_id, api_name="/narrate_page")
     assert len(takes["choices"]) == 1 and audio is not None
