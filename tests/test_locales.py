@@ -22,7 +22,7 @@ NAMED = re.compile(rf"""(?:\b(?:say|refuse|t|text|i18n|has_key)\(\s*|raise\s+\w+
 # Keys built at run time: f"pg.tone_{k}" names every key starting with "pg.tone_".
 DYNAMIC = re.compile(r"""f["']([a-z][a-z0-9_]*\.[a-z0-9_.]*)\{""")
 HANGUL = re.compile(r"[\uac00-\ud7a3\u3131-\u318e]")
-LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+\-]*")
+LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+\-]+")  # single letters (A · B) are labels
 # Words a Korean page may show: product and model names, file formats, units and technical terms.
 ALLOWED_LATIN = {
     "PDF", "EPUB", "MP4", "MP3", "M4B", "HTML", "LoRA", "RVC", "XTTS", "VITS", "README", "TOML", "ControlNet",
