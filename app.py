@@ -67,11 +67,13 @@ def build_app(services: Services) -> gr.Blocks:
         token = gr.BrowserState("", storage_key="gieok-visitor", secret=_browser_secret(settings))
         with gr.Row(elem_id="gieok-header", equal_height=True):
             # No emoji here: many computers have no colour-emoji font and show an empty box.
-            gr.Markdown(f"# {i18n('app.title')}\n{i18n('app.tagline')}", elem_id="gieok-title")
+            with gr.Column(elem_id="gieok-title", scale=3, min_width=240):
+                gr.Markdown(f"# {i18n('app.title')}")  # one translated phrase per string: Gradio translates markers
+                gr.Markdown(i18n("app.tagline"), elem_id="gieok-tagline")
             open_title = gr.Markdown(elem_id="gieok-open-book")
             if settings.mode == "public" and os.environ.get("OAUTH_CLIENT_ID"):
                 gr.LoginButton()  # Spaces with hf_oauth: books follow the Hugging Face account
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap", elem_id="gieok-tabs") as tabs:  # every tab named on a phone
             ctx = TabContext(services=services, owner=owner, book_id=book_id, i18n=i18n, tabs=tabs)
             for module in TAB_MODULES:
                 with gr.Tab(i18n(module.TITLE), id=module.__name__.rsplit(".", 1)[-1]) as tab:

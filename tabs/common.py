@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import html
 import inspect
 import logging
 import os
@@ -84,14 +85,19 @@ def refuse(key: str, **values: Any):
 def _report(exc: BaseException, name: str) -> None:
     """Say why nothing happened, as a toast in the visitor's language; outputs stay as they were."""
     if isinstance(exc, gr.Error):
-        gr.Warning(exc.message)
+        warn(exc.message)
     elif isinstance(exc, Cancelled):
-        gr.Info(message_of(exc) or say("common.stopped"))
+        gr.Info(html.escape(message_of(exc) or say("common.stopped")))
     elif isinstance(exc, USER_ERRORS):
-        gr.Warning(message_of(exc))
+        warn(message_of(exc))
     else:
         log.exception("internal error in %s", name)
-        gr.Warning(say("common.internal_error"))
+        warn(say("common.internal_error"))
+
+
+def warn(message: str) -> None:
+    """One toast (Gradio renders its text as HTML: user words in messages are escaped)."""
+    gr.Warning(html.escape(message))
 
 
 def _split_request(args: tuple) -> tuple[str, tuple, gr.Request | None]:
@@ -211,7 +217,7 @@ def picture(services: Services, ref: str | None, max_side: int | None = None) ->
 def next_button(ctx: TabContext, label_key: str, target_tab: str, visible: bool = False) -> gr.Button:
     """A hidden "next step" button that moves the visitor to ``target_tab``; a handler shows it
     (``gr.update(visible=True)``) once the step before it is done."""
-    button = gr.Button(ctx.t(label_key), visible=visible, variant="primary", size="sm",
+    button = gr.Button(ctx.t(label_key), visible=visible, variant="primary",
                        elem_classes=["gieok-next"])
     if ctx.tabs is not None:
         button.click(lambda: gr.Tabs(selected=target_tab), None, ctx.tabs, api_visibility="private")

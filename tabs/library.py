@@ -15,7 +15,6 @@ from tabs.common import (TabContext, next_button, picture, refuse, require_owner
                          visitor_language)
 
 TITLE = "tab.library"
-LANG_CHOICES = [("한국어", "ko"), ("English", "en")]
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
@@ -29,7 +28,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             title = gr.Textbox(label=t("lib.title"), placeholder=t("lib.title_placeholder"), max_length=200)
             dedicated = gr.Textbox(label=t("lib.dedicated"), placeholder=t("lib.dedicated_placeholder"),
                                    max_length=300)
-            language = gr.Radio(LANG_CHOICES, value="ko", label=t("lib.language"))
+            language = gr.Radio([(t("lang.ko"), "ko"), (t("lang.en"), "en")], value="ko", label=t("lib.language"))
             page_count = gr.Slider(MIN_PAGES, MAX_PAGES, value=6, step=1, label=t("lib.pages"))
             create_btn = gr.Button(t("lib.create"), variant="primary")
             created = gr.Markdown(elem_classes=["gieok-notice"], visible=False)

@@ -31,8 +31,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             locked = gr.Checkbox(label=t("pg.locked"))
             style = gr.Dropdown(label=t("pg.style"), choices=[(t("pg.no_style"), "")] + [
                 (s.name_en, k) for k, s in illustrate.styles().items()], value="")
-            prompt = gr.Textbox(label=t("pg.prompt"), lines=3, max_length=2000)
-            recompose = gr.Button(t("pg.recompose"), size="sm")
             tone = gr.Radio([(t(f"pg.tone_{k}"), k) for k in TONES], value="neutral", label=t("pg.tone"))
             with gr.Row():
                 seed = gr.Number(label=t("pg.seed"), value=0, precision=0, minimum=RANDOM_SEED, maximum=2**31 - 1)
@@ -41,7 +39,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             with gr.Row():
                 count = gr.Slider(1, illustrate.MAX_VARIANTS, value=3, step=1, label=t("pg.count"))
                 generate = gr.Button(t("pg.generate"), variant="primary")
-            with gr.Accordion(t("pg.advanced"), open=False):
+            with gr.Accordion(t("pg.advanced"), open=False):  # model words (English) and knobs
+                prompt = gr.Textbox(label=t("pg.prompt"), lines=3, max_length=2000)
+                recompose = gr.Button(t("pg.recompose"), size="sm")
                 negative = gr.Textbox(label=t("pg.negative"), lines=2, max_length=1000)
                 with gr.Row():
                     steps = gr.Slider(1, 100, value=25, step=1, label=t("pg.steps"))
@@ -118,7 +118,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         if not (owner and book_id and page_id):  # no book or no pages yet: leave the form as it is
             return [gr.update()] * len(shown)
         book, pg = load(owner, book_id, page_id)
-        memories = [(f"📷 {i + 1}", ref) for i, ref in enumerate(book.memories.photos)]
+        memories = [(str(i + 1), ref) for i, ref in enumerate(book.memories.photos)]
         return (f"**{book.pages.index(pg) + 1}.** {pg.text}", pg.locked, *form_values(services, book, pg),
                 gr.update(choices=poses.bundled_choices(visitor_language()), value=pg.image.control.pose_id or (
                     pg.pose_hint if pg.pose_hint in poses.bundled_names() else None)),

@@ -48,18 +48,20 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             traits = gr.Textbox(label=t("st.traits"), lines=2, max_length=700)
             keywords = gr.Textbox(label=t("st.keywords"), lines=2, max_length=1700)
             anecdotes = gr.Textbox(label=t("st.anecdotes"), lines=4, max_length=7300)
-            photos = gr.Gallery(label=t("st.photos"), columns=6, height=120, allow_preview=False, interactive=False)
-            with gr.Row():
-                upload = gr.File(label=t("st.add_photos"), file_count="multiple", type="filepath",
-                                 file_types=["image"], height=80)
-                remove_photo_btn = gr.Button(t("st.remove_photo"), size="sm")
-            with gr.Row():
-                tone = gr.Dropdown([(t(k), v) for k, v in TONES], value="gentle fairy tale", label=t("st.tone"))
-                age = gr.Radio(AGE_CHOICES, value="5-8", label=t("st.age"))
-            with gr.Row():
-                pages = gr.Slider(MIN_PAGES, MAX_PAGES, value=6, step=1, label=t("st.pages"))
-                language = gr.Radio([(t("lang.ko"), "ko"), (t("lang.en"), "en")], value="ko", label=t("st.language"))
-            with gr.Accordion(t("st.more"), open=False):
+            with gr.Accordion(t("st.photos"), open=False):
+                photos = gr.Gallery(show_label=False, columns=6, height=120, allow_preview=False, interactive=False)
+                with gr.Row():
+                    upload = gr.File(label=t("st.add_photos"), file_count="multiple", type="filepath",
+                                     file_types=["image"], height=80)
+                    remove_photo_btn = gr.Button(t("st.remove_photo"), size="sm")
+            with gr.Accordion(t("st.more"), open=False):  # the book's settings: sensible defaults
+                with gr.Row():
+                    tone = gr.Dropdown([(t(k), v) for k, v in TONES], value="gentle fairy tale", label=t("st.tone"))
+                    age = gr.Radio(AGE_CHOICES, value="5-8", label=t("st.age"))
+                with gr.Row():
+                    pages = gr.Slider(MIN_PAGES, MAX_PAGES, value=6, step=1, label=t("st.pages"))
+                    language = gr.Radio([(t("lang.ko"), "ko"), (t("lang.en"), "en")], value="ko",
+                                        label=t("st.language"))
                 active_writer = services.backends.active_or_none("writer")
                 writer = gr.Dropdown([(t(f"engine.writer.{name}"), name) for name in KINDS["writer"]],
                                      value=active_writer.name if active_writer else None, label=t("st.writer"),
@@ -79,8 +81,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             gr.Markdown(f"### {t('st.editor')}")
             chooser = gr.Dropdown([], label=t("st.page"), interactive=True)
             page_text = gr.Textbox(label=t("st.text"), lines=5, max_length=1500)
-            page_prompt = gr.Textbox(label=t("st.prompt"), lines=2, max_length=600)
-            page_info = gr.Markdown()
+            with gr.Accordion(t("st.prompt_details"), open=False):  # words for the picture model
+                page_prompt = gr.Textbox(label=t("st.prompt"), lines=2, max_length=600)
+                page_info = gr.Markdown()
             with gr.Row():
                 save_page_btn = gr.Button(t("st.save_page"), variant="primary")
                 regen_btn = gr.Button(t("st.regen_page"))
@@ -89,10 +92,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 up_btn = gr.Button(t("st.up"), size="sm")
                 down_btn = gr.Button(t("st.down"), size="sm")
             new_version_btn = gr.Button(t("st.new_version"), size="sm")
-            gr.Markdown(f"#### {t('st.sheet')}")
-            sheet = gr.Dataframe(headers=["", ""], column_count=(2, "fixed"), datatype=["str", "str"],
-                                 interactive=True, wrap=True, type="array")
-            save_sheet_btn = gr.Button(t("st.save_sheet"), size="sm")
+            with gr.Accordion(t("st.sheet"), open=False):  # looks are written in English for the picture model
+                sheet = gr.Dataframe(headers=["", ""], column_count=(2, "fixed"), datatype=["str", "str"],
+                                     interactive=True, wrap=True, type="array")
+                save_sheet_btn = gr.Button(t("st.save_sheet"), size="sm")
             with gr.Accordion(t("st.story"), open=False):
                 overview = gr.Markdown()
     selected_photo = gr.State(None)
@@ -178,11 +181,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 return say("st.rewritten", page=page_number)
             return say("st.written", count=len(book.pages), title=story.escape_md(event.payload.get("title", book.title)))
         if event.done == 0:
-            return "⏳ " + (say("st.rewriting", engine=engine, page=page_number) if rewriting
+            return (say("st.rewriting", engine=engine, page=page_number) if rewriting
                            else say("st.writing", engine=engine, pages=pages))
         if event.done == 1:
-            return "⏳ " + say("st.writing_time", engine=engine, seconds=int(time.monotonic() - started))
-        return "⏳ " + say("st.saving")
+            return say("st.writing_time", engine=engine, seconds=int(time.monotonic() - started))
+        return say("st.saving")
 
     def run_flow(owner, book_id, writer_, flow_factory, page_id=None, extra=()):
         """Stream a flow's progress into the status line, then show the saved book."""

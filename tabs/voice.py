@@ -227,10 +227,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 done, total = event.done, event.total
                 page_id = event.payload.get("page_id")
                 if not page_id:
-                    yield "⏳ " + say("v.narrating")
+                    yield say("v.narrating")
                     continue
                 take = store.get(owner, book_id).page(page_id).chosen_narration()
-                yield "⏳ " + say("v.page_narrated", page=numbers.get(page_id, "?"),
+                yield say("v.page_narrated", page=numbers.get(page_id, "?"),
                                   seconds=f"{take.duration_s:.1f}" if take else "?", done=done, total=total)
             yield say("v.book_narrated", done=done, total=total)
         except Cancelled:
