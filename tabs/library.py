@@ -22,6 +22,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     store = services.store
     export_dir = Path(tempfile.mkdtemp(prefix="gieok-exports-"))
 
+    welcome = gr.Markdown(t("lib.welcome"), elem_classes=["gieok-welcome"], visible=False)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             gr.Markdown(f"### {t('lib.new')}")
@@ -33,11 +34,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             create_btn = gr.Button(t("lib.create"), variant="primary")
             created = gr.Markdown(elem_classes=["gieok-notice"], visible=False)
             to_story = next_button(ctx, "lib.to_story", "story")
-            gr.Markdown(f"### {t('lib.import')}")
-            upload = gr.File(label=t("lib.archive"), file_types=[".zip"], type="filepath")
-        with gr.Column(scale=2):
+            with gr.Accordion(t("lib.import"), open=False):
+                upload = gr.File(label=t("lib.archive"), file_types=[".zip"], type="filepath")
+        with gr.Column(scale=2, visible=False) as shelf:  # shown once there is a book
             gr.Markdown(f"### {t('lib.mine')}")
-            welcome = gr.Markdown(t("lib.welcome"), elem_classes=["gieok-welcome"], visible=False)
             covers = gr.Gallery(show_label=False, columns=6, rows=1, height=180, object_fit="contain",
                                 allow_preview=False, preview=False, fit_columns=False,
                                 elem_classes=["gieok-book-card"])
@@ -75,7 +75,12 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         """The empty library greets a new family with the way to their first book, and the new
         book's language starts as the visitor's."""
         empty = bool(owner) and not store.list(owner)
-        return gr.update(visible=empty), visitor_language()
+        return gr.update(visible=empty), gr.update(visible=bool(owner) and not empty), visitor_language()
+
+    @user_errors
+    def shelf_view(owner):
+        books = bool(owner) and bool(store.list(owner))
+        return gr.update(visible=not books), gr.update(visible=books)
 
     @user_errors
     def create(owner, title_, dedicated_, language_, pages_):
@@ -83,7 +88,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         book = store.create(owner, title_, dedicated_, language_, int(pages_))
         drop, thumbs = listing(owner, book.id)
         done = gr.update(value=say("lib.created", title=book.title), visible=True)
-        return book.id, drop, thumbs, done, "", gr.update(visible=True), gr.update(visible=False)
+        return book.id, drop, thumbs, done, "", gr.update(visible=True), gr.update(visible=False), gr.update(visible=True)
 
     @user_errors
     def open_book(owner, chosen):
@@ -131,10 +136,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     lists = [chooser, covers]
     create_btn.click(create, [ctx.owner, title, dedicated, language, page_count],
-                     [ctx.book_id, *lists, created, title, to_story, welcome], api_name="create_book")
+                     [ctx.book_id, *lists, created, title, to_story, welcome, shelf], api_name="create_book")
     gr.on([tab.select], refresh, [ctx.owner], lists, api_name="list_books")
     ctx.owner.change(refresh, [ctx.owner], lists, api_visibility="private")
-    gr.on([tab.select, ctx.owner.change], welcome_view, [ctx.owner], [welcome, language],
+    gr.on([tab.select, ctx.owner.change], welcome_view, [ctx.owner], [welcome, shelf, language],
           api_visibility="private")
     open_btn.click(open_book, [ctx.owner, chooser], [ctx.book_id, status, ctx.tabs], api_name="open_book")
     covers.select(pick_from_gallery, [ctx.owner], [chooser], api_visibility="private")
@@ -143,9 +148,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     delete_btn.click(lambda: gr.update(visible=True), None, confirm_row, api_visibility="private")
     keep_btn.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
     confirm_btn.click(delete, [ctx.owner, chooser, ctx.book_id], [*lists, confirm_row, ctx.book_id, status],
-                      api_name="delete_book")
+                      api_name="delete_book").then(shelf_view, [ctx.owner], [welcome, shelf], api_visibility="private")
     export_btn.click(export, [ctx.owner, chooser], [archive], api_name="export_book")
-    upload.upload(import_, [ctx.owner, upload], [*lists, status], api_name="import_book")
+    upload.upload(import_, [ctx.owner, upload], [*lists, status], api_name="import_book").then(
+        shelf_view, [ctx.owner], [welcome, shelf], api_visibility="private")
 
 
 def _chosen(chosen: str | None) -> str:

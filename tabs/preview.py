@@ -31,10 +31,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
     with gr.Row():
         font = gr.Radio([(t(k), v) for k, v in FONTS], value="myeongjo", label=t("pv.font"), scale=3)
-        refresh_btn = gr.Button(t("pv.refresh"), scale=1)
+        with gr.Column(scale=1, min_width=200):
+            refresh_btn = gr.Button(t("pv.refresh"))
+            next_button(ctx, "pv.to_export", "export", visible=True)
     gr.Markdown(t("pv.hint"))
     reader = gr.HTML("", elem_id="gieok-preview")
-    next_button(ctx, "pv.to_export", "export", visible=True)
 
     @user_errors
     def show(owner, book_id, font_):
