@@ -72,9 +72,15 @@ def say(key: str, **values: Any) -> str:
 
 
 def message_of(exc: BaseException) -> str:
-    if isinstance(exc, Localized):
-        return exc.render(visitor_language())
-    return str(exc)
+    """An error's message in the visitor's language (values that are messages themselves too)."""
+    if not isinstance(exc, Localized):
+        return str(exc)
+    lang = visitor_language()
+    values = getattr(exc, "values", {}) or {}
+    if any(isinstance(v, Localized) for v in values.values()) and messages.has_key(exc.key):
+        return messages.text(exc.key, lang, **{k: message_of(v) if isinstance(v, Localized) else v
+                                               for k, v in values.items()})
+    return exc.render(lang)
 
 
 # -- one way for every handler to fail without breaking the page -------------------------------
