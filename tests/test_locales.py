@@ -90,3 +90,13 @@ def test_catalogues_are_flat_string_maps(lang):
     for path in _catalogue_files(lang):
         data = json.loads(path.read_text(encoding="utf-8"))
         assert isinstance(data, dict) and all(isinstance(v, str) and v.strip() for v in data.values()), path
+
+
+def test_no_colour_emoji_in_any_words():
+    """Many computers (and this studio's Debian image) have no colour-emoji font: an emoji shows
+    as an empty box, so the studio's words use none."""
+    emoji = re.compile("[\U0001F300-\U0001FAFF\u2600-\u2604\u2606-\u26FF\u2B50\u23F3]")  # ★ is a plain glyph
+    for lang in messages.LANGUAGES:
+        assert [k for k, v in messages.catalogue(lang).items() if emoji.search(v)] == []
+    for path in [*sorted((ROOT / "tabs").glob("*.py")), ROOT / "app.py"]:
+        assert not emoji.search(path.read_text(encoding="utf-8")), path
