@@ -8,6 +8,7 @@ import secrets
 import gradio as gr
 
 from studio import illustrate, page_inputs, poses
+from studio.story import escape_md
 from studio.book import CONTROL_KINDS, TONES
 from studio.backends.diffusers_sd import SCHEDULERS
 from studio.jobs import Jobs
@@ -119,7 +120,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             return [gr.update()] * len(shown)
         book, pg = load(owner, book_id, page_id)
         memories = [(str(i + 1), ref) for i, ref in enumerate(book.memories.photos)]
-        return (f"**{book.pages.index(pg) + 1}.** {pg.text}", pg.locked, *form_values(services, book, pg),
+        return (f"**{book.pages.index(pg) + 1}.** {escape_md(pg.text)}", pg.locked, *form_values(services, book, pg),
                 gr.update(choices=poses.bundled_choices(visitor_language()), value=pg.image.control.pose_id or (
                     pg.pose_hint if pg.pose_hint in poses.bundled_names() else None)),
                 *pose_view(pg), page_inputs.map_preview(services, pg, pg.image.control.kind),

@@ -14,7 +14,7 @@ from studio.audio import read_wav
 from studio.backends.base import BackendError
 from studio.book import Page
 from studio.storage import StoreError
-from browser import browser_page, chromium_missing_reason
+from browser import browser_page, chromium_missing_reason, error_badges
 from tiny_voice import make_index, make_rvc_pth, speech_like
 
 OWNER = "local"
@@ -227,9 +227,9 @@ def test_a_korean_family_removes_a_recording_and_deletes_the_voice_after_confirm
         page.get_by_role("button", name="열기").click()
         page.locator("#gieok-open-book").get_by_text("할머니의 감나무").wait_for(timeout=45000)
         page.get_by_role("tab", name="목소리").click()
-        page.get_by_text("1 recording(s)").wait_for(timeout=45000)
+        page.get_by_text("녹음 1개 · 쓸 수 있는 말소리").wait_for(timeout=45000)
         page.get_by_role("button", name="이 녹음 파일 빼기").click()
-        page.get_by_text("No recordings yet.").wait_for(timeout=45000)
+        page.get_by_text("아직 녹음이 없어요.").wait_for(timeout=45000)
         assert services.store.get(OWNER, book.id).voice(voice.id).recordings == []
         warning = page.get_by_text("이미 낭독한 쪽의 낭독은 그대로 남습니다")
         assert warning.count() == 0 or not warning.is_visible()
@@ -240,10 +240,10 @@ def test_a_korean_family_removes_a_recording_and_deletes_the_voice_after_confirm
         assert [v.id for v in services.store.get(OWNER, book.id).voices] == [voice.id]
         page.get_by_role("button", name="목소리 삭제하기…").click()
         page.get_by_role("button", name="네, 이 목소리와 녹음 파일을 삭제합니다").click()
-        page.get_by_text("“순자 할머니” deleted").wait_for(timeout=45000)
+        page.get_by_text("“순자 할머니” 목소리를 지웠어요.").wait_for(timeout=45000)
         warning.wait_for(state="hidden", timeout=15000)
         page.screenshot(path=str(tmp_path / "voice-delete.png"), full_page=True)
-        assert page.get_by_text("Error").count() == 0
+        assert error_badges(page) == []
     assert services.store.get(OWNER, book.id).voices == []
 
 
