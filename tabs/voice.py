@@ -51,25 +51,25 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             statement = gr.Textbox(label=t("v.statement"), lines=3, max_length=2000)
             consent_btn = gr.Button(t("v.save_consent"))
             consent_md = gr.Markdown()
-    gr.Markdown(f"### {t('v.step3')}")
-    with gr.Row():
-        speaker = gr.Radio(label=t("v.speaker"), choices=[(t("v.auto"), "auto")] + [
-            (t(f"engine.speaker.{name}"), name) for name in KINDS["speaker"]], value="auto")
-        converter = gr.Radio(label=t("v.converter_their"), value="voice_match",
-                             choices=[(t(f"v.conv_{name}"), name) for name in views.CONVERTERS])
-    availability = gr.Markdown()
-    with gr.Accordion(t("v.advanced"), open=False):
-        limit = gr.Markdown(elem_classes=["gieok-hint"])
+    with gr.Accordion(t("v.step3"), open=False):  # the defaults work; choices for those who want them
         with gr.Row():
-            pth = gr.File(label=t("v.pth"), file_types=[".pth"], type="filepath")
-            index = gr.File(label=t("v.index"), file_types=[".index"], type="filepath")
-            model_btn = gr.Button(t("v.use_model"))
-        gr.Markdown(f"#### {t('v.knobs')}")
-        with gr.Row():
-            knobs = [gr.Slider(lo, hi, value=d, step=1 if isinstance(d, int) or k == "transpose" else 0.01,
-                               label=t(f"v.knob_{k}")) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
-            knobs.append(gr.Radio([(t(f"v.f0_{m}"), m) for m in narrate.F0_METHODS], value="pm", label=t("v.f0")))
-    pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
+            speaker = gr.Radio(label=t("v.speaker"), choices=[(t("v.auto"), "auto")] + [
+                (t(f"engine.speaker.{name}"), name) for name in KINDS["speaker"]], value="auto")
+            converter = gr.Radio(label=t("v.converter_their"), value="voice_match",
+                                 choices=[(t(f"v.conv_{name}"), name) for name in views.CONVERTERS])
+        availability = gr.Markdown()
+        with gr.Accordion(t("v.advanced"), open=False):
+            limit = gr.Markdown(elem_classes=["gieok-hint"])
+            with gr.Row():
+                pth = gr.File(label=t("v.pth"), file_types=[".pth"], type="filepath")
+                index = gr.File(label=t("v.index"), file_types=[".index"], type="filepath")
+                model_btn = gr.Button(t("v.use_model"))
+            gr.Markdown(f"#### {t('v.knobs')}")
+            with gr.Row():
+                knobs = [gr.Slider(lo, hi, value=d, step=1 if isinstance(d, int) or k == "transpose" else 0.01,
+                                   label=t(f"v.knob_{k}")) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
+                knobs.append(gr.Radio([(t(f"v.f0_{m}"), m) for m in narrate.F0_METHODS], value="pm", label=t("v.f0")))
+        pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
     with gr.Row():
         ab_text = gr.Textbox(label=t("v.ab_text"), lines=2, scale=3)
         ab_btn = gr.Button(t("v.listen"), scale=1)
