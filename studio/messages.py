@@ -83,7 +83,10 @@ class Localized:
         return text(self.key, lang, **self.values) if has_key(self.key) else self.key
 
     def __str__(self) -> str:
-        return self.render(DEFAULT_LANGUAGE)
+        try:
+            return self.render(DEFAULT_LANGUAGE)
+        except Exception:  # a damaged catalogue must never hide the error itself
+            return f"{self.key} {self.values}" if self.values else self.key
 
 
 class UserError(Localized, ValueError):

@@ -27,7 +27,11 @@ LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z0-9+\-]+")  # single letters (A · B) a
 ALLOWED_LATIN = {
     "PDF", "EPUB", "MP4", "MP3", "M4B", "HTML", "LoRA", "RVC", "XTTS", "VITS", "README", "TOML", "ControlNet",
     "img2img", "safetensors", "pth", "index", "zip", "mm", "MB", "A4", "cm", "Gieok", "Studio", "GB", "Hz",
-    "Gemini", "Stable", "Diffusion",
+    "Gemini", "Stable", "Diffusion", "eSpeak", "NG", "Piper", "Hugging", "Face", "WebUI", "ComfyUI", "Forge",
+    "A1111", "OpenAI", "HuBERT", "ContentVec", "RMVPE", "CREPE", "FAISS", "faiss", "HEIC", "HEIF", "AVIF",
+    "JPEG", "PNG", "JPG", "WAV", "SDXL", "SD", "IP-Adapter", "kohya", "Applio", "ZeroGPU", "GPU", "CPU",
+    "URL", "QR", "PIN", "CSV", "API", "UTC", "Ollama", "kHz", "SVG", "WebP", "M4A", "FLAC", "OGG", "WebM",
+    "ffmpeg", "v1", "v2", "ko", "en",
 }
 AREAS = {"ui_", "errors"}  # the files this project's UI owns; other areas are checked for consistency only
 
