@@ -71,12 +71,15 @@ def character_sheet(book: Book, page: Page) -> str:
 
 
 def compose_prompt(book: Book, page: Page, style_id: str = "") -> tuple[str, str]:
-    """(prompt, negative) from the style preset + character sheet + the page's illustration prompt."""
+    """(prompt, negative): the style words, then the character sheet, then the page's own prompt.
+
+    That order matters: a text encoder reads a limited number of tokens, and when a long page
+    prompt must be cut it is its end that goes, never the style or what grandma looks like."""
     scene = page.illustration_prompt.strip() or ", ".join(s for s in (page.setting, page.mood) if s.strip())
     characters = character_sheet(book, page)
     preset = style(style_id or book.style)
     if preset is None:
-        return ", ".join(s for s in (scene, characters) if s), ""
+        return ", ".join(s for s in (characters, scene) if s), ""
     text = preset.template.format(prompt=scene, characters=characters)
     return ", ".join(s.strip() for s in text.split(",") if s.strip()), preset.negative
 
@@ -148,12 +151,29 @@ def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, canc
     return tone_grade(image, spec.tone), spec
 
 
+def dropped_words(backend, prompt: str) -> list[str]:
+    """Words at the end of ``prompt`` that the illustrator's text encoder does not read (over its
+    budget); [] when everything is read or the illustrator has no such limit (the sketch)."""
+    check = getattr(backend, "dropped_words", None)
+    return list(check(prompt) or []) if check else []
+
+
+def dropped_words_note(variants: list[ImageVariant], language: str) -> str:
+    """One line naming the prompt words the model could not read, or "" when it read them all."""
+    from studio.messages import text
+
+    words = list(dict.fromkeys(w for v in variants for w in v.params.get("dropped_words", [])))
+    return text("models.prompt_words_dropped", language, words=" ".join(words)) if words else ""
+
+
 def _store_variant(services, backend, image, spec: ImageSpec) -> ImageVariant:
     model = getattr(backend, "source", "") or ""
     text = to_a1111(spec, model=Path(model).name if model else "", backend=backend.name)
     ref = services.media.put_bytes(to_png_bytes(image, text), "png")
-    return ImageVariant(image=ref, params={"spec": spec.to_dict(), "parameters": text, "model": model},
-                        backend=backend.name)
+    params = {"spec": spec.to_dict(), "parameters": text, "model": model}
+    if dropped := dropped_words(backend, spec.prompt):
+        params["dropped_words"] = dropped  # shown next to the picture: the family can shorten the prompt
+    return ImageVariant(image=ref, params=params, backend=backend.name)
 
 
 def _add_variant(services, owner: str, book_id: str, page_id: str, variant: ImageVariant, choose: bool) -> None:

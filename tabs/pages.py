@@ -225,7 +225,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         finally:
             jobs.finish(owner, "illustrate", token)
         book, pg = load(owner, book_id, page_id)
-        return (*variants_view(pg), overview_view(book), f"✓ {len(made)} · seeds {', '.join(str(v.params['spec']['seed']) for v in made)}")
+        note = illustrate.dropped_words_note(made, book.language)  # prompt words the model could not read
+        return (*variants_view(pg), overview_view(book),
+                f"✓ {len(made)} · seeds {', '.join(str(v.params['spec']['seed']) for v in made)}" + (f"\n{note}" if note else ""))
 
     @user_errors
     def choose_variant(owner, book_id, page_id, variant_id):

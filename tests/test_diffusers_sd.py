@@ -14,7 +14,9 @@ from studio.image_params import read_png_parameters, spec_from_a1111
 from studio.services import build_services
 from tiny_sd import tiny_models  # noqa: F401  (session fixture)
 
-pytestmark = pytest.mark.filterwarnings("ignore")
+# two named LoRAs on one UNet is what we want; every other warning shows
+pytestmark = pytest.mark.filterwarnings("ignore:Already found a `peft_config`:UserWarning")
+
 
 
 @pytest.fixture

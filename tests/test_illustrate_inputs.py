@@ -158,9 +158,10 @@ def test_status_line_says_which_illustrator_and_why(services):
 def test_prompt_is_composed_from_style_characters_and_page(book):
     page = book.pages[2]
     prompt, negative = illustrate.compose_prompt(book, page, "watercolor")
-    assert prompt.startswith("picking persimmons 2, a small grandmother with grey permed hair, soft watercolor")
+    assert prompt.startswith("soft watercolor children's picture book illustration")  # style first
+    assert prompt.endswith("warm paper texture, a small grandmother with grey permed hair, picking persimmons 2")
     assert "watermark" in negative
-    assert illustrate.compose_prompt(book, page, "") == ("picking persimmons 2, a small grandmother with grey permed hair", "")
+    assert illustrate.compose_prompt(book, page, "") == ("a small grandmother with grey permed hair, picking persimmons 2", "")
     edited = ImageSpec(prompt="my own words", style="watercolor")
     assert illustrate.final_spec(book, page, edited, 5).prompt == "my own words"
     with pytest.raises(ValueError, match="no style named"):

@@ -51,6 +51,7 @@ class DiffusersIllustrator:
         self._adapters: dict[str, str] = {}  # file key -> adapter name
         self._default_scheduler = None
         self._gpu_illustrate = None
+        self._prompts = None  # PromptEncoder for the loaded base pipeline (shared by derived ones)
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
 
     # -- status ----------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class DiffusersIllustrator:
         self._derived.clear()
         self._controlnets.clear()
         self._adapters.clear()
+        self._prompts = None
         self._loaded_source = None
         from studio.backends.torch_device import free_memory
 
@@ -242,8 +244,10 @@ class DiffusersIllustrator:
             self._apply_loras(pipe, request)
             self._set_scheduler(pipe, spec.scheduler)
             width, height = _multiple_of_8(spec.width), _multiple_of_8(spec.height)
+            encoded = self._prompt_encoder().encode(request.prompt, request.negative_prompt,
+                                                    float(spec.guidance))
             kwargs: dict[str, Any] = dict(
-                prompt=request.prompt, negative_prompt=request.negative_prompt or None,
+                **encoded.kwargs,
                 num_inference_steps=int(spec.steps), guidance_scale=float(spec.guidance),
                 generator=torch.Generator(device="cpu").manual_seed(int(spec.seed)),
                 callback_on_step_end=_step_callback(on_step, cancel),
@@ -271,6 +275,21 @@ class DiffusersIllustrator:
             if cancel.cancelled:
                 raise Cancelled("Stopped.")
             return image.convert("RGB")
+
+    def _prompt_encoder(self):
+        if self._prompts is None:
+            from studio.backends.sd_prompts import PromptEncoder
+
+            self._prompts = PromptEncoder(self._ensure_loaded(), clip_skip=1)
+        return self._prompts
+
+    def dropped_words(self, prompt: str) -> list[str] | None:
+        """Words at the end of ``prompt`` the text encoder will not read (None: model not loaded yet)."""
+        if self._base is None:
+            return None
+        from studio.backends.sd_prompts import fit_prompt
+
+        return fit_prompt(self._base.tokenizer, prompt)[1]
 
     def _set_scheduler(self, pipe, name: str) -> None:
         import diffusers
