@@ -16,7 +16,7 @@ import json
 import queue
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -43,6 +43,7 @@ class StylePreset:
     steps: int
     guidance: float
     scheduler: str
+    families: dict = field(default_factory=dict)  # per model family ("sdxl": {"steps": 30, ...})
 
     def label(self, language: str) -> str:
         return self.name_ko if language == "ko" else self.name_en
@@ -114,14 +115,49 @@ def check_spec(spec: ImageSpec) -> None:
         raise ValueError("ControlNet start must come before its end (both between 0 and 1).")
 
 
-def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int) -> ImageSpec:
-    """A copy with the prompts actually used (page's own edit, or composed) and the real seed."""
+def model_family(backend, style_id: str = ""):
+    """The illustrator's model family (None for the sketch), given the style the page uses."""
+    detect = getattr(backend, "family", None)
+    if detect is None:
+        return None
+    preset = style(style_id) if style_id in styles() else None
+    return detect(preset.id if preset else "", preset.scheduler if preset else "")
+
+
+def fit_to_family(spec: ImageSpec, family) -> ImageSpec:
+    """Values nobody chose (ImageSpec's generic defaults, or the style preset's SD 1.5 numbers)
+    become the model family's: 1024² for SDXL, 2 steps and no guidance for a turbo model...
+    What the family typed themselves is kept."""
+    out = copy.deepcopy(spec)
+    if family is None:
+        return out
+    generic = ImageSpec()
+    want = family.defaults()
+    preset = style(spec.style) if spec.style in styles() else None
+    want.update((preset.families.get(family.base, {}) if preset else {}) if not family.speed else {})
+    untouched = {("steps", generic.steps), ("guidance", generic.guidance), ("scheduler", generic.scheduler)}
+    if preset is not None:
+        untouched |= {("steps", preset.steps), ("guidance", preset.guidance), ("scheduler", preset.scheduler)}
+    retune = family.base != "sd15" or family.speed or (preset is not None and family.base in preset.families)
+    for name in ("steps", "guidance", "scheduler"):
+        if retune and (name, getattr(out, name)) in untouched:
+            setattr(out, name, want[name])
+    if (out.width, out.height) == (generic.width, generic.height):
+        out.width, out.height = int(want["width"]), int(want["height"])
+    if not want["negative_prompt"] and preset is not None and out.negative_prompt == preset.negative:
+        out.negative_prompt = ""  # a few-step model ignores it; keep the saved spec honest
+    return out
+
+
+def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int, family=None) -> ImageSpec:
+    """A copy with the prompts actually used (page's own edit, or composed), the real seed and,
+    given the model's ``family``, that family's defaults where nobody chose a value."""
     out = copy.deepcopy(spec)
     composed, negative = compose_prompt(book, page, spec.style)
     out.prompt = spec.prompt.strip() or composed
     out.negative_prompt = spec.negative_prompt.strip() or negative
     out.seed, out.seed_locked = int(seed), True
-    return out
+    return fit_to_family(out, family)
 
 
 def page_context(book: Book, page: Page, spec: ImageSpec) -> dict[str, Any]:
@@ -209,10 +245,11 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     book = save_spec(services, owner, book_id, page_id, spec)
     page = book.page(page_id)
     seeds = [spec.seed + i if spec.seed_locked else secrets.randbelow(2**31) for i in range(int(count))]
+    family = model_family(backend, spec.style)
     made = []
     for i, seed in enumerate(seeds):
         step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
-        image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
+        image, used = render(services, book, page, final_spec(book, page, spec, seed, family), backend, cancel, step)
         variant = _store_variant(services, backend, image, used)
         _add_variant(services, owner, book_id, page_id, variant, choose=False)
         made.append(variant)
@@ -275,7 +312,7 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
             continue
         number = book.pages.index(page) + 1
         seed = page.image.seed if page.image.seed_locked else secrets.randbelow(2**31)
-        spec = final_spec(book, page, page.image, seed)
+        spec = final_spec(book, page, page.image, seed, model_family(backend, page.image.style))
 
         def work(emit, book=book, page=page, spec=spec, done=done, number=number):
             def on_step(step, steps, _preview):

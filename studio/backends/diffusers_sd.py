@@ -17,7 +17,7 @@ from typing import Any
 from studio.backends.base import (
     Availability, BackendError, CancelToken, Cancelled, IllustrationRequest, StepCallback,
 )
-from studio.backends.lora_files import LoraFileError, inspect_lora, is_sdxl_checkpoint
+from studio.backends.lora_files import LoraFileError, inspect_lora
 from studio.backends.model_sources import model_availability, source_problem
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class DiffusersIllustrator:
         self._gpu_illustrate = None
         self._prompts = None  # PromptEncoder for the loaded base pipeline (shared by derived ones)
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
+        self.single_file_configs: dict[str, str] = {}  # family -> config folder (default: assets/model_configs)
 
     # -- status ----------------------------------------------------------------------------
     def available(self) -> Availability:
@@ -116,7 +117,7 @@ class DiffusersIllustrator:
             pipe = self._load_pipeline(self.source, self._placement.dtype)
         except (OSError, ValueError, EnvironmentError, KeyError, LoraFileError) as exc:
             raise BackendError(f"The model {self.source} could not be loaded: {exc}") from exc
-        if hasattr(pipe, "safety_checker"):
+        if getattr(pipe, "safety_checker", None) is not None:  # a pipeline object passed in whole
             pipe.safety_checker = None  # family photos of a grandmother; the checker false-flags them
         pipe.set_progress_bar_config(disable=True)
         self._base = place_pipeline(pipe, self._placement)
@@ -125,21 +126,24 @@ class DiffusersIllustrator:
         self.loads += 1
         return self._base
 
-    @staticmethod
-    def _load_pipeline(source: str, dtype):
-        from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline, StableDiffusionXLPipeline
+    def _load_pipeline(self, source: str, dtype):
+        from studio.backends.sd_loading import load_pipeline
 
-        path = Path(source).expanduser()
-        if path.is_file():
-            cls = StableDiffusionXLPipeline if is_sdxl_checkpoint(path) else StableDiffusionPipeline
-            return cls.from_single_file(str(path), dtype=dtype)
-        kwargs: dict[str, Any] = {"dtype": dtype}
-        if path.is_dir():
-            kwargs["local_files_only"] = True
-        return AutoPipelineForText2Image.from_pretrained(str(path) if path.is_dir() else source, **kwargs)
+        return load_pipeline(source, dtype, self.single_file_configs)
+
+    def family(self, preset: str = "", preset_scheduler: str = ""):
+        """The loaded (or configured) model's family: its defaults and what fits on it."""
+        from studio.backends.model_family import Family, detect_pipeline, detect_source
+
+        if self._base is not None:
+            return detect_pipeline(self._base, self.source, preset, preset_scheduler)
+        return detect_source(self.source, preset, preset_scheduler) or Family("sd15")
 
     def _controlnet(self, kind: str):
         if kind not in self._controlnets:
+            from studio.backends.model_family import check_controlnet
+            from studio.backends.sd_loading import controlnet_config, load_controlnet
+
             setting = CONTROL_SETTINGS.get(kind)
             if setting is None:
                 raise BackendError(f"Unknown ControlNet kind '{kind}'.")
@@ -148,18 +152,15 @@ class DiffusersIllustrator:
             problem = source_problem(source, env_name)
             if problem:
                 raise BackendError(f"ControlNet {kind} cannot be used: {problem}.")
-            from diffusers import ControlNetModel
-
-            path = Path(source).expanduser()
+            unet_config = dict(self._base.unet.config)
+            config = controlnet_config(source)
+            if config is not None:  # refuse before reading weights that cannot fit
+                check_controlnet(kind, config, unet_config)
             try:
-                if path.is_file():
-                    model = ControlNetModel.from_single_file(str(path), dtype=self._placement.dtype)
-                else:
-                    model = ControlNetModel.from_pretrained(str(path) if path.is_dir() else source,
-                                                            dtype=self._placement.dtype,
-                                                            local_files_only=path.is_dir())
+                model = load_controlnet(source, self._placement.dtype)
             except (OSError, ValueError) as exc:
                 raise BackendError(f"ControlNet {kind} ({source}) could not be loaded: {exc}") from exc
+            check_controlnet(kind, dict(model.config), unet_config)
             if not self._placement.offload:
                 model.to(self._placement.device)
             self._controlnets[kind] = model
@@ -280,7 +281,8 @@ class DiffusersIllustrator:
         if self._prompts is None:
             from studio.backends.sd_prompts import PromptEncoder
 
-            self._prompts = PromptEncoder(self._ensure_loaded(), clip_skip=1)
+            base = self._ensure_loaded()
+            self._prompts = PromptEncoder(base, clip_skip=int(self.family().defaults()["clip_skip"]))
         return self._prompts
 
     def dropped_words(self, prompt: str) -> list[str] | None:

@@ -33,10 +33,10 @@ class RvcConverter:
         if not source:
             return Availability.no("no HuBERT/ContentVec model set (GIEOK_HUBERT_MODEL: a transformers-format "
                                    "ContentVec such as lengyue233/content-vec-best, id or local folder)")
-        from studio.backends.tts_vits import _missing
-        why = _missing(source)
-        if why:
-            return Availability.no(f"HuBERT: {why}")
+        from studio.backends.model_sources import TRANSFORMERS_MARKERS, check_source
+        check = check_source(source, "GIEOK_HUBERT_MODEL", TRANSFORMERS_MARKERS, single_file=False)
+        if not check.usable:
+            return Availability.no(f"HuBERT: {check.reason()}")
         return Availability.yes("needs a voice model file (.pth) on the voice")
 
     # -- cached loading ---------------------------------------------------------------------

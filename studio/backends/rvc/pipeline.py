@@ -110,8 +110,10 @@ class FeatureExtractor:
         import torch
         from transformers import HubertModel
 
+        from studio.backends.model_sources import load_kwargs
+
         self.source = source
-        self.model = HubertModel.from_pretrained(source).eval()
+        self.model = HubertModel.from_pretrained(source, **load_kwargs(source)).eval()
         self.final_proj = None
         proj = _final_proj(source)  # ContentVec ports ship it beside the encoder (v1 models need it)
         if proj is not None:
@@ -135,15 +137,22 @@ class FeatureExtractor:
             return self.final_proj(hidden)
 
 
-def _final_proj(source: str):
+def _weights_file(source: str, name: str) -> str | None:
+    """A local folder's file, or a hub id's file from the cache (``from_pretrained`` just put it there)."""
     from pathlib import Path
-    folder = Path(source).expanduser()
-    if (folder / "model.safetensors").is_file():
+
+    from studio.backends.model_sources import cached_file
+    local = Path(source).expanduser() / name
+    return str(local) if local.is_file() else cached_file(source, name)
+
+
+def _final_proj(source: str):
+    if path := _weights_file(source, "model.safetensors"):
         from safetensors.torch import load_file
-        state = load_file(str(folder / "model.safetensors"))
-    elif (folder / "pytorch_model.bin").is_file():
+        state = load_file(path)
+    elif path := _weights_file(source, "pytorch_model.bin"):
         import torch
-        state = torch.load(str(folder / "pytorch_model.bin"), map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     else:
         return None
     if "final_proj.weight" not in state:
