@@ -26,6 +26,20 @@ def single_file_config(sdxl: bool, configs: dict[str, str | Path] | None = None)
     return Path((configs or {}).get(family) or MODEL_CONFIGS / family)
 
 
+def check_config_folder(folder: Path, sdxl: bool) -> None:
+    """A single file holds weights only: the tokenizer's vocabulary must be in the config folder.
+    The shipped folders carry configs, not the 2 MB CLIP vocabulary; say what is missing instead
+    of letting diffusers fetch it from the hub."""
+    from studio.backends.base import BackendError
+
+    tokenizers = ("tokenizer", "tokenizer_2") if sdxl else ("tokenizer",)
+    missing = [f"{t}/{name}" for t in tokenizers for name in ("vocab.json", "merges.txt")
+               if not (folder / t / name).is_file() and not (folder / t / "tokenizer.json").is_file()]
+    if not (folder / "model_index.json").is_file() or missing:
+        raise BackendError("models.single_file_config_incomplete", folder=str(folder),
+                           missing=", ".join(missing or ["model_index.json"]))
+
+
 def model_index(source: str) -> dict | None:
     """model_index.json of a folder or a hub repo (cached, or fetched when downloads are allowed)."""
     path = Path(source).expanduser() / "model_index.json"
@@ -75,9 +89,10 @@ def load_pipeline(source: str, dtype: Any, single_file_configs: dict | None = No
     if path.is_file():
         sdxl = is_sdxl_checkpoint(path)
         cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
+        config = single_file_config(sdxl, single_file_configs)
+        check_config_folder(config, sdxl)
         extra = {} if sdxl else {"safety_checker": None, "requires_safety_checker": False}
-        return cls.from_single_file(str(path), config=str(single_file_config(sdxl, single_file_configs)),
-                                    local_files_only=True, dtype=dtype, **extra)
+        return cls.from_single_file(str(path), config=str(config), local_files_only=True, dtype=dtype, **extra)
     kwargs: dict[str, Any] = {"dtype": dtype, **load_kwargs(source)}
     index = model_index(str(path) if path.is_dir() else source) or {}
     if "safety_checker" in index:
