@@ -167,12 +167,10 @@ def page_context(book: Book, page: Page, spec: ImageSpec) -> dict[str, Any]:
             "people": current_pose(page, spec)["people"], "title": book.title}
 
 
-def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, cancel: CancelToken | None = None,
-           on_step: StepCallback | None = None) -> tuple[Any, ImageSpec]:
-    """One picture for a page from a *final* spec; returns (image, spec with the map ref filled)."""
+def _request(services, book: Book, page: Page, spec: ImageSpec, backend) -> tuple[IllustrationRequest, ImageSpec]:
+    """The backend request for a *final* spec, and the spec with the control map's ref filled."""
     from studio.page_inputs import control_map, init_image, lora_paths
 
-    backend = backend or services.backends.active("illustrator")
     check_spec(spec)
     spec = copy.deepcopy(spec)
     request = IllustrationRequest(spec=spec, prompt=spec.prompt, negative_prompt=spec.negative_prompt,
@@ -183,8 +181,36 @@ def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, canc
             spec.control.map_image = services.media.put_bytes(to_png_bytes(request.control_image), "png")
         request.init_image = init_image(services, spec)
         request.lora_paths = lora_paths(services, spec)
+    return request, spec
+
+
+def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, cancel: CancelToken | None = None,
+           on_step: StepCallback | None = None) -> tuple[Any, ImageSpec]:
+    """One picture for a page from a *final* spec; returns (image, spec with the map ref filled)."""
+    backend = backend or services.backends.active("illustrator")
+    request, spec = _request(services, book, page, spec, backend)
     image = backend.illustrate(request, on_step=on_step, cancel=cancel)
     return tone_grade(image, spec.tone), spec
+
+
+def render_variants(services, book: Book, page: Page, spec: ImageSpec, seeds: list[int], backend=None,
+                    cancel: CancelToken | None = None,
+                    on_step: StepCallback | None = None) -> list[tuple[Any, ImageSpec]]:
+    """Pictures for several seeds of one *final* spec in one backend call when the backend can
+    batch them (the control map is made and stored once); one by one otherwise."""
+    backend = backend or services.backends.active("illustrator")
+    batch = getattr(backend, "illustrate_variants", None)
+    if batch is None or len(seeds) == 1:
+        return [render(services, book, page, _with_seed(spec, seed), backend, cancel, on_step) for seed in seeds]
+    request, spec = _request(services, book, page, spec, backend)
+    images = batch(request, list(seeds), on_step=on_step, cancel=cancel)
+    return [(tone_grade(image, spec.tone), _with_seed(spec, seed)) for image, seed in zip(images, seeds)]
+
+
+def _with_seed(spec: ImageSpec, seed: int) -> ImageSpec:
+    out = copy.deepcopy(spec)
+    out.seed, out.seed_locked = int(seed), True
+    return out
 
 
 def dropped_words(backend, prompt: str) -> list[str]:
@@ -247,9 +273,17 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     seeds = [spec.seed + i if spec.seed_locked else secrets.randbelow(2**31) for i in range(int(count))]
     family = model_family(backend, spec.style)
     made = []
-    for i, seed in enumerate(seeds):
-        step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
-        image, used = render(services, book, page, final_spec(book, page, spec, seed, family), backend, cancel, step)
+    if hasattr(backend, "illustrate_variants"):  # one call: the GPU denoises all variants together
+        step = (lambda s, t, _p: on_step(0, 1, s, t)) if on_step else None
+        pictures = render_variants(services, book, page, final_spec(book, page, spec, seeds[0], family), seeds,
+                                   backend, cancel, step)
+    else:
+        pictures = []
+        for i, seed in enumerate(seeds):
+            step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
+            pictures.append(render(services, book, page, final_spec(book, page, spec, seed, family), backend,
+                                   cancel, step))
+    for image, used in pictures:
         variant = _store_variant(services, backend, image, used)
         _add_variant(services, owner, book_id, page_id, variant, choose=False)
         made.append(variant)

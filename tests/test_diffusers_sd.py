@@ -212,3 +212,23 @@ def test_gpu_out_of_memory_is_a_clear_error_and_the_next_page_works(sd, monkeypa
     assert freed and len(services.store.get("local", book.id).page(page.id).variants) == 1  # nothing half-stored
     monkeypatch.setattr(ill, "_pipeline_for", real_for)
     assert _one(services, book, page).backend == "diffusers"
+
+
+def test_batched_variants_equal_one_by_one_for_the_same_seeds(sd, monkeypatch):
+    services, book = sd
+    ill = services.backends.active("illustrator")
+    page = book.pages[3]
+    page = page_inputs.choose_pose(services, "local", book.id, page.id, "waving")  # with a control map
+    calls, real = [], ill._illustrate
+    monkeypatch.setattr(ill, "_illustrate", lambda request, seeds, *a: calls.append(list(seeds)) or real(request, seeds, *a))
+    ill._gpu_illustrate = None
+    spec = ImageSpec.from_dict({**page.image.to_dict(), "seed": 40, "seed_locked": True})
+    batched = illustrate.generate_variants(services, "local", book.id, page.id, spec, count=3)
+    assert calls == [[40, 41, 42]]  # one pipeline call for the three pictures
+    maps = {v.params["spec"]["control"]["map_image"] for v in batched}
+    assert len(maps) == 1  # the control map was made and stored once
+    for variant, seed in zip(batched, (40, 41, 42)):
+        assert variant.params["spec"]["seed"] == seed
+        alone = _one(services, book, page, seed=seed)
+        assert np.abs(_pixels(services, alone) - _pixels(services, variant)).max() <= 2
+    assert np.abs(_pixels(services, batched[0]) - _pixels(services, batched[1])).mean() > 1  # seeds differ

@@ -225,16 +225,22 @@ class DiffusersIllustrator:
     # -- generation ------------------------------------------------------------------------
     def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
                    cancel: CancelToken | None = None):
+        return self.illustrate_variants(request, [int(request.spec.seed)], on_step, cancel)[0]
+
+    def illustrate_variants(self, request: IllustrationRequest, seeds: list[int],
+                            on_step: StepCallback | None = None, cancel: CancelToken | None = None) -> list:
+        """One picture per seed in ONE pipeline call (the GPU denoises them as a batch); each
+        picture is the one its seed makes alone (a generator per picture)."""
         if self._gpu_illustrate is None:  # wrapped once: spaces.GPU on ZeroGPU, unchanged elsewhere
             from studio.backends.torch_device import gpu_task
 
             self._gpu_illustrate = gpu_task(self._illustrate)
-        return self._gpu_illustrate(request, on_step, cancel)
+        return self._gpu_illustrate(request, list(seeds), on_step, cancel)
 
-    def _illustrate(self, request: IllustrationRequest, on_step, cancel):
+    def _illustrate(self, request: IllustrationRequest, seeds: list[int], on_step, cancel) -> list:
         import torch
 
-        from studio.backends.torch_device import free_memory, is_out_of_memory
+        from studio.backends.torch_device import free_memory, is_out_of_memory, set_vae_tiling
 
         spec = request.spec
         cancel = cancel or CancelToken()
@@ -245,12 +251,13 @@ class DiffusersIllustrator:
             self._apply_loras(pipe, request)
             self._set_scheduler(pipe, spec.scheduler)
             width, height = _multiple_of_8(spec.width), _multiple_of_8(spec.height)
+            set_vae_tiling(pipe, self._placement, width, height, len(seeds))
             encoded = self._prompt_encoder().encode(request.prompt, request.negative_prompt,
                                                     float(spec.guidance))
             kwargs: dict[str, Any] = dict(
-                **encoded.kwargs,
+                **encoded.kwargs, num_images_per_prompt=len(seeds),
                 num_inference_steps=int(spec.steps), guidance_scale=float(spec.guidance),
-                generator=torch.Generator(device="cpu").manual_seed(int(spec.seed)),
+                generator=[torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds],
                 callback_on_step_end=_step_callback(on_step, cancel),
             )
             if request.init_image is not None:
@@ -266,7 +273,7 @@ class DiffusersIllustrator:
                               control_guidance_end=float(spec.control.end))
             try:
                 with torch.inference_mode():
-                    image = pipe(**kwargs).images[0]
+                    images = pipe(**kwargs).images
             except Exception as exc:
                 if is_out_of_memory(exc):
                     free_memory()
@@ -275,7 +282,7 @@ class DiffusersIllustrator:
                 raise
             if cancel.cancelled:
                 raise Cancelled("Stopped.")
-            return image.convert("RGB")
+            return [image.convert("RGB") for image in images]
 
     def _prompt_encoder(self):
         if self._prompts is None:

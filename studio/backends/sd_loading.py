@@ -93,13 +93,21 @@ def load_pipeline(source: str, dtype: Any, single_file_configs: dict | None = No
         check_config_folder(config, sdxl)
         extra = {} if sdxl else {"safety_checker": None, "requires_safety_checker": False}
         return cls.from_single_file(str(path), config=str(config), local_files_only=True, dtype=dtype, **extra)
-    kwargs: dict[str, Any] = {"dtype": dtype, **load_kwargs(source)}
-    index = model_index(str(path) if path.is_dir() else source) or {}
-    if "safety_checker" in index:
+    where = str(path) if path.is_dir() else source
+    half = dtype in (torch.float16, torch.bfloat16)
+    kwargs = {"dtype": dtype, **load_kwargs(source),
+              **pretrained_kwargs(model_index(where) or {}, repo_files(where) if half else [], half)}
+    return AutoPipelineForText2Image.from_pretrained(where, **kwargs)
+
+
+def pretrained_kwargs(index: dict, files: list[str], half_precision: bool) -> dict[str, Any]:
+    """What to tell ``from_pretrained`` given the repo's model_index.json and file names."""
+    kwargs: dict[str, Any] = {}
+    if "safety_checker" in index:  # never download or load it: it would be discarded anyway
         kwargs.update(safety_checker=None, requires_safety_checker=False)
-    if wants_fp16_variant(repo_files(str(path) if path.is_dir() else source), dtype in (torch.float16, torch.bfloat16)):
+    if wants_fp16_variant(files, half_precision):
         kwargs["variant"] = "fp16"
-    return AutoPipelineForText2Image.from_pretrained(str(path) if path.is_dir() else source, **kwargs)
+    return kwargs
 
 
 def controlnet_config(source: str) -> dict | None:
