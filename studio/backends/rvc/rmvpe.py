@@ -272,6 +272,16 @@ def salience_to_hz(salience: np.ndarray, threshold: float = VOICED_THRESHOLD) ->
     return hz
 
 
+def pad_frames(mel, multiple: int):
+    """Pad the mel frames up to a multiple of ``multiple`` (the U-Net halves time ``depth`` times)
+    with zeros, as the published RMVPE does: the network was trained and is used that way, and
+    any other padding changes the salience of the last frames."""
+    import torch
+
+    extra = -mel.shape[-1] % multiple
+    return torch.nn.functional.pad(mel, (0, extra), mode="constant", value=0.0) if extra else mel
+
+
 def rmvpe_f0(x16: np.ndarray, model_path: str, threshold: float = VOICED_THRESHOLD) -> np.ndarray:
     """Pitch in Hz of 16 kHz audio, one value per 10 ms frame (``len // HOP + 1`` of them)."""
     import torch
@@ -280,8 +290,6 @@ def rmvpe_f0(x16: np.ndarray, model_path: str, threshold: float = VOICED_THRESHO
     with torch.inference_mode():
         mel = log_mel(x16)
         frames = mel.shape[-1]
-        extra = -frames % (2 ** net.depth)  # the U-Net halves time ``depth`` times
-        if extra:
-            mel = torch.nn.functional.pad(mel, (0, extra), mode="reflect" if extra < frames else "replicate")
-        salience = net(mel)[0, :frames].float().numpy()
+        mel = pad_frames(mel, 2 ** net.depth)
+        salience = net(mel.to(next(net.parameters()).device))[0, :frames].float().cpu().numpy()
     return salience_to_hz(salience, threshold)
