@@ -107,8 +107,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                                label=KNOB_LABELS[k]) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
             knobs.append(gr.Radio([("pm · Praat (fast)", "pm"), ("harvest · WORLD (steadier)", "harvest"),
                                       ("crepe · torchcrepe (optional)", "crepe"),
-                                      ("rmvpe · RMVPE (needs GIEOK_RMVPE_MODEL)", "rmvpe")], value="pm",
-                                     label="Pitch method (RVC)"))
+                                      ("rmvpe · RMVPE (needs GIEOK_RMVPE_MODEL)", "rmvpe")],
+                                     value=narrate.default_f0_method(services.settings.rmvpe_model),
+                                     label="Pitch method (RVC)", info=narrate.f0_default_note(services.settings.rmvpe_model) or None))
     pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
     with gr.Row():
         ab_text = gr.Textbox(label=t("v.ab_text"), value="옛날 옛적에, 감나무 아래에서 할머니가 노래를 불렀어요.", scale=3)
@@ -148,7 +149,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         c = voice.consent
         consent_state = "✓ consent given" if c and c.complete else "Consent is needed before this voice is used."
         values = [voice.conversion.get(k, narrate.KNOBS[k][0]) for k in KNOB_ORDER]
-        values.append(voice.conversion.get("f0_method", narrate.F0_METHODS[0]))
+        values.append(voice.conversion.get("f0_method") or narrate.default_f0_method(services.settings.rmvpe_model))
         return (drop, narrate.voice_summary(voice), c.given_by if c else "", c.relation if c else "",
                 c.date if c else datetime.date.today().isoformat(), c.statement if c else CONSENT_TEXT,
                 consent_state, gr.update(choices=speakers, value=voice.speaker or "auto"),

@@ -48,6 +48,9 @@ class RvcConverter:
                 self._model = load_model(path)
             except ModelFileError as exc:
                 raise BackendError(str(exc)) from None
+            from studio.backends.torch_device import choose_voice_placement
+
+            self._model.synthesizer.to(*choose_voice_placement(self.settings.device, "rvc"))
             self._model_key = key
             self.loads += 1
         return self._model
@@ -72,7 +75,7 @@ class RvcConverter:
             raise BackendError(f"{self.label} is not available: {status.reason}")
         if self._features is None or self._features.source != self.settings.hubert_model:
             try:
-                self._features = FeatureExtractor(self.settings.hubert_model)
+                self._features = FeatureExtractor(self.settings.hubert_model, self.settings.device)
             except (OSError, ValueError) as exc:
                 raise BackendError(f"The HuBERT model could not be loaded: {exc}") from exc
         return self._features
@@ -83,10 +86,15 @@ class RvcConverter:
 
         if not model_path:
             raise BackendError("This voice has no RVC model file yet; upload its .pth first.")
+        from studio.backends.rvc.rmvpe import default_f0_method
+
         known = ConversionOptions.__dataclass_fields__
         opts = ConversionOptions(**{k: v for k, v in options.items() if k in known})
+        if not options.get("f0_method"):  # nothing chosen: what RVC users expect when RMVPE is there
+            opts.f0_method = default_f0_method(self.settings.rmvpe_model)
         opts.filter_radius = int(opts.filter_radius)
         opts.rmvpe_model = self.settings.rmvpe_model  # a file path comes from settings only
+        opts.device = self.settings.device
         with self._lock:  # one conversion at a time: the model is shared and CPU-bound
             features = self.features()
             model = self.model(model_path)
