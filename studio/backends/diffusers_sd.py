@@ -248,12 +248,12 @@ class DiffusersIllustrator:
         control_kind = spec.control.kind if request.control_image is not None else "none"
         with self._lock:
             pipe = self._pipeline_for(request.init_image is not None, control_kind)
-            self._apply_loras(pipe, request)
+            active = self._apply_loras(pipe, request)
             self._set_scheduler(pipe, spec.scheduler)
             width, height = _multiple_of_8(spec.width), _multiple_of_8(spec.height)
             set_vae_tiling(pipe, self._placement, width, height, len(seeds))
             encoded = self._prompt_encoder().encode(request.prompt, request.negative_prompt,
-                                                    float(spec.guidance))
+                                                    float(spec.guidance), tuple(active))
             kwargs: dict[str, Any] = dict(
                 **encoded.kwargs, num_images_per_prompt=len(seeds),
                 num_inference_steps=int(spec.steps), guidance_scale=float(spec.guidance),
@@ -296,9 +296,7 @@ class DiffusersIllustrator:
         """Words at the end of ``prompt`` the text encoder will not read (None: model not loaded yet)."""
         if self._base is None:
             return None
-        from studio.backends.sd_prompts import fit_prompt
-
-        return fit_prompt(self._base.tokenizer, prompt)[1]
+        return self._prompt_encoder().dropped(prompt)
 
     def _set_scheduler(self, pipe, name: str) -> None:
         import diffusers

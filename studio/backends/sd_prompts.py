@@ -13,9 +13,11 @@ feature axis, plus the second one's pooled embedding. compel is imported lazily.
 from __future__ import annotations
 
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
+CACHED_PROMPTS = 8
 MAX_PROMPT_TOKENS = 225  # three CLIP windows; beyond this the model attends to the words weakly anyway
 
 # A1111 "(words:1.2)" -> compel "(words)1.2"; compel's own syntax passes through unchanged.
@@ -76,11 +78,30 @@ class PromptEncoder:
             self._encoders = [Compel(tokenizer=pipe.tokenizer, text_encoder=pipe.text_encoder,
                                      returned_embeddings_type=kind, truncate_long_prompts=False, device=device)]
 
+        self._cache: OrderedDict[tuple, EncodedPrompt] = OrderedDict()
+
     @property
     def tokenizer(self):
         return self.pipe.tokenizer
 
-    def encode(self, prompt: str, negative: str, guidance: float) -> EncodedPrompt:
+    def encode(self, prompt: str, negative: str, guidance: float, state: tuple = ()) -> EncodedPrompt:
+        """Embeddings for the pipeline; the last few are kept (variants and pages of a book repeat
+        the style and characters). ``state`` names whatever else changes the text encoder (LoRAs)."""
+        key = (prompt, negative, guidance > 1.0, state)
+        if key not in self._cache:
+            self._cache[key] = self._encode(prompt, negative, guidance)
+            while len(self._cache) > CACHED_PROMPTS:
+                self._cache.popitem(last=False)
+        self._cache.move_to_end(key)
+        return self._cache[key]
+
+    def dropped(self, prompt: str) -> list[str]:
+        for (text, *_), encoded in reversed(self._cache.items()):  # usually just encoded
+            if text == prompt:
+                return list(encoded.dropped)
+        return fit_prompt(self.tokenizer, prompt)[1]
+
+    def _encode(self, prompt: str, negative: str, guidance: float) -> EncodedPrompt:
         kept, dropped = fit_prompt(self.tokenizer, prompt)
         kept_negative, _ = fit_prompt(self.tokenizer, negative or "")
         texts = [to_compel_syntax(kept)]
