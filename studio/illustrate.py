@@ -146,6 +146,8 @@ def fit_to_family(spec: ImageSpec, family) -> ImageSpec:
         out.width, out.height = int(want["width"]), int(want["height"])
     if not want["negative_prompt"] and preset is not None and out.negative_prompt == preset.negative:
         out.negative_prompt = ""  # a few-step model ignores it; keep the saved spec honest
+    if preset is not None and preset.lora and family.base != "sd15":  # the presets' LoRA files are SD 1.5's
+        out.loras = [lo for lo in out.loras if lo.ref != preset.lora]
     return out
 
 
@@ -403,4 +405,5 @@ def illustrator_status(services) -> tuple[Any, str]:
         except Exception as exc:  # a broken optional module: say so instead of failing the tab
             reason = f"Stable Diffusion could not load: {exc}"
         return active, f"Sketch illustrator — {reason} (pictures are storyboard sketches)"
-    return active, f"{active.label} — {active.available().reason}"
+    family = model_family(active)
+    return active, f"{active.label} — {active.available().reason}" + (f" · {family.label}" if family else "")
