@@ -13,7 +13,7 @@ from studio.backends.model_family import Family, controlnet_problem, detect
 from studio.book import ImageSpec, LoraChoice, Page
 from studio.config import Settings
 from studio.services import build_services
-from tiny_sd import tiny_models  # noqa: F401  (session fixture)
+from tiny_sd import one_variant, pixels, tiny_models  # noqa: F401  (session fixture)
 from tiny_sdxl import tiny_sdxl  # noqa: F401  (session fixture)
 
 
@@ -34,41 +34,33 @@ def xl(tiny_sdxl, tmp_path):  # noqa: F811
     services.close()
 
 
-def _pixels(services, variant) -> np.ndarray:
-    with Image.open(services.media.path(variant.image)) as img:
-        return np.asarray(img.convert("RGB")).astype(int)
-
-
-def _one(services, book, page, **changes):
-    spec = ImageSpec.from_dict({**page.image.to_dict(), **changes})
-    return illustrate.generate_variants(services, "local", book.id, page.id, spec, count=1)[0]
 
 
 def test_sdxl_text2img_img2img_controlnet_and_lora(xl, tiny_sdxl, tmp_path):  # noqa: F811
     services, book = xl
     ill = services.backends.active("illustrator")
     page = book.pages[0]
-    base = _one(services, book, page)
+    base = one_variant(services, book, page)
     assert type(ill._base).__name__ == "StableDiffusionXLPipeline" and ill.family() == Family("sdxl")
-    assert _pixels(services, base).shape == (64, 64, 3)
-    assert (_pixels(services, _one(services, book, page)) == _pixels(services, base)).all()
+    assert pixels(services, base).shape == (64, 64, 3)
+    assert (pixels(services, one_variant(services, book, page)) == pixels(services, base)).all()
 
     photo = tmp_path / "family.png"
     Image.new("RGB", (80, 80), (220, 90, 40)).save(photo)
     page = page_inputs.set_page_photo(services, "local", book.id, page.id, photo, "init")
-    img2img = _one(services, book, page, strength=0.5)
-    assert np.abs(_pixels(services, img2img) - _pixels(services, base)).mean() > 3
+    img2img = one_variant(services, book, page, strength=0.5)
+    assert np.abs(pixels(services, img2img) - pixels(services, base)).mean() > 3
 
     page = page_inputs.set_page_photo(services, "local", book.id, page.id, None, "init")
     page = page_inputs.choose_pose(services, "local", book.id, page.id, "carrying a child")
-    control = _one(services, book, page)
+    control = one_variant(services, book, page)
     assert control.params["spec"]["control"]["kind"] == "openpose"
-    assert np.abs(_pixels(services, control) - _pixels(services, base)).mean() > 1
+    assert np.abs(pixels(services, control) - pixels(services, base)).mean() > 1
 
     lora = page_inputs.add_user_lora(services, "local", book.id, page.id, tiny_sdxl.lora, "xl.safetensors")
-    with_lora = _one(services, book, page, loras=[LoraChoice(lora.ref, 1.0).to_dict()],
+    with_lora = one_variant(services, book, page, loras=[LoraChoice(lora.ref, 1.0).to_dict()],
                      control={"kind": "none"})
-    assert np.abs(_pixels(services, with_lora) - _pixels(services, base)).mean() > 2
+    assert np.abs(pixels(services, with_lora) - pixels(services, base)).mean() > 2
     assert ill.loads == 1
 
 
@@ -102,7 +94,7 @@ def test_sd15_controlnet_on_sdxl_is_a_clear_message(xl, tiny_models):  # noqa: F
     services.settings.controlnet_openpose = str(tiny_models.controlnet)
     page = page_inputs.choose_pose(services, "local", book.id, book.pages[1].id, "hugging")
     with pytest.raises(BackendError) as caught:
-        _one(services, book, page)
+        one_variant(services, book, page)
     assert caught.value.key == "models.controlnet_other_family"
     assert "made for Stable Diffusion 1.5" in str(caught.value) and "Stable Diffusion XL" in str(caught.value)
     assert "ControlNet" in caught.value.render("ko")

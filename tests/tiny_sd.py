@@ -84,7 +84,6 @@ def build_pipeline(root: Path, cross_dim: int = 32, seed: int = 0):
 def save_lora(pipe, target: Path, seed: int) -> Path:
     """A random (so visible) LoRA on the UNet attention layers, saved as one .safetensors file."""
     import torch
-    from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
@@ -99,7 +98,7 @@ def save_lora(pipe, target: Path, seed: int) -> Path:
                 param.mul_(20.0)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet, adapter_name=name))
     target.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(target, unet_lora_layers=layers, safe_serialization=True)
+    type(pipe).save_lora_weights(target, unet_lora_layers=layers, safe_serialization=True)  # SD 1.5 or SDXL
     pipe.unet.delete_adapters(name)
     return target / "pytorch_lora_weights.safetensors"
 
@@ -128,6 +127,24 @@ def build_all(root: Path) -> TinyModels:
     lora_b = save_lora(pipe, root / "lora_b", seed=2)
     other = save_lora(build_pipeline(root / "parts64", cross_dim=64), root / "lora_other", seed=3)
     return TinyModels(root / "sd", root / "controlnet", lora_a, lora_b, other)
+
+
+def pixels(services, variant):
+    """A stored variant's pixels as an int array (for comparisons in tests)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(services.media.path(variant.image)) as img:
+        return np.asarray(img.convert("RGB")).astype(int)
+
+
+def one_variant(services, book, page, **changes):
+    """One picture for ``page`` through the studio, with ``changes`` to its saved settings."""
+    from studio import illustrate
+    from studio.book import ImageSpec
+
+    spec = ImageSpec.from_dict({**page.image.to_dict(), **changes})
+    return illustrate.generate_variants(services, "local", book.id, page.id, spec, count=1)[0]
 
 
 @pytest.fixture(scope="session")

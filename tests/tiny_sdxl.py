@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_sd import _wake_zero_convs, _write_tokenizer
+from tiny_sd import _wake_zero_convs, _write_tokenizer, save_lora
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,7 @@ def build_sdxl_pipeline(root: Path, seed: int = 0):
 
 
 def build_all(root: Path) -> TinySdxl:
-    from diffusers import ControlNetModel, StableDiffusionXLPipeline
-    from diffusers.utils import convert_state_dict_to_diffusers
-    from peft import LoraConfig
-    from peft.utils import get_peft_model_state_dict
-    import torch
+    from diffusers import ControlNetModel
 
     pipe = build_sdxl_pipeline(root / "parts")
     pipe.save_pretrained(root / "sdxl", safe_serialization=True)
@@ -65,16 +61,8 @@ def build_all(root: Path) -> TinySdxl:
     _wake_zero_convs(controlnet)
     controlnet.save_pretrained(root / "controlnet_xl", safe_serialization=True)
 
-    torch.manual_seed(5)
-    pipe.unet.add_adapter(LoraConfig(r=4, lora_alpha=4, init_lora_weights=False,
-                                     target_modules=["to_q", "to_k", "to_v", "to_out.0"]), adapter_name="xl")
-    with torch.no_grad():
-        for name, param in pipe.unet.named_parameters():
-            if "xl" in name and "lora_B" in name:
-                param.mul_(20.0)
-    layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet, adapter_name="xl"))
-    StableDiffusionXLPipeline.save_lora_weights(root / "lora_xl", unet_lora_layers=layers, safe_serialization=True)
-    return TinySdxl(root / "sdxl", root / "controlnet_xl", root / "lora_xl" / "pytorch_lora_weights.safetensors")
+    lora = save_lora(pipe, root / "lora_xl", seed=5)
+    return TinySdxl(root / "sdxl", root / "controlnet_xl", lora)
 
 
 @pytest.fixture(scope="session")
