@@ -103,8 +103,9 @@ def test_sd15_controlnet_on_sdxl_is_a_clear_message(xl, tiny_models):  # noqa: F
 
 def test_sd15_lora_on_sdxl_is_refused_clearly(xl, tiny_models):  # noqa: F811
     services, book = xl
-    with pytest.raises(BackendError, match="text width 32.*text width 64"):
+    with pytest.raises(BackendError, match="text width 32.*Stable Diffusion XL \\(text width 64") as caught:
         page_inputs.add_user_lora(services, "local", book.id, book.pages[0].id, tiny_models.lora_a, "sd15.safetensors")
+    assert caught.value.key == "models.lora_other_family" and "LoRA를 골라 주세요" in caught.value.render("ko")
 
 
 def test_family_detection_from_every_clue():

@@ -190,9 +190,10 @@ class DiffusersIllustrator:
             info = inspect_lora(path)
         except LoraFileError as exc:
             raise BackendError(str(exc)) from None
-        reason = info.mismatch(self.model_cross_attention_dim())
-        if reason:
-            raise BackendError(reason)
+        width = self.model_cross_attention_dim()
+        if info.mismatch(width):  # the LoRA's attention shapes do not fit this UNet
+            raise BackendError("models.lora_other_family", lora=info.family, model=self.family().label,
+                               lora_width=info.cross_attention_dim or "?", model_width=width)
 
     def _apply_loras(self, pipe, request: IllustrationRequest) -> list[tuple[str, float]]:
         weights = {c.ref: float(c.weight) for c in request.spec.loras}
