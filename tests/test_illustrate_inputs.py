@@ -90,10 +90,10 @@ def test_lora_for_another_base_model_gets_a_clear_error(sd_services, tmp_path):
     sdxl = _safetensors(tmp_path / "xl.safetensors", {
         "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": [4, 1280],
         "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight": [4, 2048]})
-    with pytest.raises(BackendError, match="made for SDXL, but the loaded model is SD 1.x"):
+    with pytest.raises(BackendError, match=r"made for SDXL.*picture model is Stable Diffusion 1.5"):
         page_inputs.add_user_lora(sd_services, "local", b.id, page_id, sdxl, "xl.safetensors")
     sd2 = _sd15_lora(tmp_path / "sd2.safetensors", width=1024)
-    with pytest.raises(BackendError, match=r"SD 2.x \(text width 1024\).*SD 1.x \(text width 768\)"):
+    with pytest.raises(BackendError, match=r"SD 2.x \(text width 1024\).*Stable Diffusion 1.5 \(text width 768\)"):
         page_inputs.add_user_lora(sd_services, "local", b.id, page_id, sd2, "sd2.safetensors")
     ok = page_inputs.add_user_lora(sd_services, "local", b.id, page_id, _sd15_lora(tmp_path / "w.safetensors"),
                                    "watercolour.safetensors", weight=0.6)
