@@ -9,7 +9,7 @@ from PIL import Image
 
 from studio import illustrate, page_inputs
 from studio.backends.base import BackendError
-from studio.backends.model_family import Family, controlnet_problem, detect
+from studio.backends.model_family import Family, check_controlnet, controlnet_problem, detect
 from studio.book import ImageSpec, LoraChoice, Page
 from studio.config import Settings
 from studio.services import build_services
@@ -95,8 +95,9 @@ def test_sd15_controlnet_on_sdxl_is_a_clear_message(xl, tiny_models):  # noqa: F
     page = page_inputs.choose_pose(services, "local", book.id, book.pages[1].id, "hugging")
     with pytest.raises(BackendError) as caught:
         one_variant(services, book, page)
-    assert caught.value.key == "models.controlnet_other_family"
+    assert caught.value.key == "models.controlnet_other_family_try"
     assert "made for Stable Diffusion 1.5" in str(caught.value) and "Stable Diffusion XL" in str(caught.value)
+    assert "thibaud/controlnet-openpose-sdxl-1.0" in str(caught.value)  # a ControlNet that fits, from the data
     assert "ControlNet" in caught.value.render("ko")
     assert ill._controlnets == {}  # nothing half-loaded
 
@@ -121,3 +122,6 @@ def test_family_detection_from_every_clue():
     assert controlnet_problem({"cross_attention_dim": 768}, {"cross_attention_dim": 2048,
                                                               "addition_embed_type": "text_time"})
     assert controlnet_problem({"cross_attention_dim": 768}, {"cross_attention_dim": 768}) is None
+    with pytest.raises(BackendError) as caught:  # no known ControlNet to suggest for SD 2.x: the plain message
+        check_controlnet("depth", {"cross_attention_dim": 768}, {"cross_attention_dim": 1024})
+    assert caught.value.key == "models.controlnet_other_family" and "Stable Diffusion 2.x" in str(caught.value)

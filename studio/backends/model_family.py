@@ -119,7 +119,14 @@ def controlnet_problem(controlnet_config: dict, unet_config: dict) -> tuple[str,
     return None
 
 
+def suggested_controlnet(base: str, kind: str) -> str:
+    """A ControlNet of this kind known to fit the base family ("" when we know none)."""
+    return families()["bases"][base].get("controlnets", {}).get(kind, "")
+
+
 def check_controlnet(kind: str, controlnet_config: dict, unet_config: dict) -> None:
     problem = controlnet_problem(controlnet_config, unet_config)
     if problem:
-        raise BackendError("models.controlnet_other_family", kind=kind, controlnet=problem[0], model=problem[1])
+        suggestion = suggested_controlnet(detect("", unet_config).base, kind)
+        raise BackendError("models.controlnet_other_family_try" if suggestion else "models.controlnet_other_family",
+                           kind=kind, controlnet=problem[0], model=problem[1], suggestion=suggestion)
