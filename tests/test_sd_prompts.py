@@ -62,8 +62,14 @@ def test_style_and_characters_reach_the_text_encoder_of_a_300_token_prompt(sd, w
 
     ill._ensure_loaded()
     seen = _record_text_encoder_inputs(ill._base)
-    with caplog.at_level(logging.WARNING):
-        variant = illustrate.generate_variants(services, "local", book.id, page.id, spec)[0]
+    from diffusers.utils import logging as diffusers_logging
+
+    diffusers_logging.enable_propagation()  # diffusers' own "...was truncated" warning reaches caplog
+    try:
+        with caplog.at_level(logging.WARNING):
+            variant = illustrate.generate_variants(services, "local", book.id, page.id, spec)[0]
+    finally:
+        diffusers_logging.disable_propagation()
     assert "truncated" not in caplog.text  # nothing cut silently by the pipeline any more
 
     tok = ill._base.tokenizer
