@@ -125,3 +125,25 @@ def test_family_detection_from_every_clue():
     with pytest.raises(BackendError) as caught:  # no known ControlNet to suggest for SD 2.x: the plain message
         check_controlnet("depth", {"cross_attention_dim": 768}, {"cross_attention_dim": 1024})
     assert caught.value.key == "models.controlnet_other_family" and "Stable Diffusion 2.x" in str(caught.value)
+
+
+def test_a_lightning_model_gets_few_steps_and_trailing_timesteps(tiny_sdxl, tmp_path):  # noqa: F811
+    lightning = tmp_path / "sdxl-lightning-4step"
+    lightning.symlink_to(tiny_sdxl.sdxl, target_is_directory=True)  # same weights, named as on the hub
+    services = build_services(Settings(data_dir=tmp_path / "data", sd_model=str(lightning)))
+    try:
+        book = services.store.create("local", "Fast", page_count=4)
+        book = services.store.update("local", book.id, lambda b: setattr(b, "pages", [
+            Page(text="p", illustration_prompt="a grandmother in the garden")]))
+        ill = services.backends.active("illustrator")
+        assert ill.family() == Family("sdxl", "lightning")
+        page = book.pages[0]
+        spec = illustrate.final_spec(book, page, ImageSpec(width=64, height=64), 3, ill.family())
+        assert (spec.steps, spec.guidance, spec.scheduler) == (4, 1.0, "euler")
+        image, _ = illustrate.render(services, book, page, spec)
+        assert image.size == (64, 64)
+        assert type(ill._base.scheduler).__name__ == "EulerDiscreteScheduler"
+        assert ill._base.scheduler.config.timestep_spacing == "trailing"  # what Lightning was distilled on
+        assert ill._default_scheduler.config.timestep_spacing == "leading"  # the model's own is untouched
+    finally:
+        services.close()

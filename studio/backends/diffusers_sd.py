@@ -50,6 +50,7 @@ class DiffusersIllustrator:
         self._controlnets: dict[str, Any] = {}
         self._adapters: dict[str, str] = {}  # file key -> adapter name
         self._default_scheduler = None
+        self._schedulers: dict[tuple, Any] = {}  # (name, family overrides) -> scheduler, built once
         self._gpu_illustrate = None
         self._prompts = None  # PromptEncoder for the loaded base pipeline (shared by derived ones)
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
@@ -122,6 +123,7 @@ class DiffusersIllustrator:
         pipe.set_progress_bar_config(disable=True)
         self._base = place_pipeline(pipe, self._placement)
         self._default_scheduler = pipe.scheduler
+        self._schedulers.clear()
         self._loaded_source = self.source
         self.loads += 1
         return self._base
@@ -250,7 +252,7 @@ class DiffusersIllustrator:
         with self._lock:
             pipe = self._pipeline_for(request.init_image is not None, control_kind)
             active = self._apply_loras(pipe, request)
-            self._set_scheduler(pipe, spec.scheduler)
+            self._set_scheduler(pipe, spec.scheduler, self.family("", spec.scheduler).defaults()["scheduler_config"])
             width, height = _multiple_of_8(spec.width), _multiple_of_8(spec.height)
             set_vae_tiling(pipe, self._placement, width, height, len(seeds))
             encoded = self._prompt_encoder().encode(request.prompt, request.negative_prompt,
@@ -299,17 +301,22 @@ class DiffusersIllustrator:
             return None
         return self._prompt_encoder().dropped(prompt)
 
-    def _set_scheduler(self, pipe, name: str) -> None:
+    def _set_scheduler(self, pipe, name: str, overrides: dict | None = None) -> None:
+        """The named scheduler on ``pipe``, built once from the model's own scheduler config plus
+        the family's ``overrides`` (Lightning/Hyper/turbo want ``timestep_spacing="trailing"``)."""
         import diffusers
 
         if name not in SCHEDULERS:
             raise BackendError(f"Unknown scheduler '{name}'. Choose one of: {', '.join(SCHEDULERS)}.")
-        cls_name = SCHEDULERS[name]
-        base_config = self._default_scheduler.config
-        if cls_name is None:
-            pipe.scheduler = self._default_scheduler
-        elif type(pipe.scheduler).__name__ != cls_name:
-            pipe.scheduler = getattr(diffusers, cls_name).from_config(base_config)
+        key = (name, tuple(sorted((overrides or {}).items())))
+        if key not in self._schedulers:
+            cls_name = SCHEDULERS[name]
+            if cls_name is None and not overrides:
+                self._schedulers[key] = self._default_scheduler
+            else:
+                cls = type(self._default_scheduler) if cls_name is None else getattr(diffusers, cls_name)
+                self._schedulers[key] = cls.from_config(self._default_scheduler.config, **(overrides or {}))
+        pipe.scheduler = self._schedulers[key]
 
 
 def _step_callback(on_step: StepCallback | None, cancel: CancelToken):

@@ -18,7 +18,8 @@ from typing import Any
 from studio.backends.base import BackendError
 
 FAMILIES_PATH = Path(__file__).resolve().parents[2] / "assets" / "model_families.json"
-DEFAULT_KEYS = ("width", "height", "steps", "guidance", "scheduler", "negative_prompt", "clip_skip")
+DEFAULT_KEYS = ("width", "height", "steps", "guidance", "scheduler", "negative_prompt", "clip_skip",
+                "scheduler_config")
 
 
 @functools.cache
@@ -38,7 +39,7 @@ class Family:
 
     def defaults(self) -> dict[str, Any]:
         base = families()["bases"][self.base]
-        values = {k: base[k] for k in DEFAULT_KEYS}
+        values = {k: base.get(k, {}) for k in DEFAULT_KEYS}  # scheduler_config: only where a family needs one
         if self.speed:
             speed = families()["speeds"][self.speed]
             values.update({k: speed[k] for k in DEFAULT_KEYS if k in speed})
