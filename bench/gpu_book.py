@@ -2,11 +2,14 @@
 
     GIEOK_SD_MODEL=/models/sd15 .venv/bin/python bench/gpu_book.py [--sdxl /models/sdxl]
         [--pages 12] [--steps 25] [--batch 4] [--no-compile]
+        [--vits facebook/mms-tts-kor [--rvc-pth voice.pth --hubert lengyue233/content-vec-best]]
 
 Needs a CUDA GPU and a real Stable Diffusion 1.5 model (hub id, folder or single file, loaded by
 the studio's own code, so the fp16 variant / no safety checker / SDPA decisions are the ones the
 studio makes). Pages are 512² (1024² with ``--sdxl``). Prints per mode: seconds per page, peak
-GPU memory, and the ratio to sequential; key figures last as ``name: value``.
+GPU memory, and the ratio to sequential; with ``--vits`` (and ``--rvc-pth``) the narration's
+real-time factor (VITS itself follows GIEOK_DEVICE only once tts_vits uses ``voice_placement``).
+Key figures are printed as ``name: value``.
 
 Published reference points to compare with (diffusers docs, "Speed up inference" / torch 2.0
 blog): SD 1.5 fp16 at 512², 50 steps ≈ 1.5-2 s per image on an A100 with SDPA; torch.compile
@@ -80,20 +83,28 @@ def bench_family(source: str, side: int, pages: int, steps: int, batch: int, com
           f"{torch.cuda.get_device_name(0)}, dtype {ill._placement.dtype}, slicing {ill._placement.slicing}")
     prompts = (PROMPTS * ((pages + len(PROMPTS) - 1) // len(PROMPTS)))[:pages]
 
+    guidance = 7.0 if tag == "sd15" else 6.0
+
     def request(prompt: str) -> IllustrationRequest:
-        spec = ImageSpec(width=side, height=side, steps=steps, guidance=7.0 if tag == "sd15" else 6.0, seed=1)
+        spec = ImageSpec(width=side, height=side, steps=steps, guidance=guidance, seed=1)
         return IllustrationRequest(spec=spec, prompt=prompt)
 
     def sequential():
         for prompt in prompts:
             ill.illustrate(request(prompt))
 
+    def embeds(chunk: list[str]) -> dict:
+        """The studio's own prompt encoding (compel), stacked: the same text conditioning as sequential."""
+        encoded = [ill._prompt_encoder().encode(p, "", guidance).kwargs for p in chunk]
+        if all(e[k].shape == encoded[0][k].shape for e in encoded for k in encoded[0]):
+            return {k: torch.cat([e[k] for e in encoded]) for k in encoded[0]}
+        return {"prompt": chunk}  # prompts of different window counts: plain prompts
+
     def batched():  # pages that share the pipeline and the size, ``batch`` at a time
         for i in range(0, pages, batch):
             chunk = prompts[i:i + batch]
             with torch.inference_mode():
-                pipe(prompt=chunk, num_inference_steps=steps, width=side, height=side,
-                     guidance_scale=7.0 if tag == "sd15" else 6.0,
+                pipe(**embeds(chunk), num_inference_steps=steps, width=side, height=side, guidance_scale=guidance,
                      generator=[torch.Generator("cpu").manual_seed(1) for _ in chunk])
 
     ill.illustrate(request(prompts[0]))  # warm-up (kernels, allocator)
@@ -111,6 +122,33 @@ def bench_family(source: str, side: int, pages: int, steps: int, batch: int, com
             print(f"{tag}_{mode}_vs_sequential: {figures['s_per_page'] / base:.3f}")
 
 
+def bench_narration(vits: str, rvc_pth: str, hubert: str, rmvpe: str) -> None:
+    """Real-time factor (seconds of compute per second of speech) of VITS, then RVC on its output."""
+    import torch
+
+    from studio.backends.rvc import RvcConverter
+    from studio.backends.tts_vits import VitsSpeaker
+    from studio.config import Settings
+
+    settings = Settings(data_dir=Path(tempfile.mkdtemp()), vits_model_ko=vits, hubert_model=hubert,
+                        rmvpe_model=rmvpe, device="cuda")
+    text = "옛날 옛적에 감나무 아래에서 할머니가 노래를 불렀어요. 우리는 그 노래를 아직도 기억해요."
+    speaker = VitsSpeaker(settings)
+    speaker.speak(text, "ko")  # load + warm-up
+    start = time.perf_counter()
+    speech = speaker.speak(text, "ko")
+    vits_s = time.perf_counter() - start
+    print(f"narration_vits_rtf: {vits_s / speech.duration_s:.3f}")
+    if rvc_pth and hubert:
+        converter = RvcConverter(settings)
+        converter.convert(speech, model_path=rvc_pth)  # load + warm-up
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        converter.convert(speech, model_path=rvc_pth)
+        torch.cuda.synchronize()
+        print(f"narration_rvc_rtf: {(time.perf_counter() - start) / speech.duration_s:.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=os.environ.get("GIEOK_SD_MODEL", ""), help="SD 1.5 hub id, folder or file")
@@ -119,6 +157,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=25)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--vits", default="", help="optional VITS model (e.g. facebook/mms-tts-kor): narration RTF")
+    parser.add_argument("--rvc-pth", default="", help="optional RVC .pth converted after VITS")
+    parser.add_argument("--hubert", default="", help="HuBERT/ContentVec for --rvc-pth")
+    parser.add_argument("--rmvpe", default="", help="optional rmvpe.pt (pitch method rmvpe)")
     args = parser.parse_args()
     _require_cuda()
     if not args.model:
@@ -126,6 +168,8 @@ def main() -> None:
     bench_family(args.model, 512, args.pages, args.steps, args.batch, not args.no_compile, "sd15")
     if args.sdxl:
         bench_family(args.sdxl, 1024, args.pages, args.steps, max(1, args.batch // 2), not args.no_compile, "sdxl")
+    if args.vits:
+        bench_narration(args.vits, args.rvc_pth, args.hubert, args.rmvpe)
 
 
 if __name__ == "__main__":
