@@ -125,30 +125,10 @@ def model_family(backend, style_id: str = ""):
 
 
 def fit_to_family(spec: ImageSpec, family) -> ImageSpec:
-    """Values nobody chose (ImageSpec's generic defaults, or the style preset's SD 1.5 numbers)
-    become the model family's: 1024² for SDXL, 2 steps and no guidance for a turbo model...
-    What the family typed themselves is kept."""
-    out = copy.deepcopy(spec)
-    if family is None:
-        return out
-    generic = ImageSpec()
-    want = family.defaults()
-    preset = style(spec.style) if spec.style in styles() else None
-    want.update((preset.families.get(family.base, {}) if preset else {}) if not family.speed else {})
-    untouched = {("steps", generic.steps), ("guidance", generic.guidance), ("scheduler", generic.scheduler)}
-    if preset is not None:
-        untouched |= {("steps", preset.steps), ("guidance", preset.guidance), ("scheduler", preset.scheduler)}
-    retune = family.base != "sd15" or family.speed or (preset is not None and family.base in preset.families)
-    for name in ("steps", "guidance", "scheduler"):
-        if retune and (name, getattr(out, name)) in untouched:
-            setattr(out, name, want[name])
-    if (out.width, out.height) == (generic.width, generic.height):
-        out.width, out.height = int(want["width"]), int(want["height"])
-    if not want["negative_prompt"] and preset is not None and out.negative_prompt == preset.negative:
-        out.negative_prompt = ""  # a few-step model ignores it; keep the saved spec honest
-    if preset is not None and preset.lora and family.base != "sd15":  # the presets' LoRA files are SD 1.5's
-        out.loras = [lo for lo in out.loras if lo.ref != preset.lora]
-    return out
+    """``spec`` with the model family's defaults where nobody chose a value (see model_family.fit_spec)."""
+    from studio.backends.model_family import fit_spec
+
+    return fit_spec(spec, family, style(spec.style) if spec.style in styles() else None)
 
 
 def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int, family=None) -> ImageSpec:

@@ -131,3 +131,32 @@ def check_controlnet(kind: str, controlnet_config: dict, unet_config: dict) -> N
         suggestion = suggested_controlnet(detect("", unet_config).base, kind)
         raise BackendError("models.controlnet_other_family_try" if suggestion else "models.controlnet_other_family",
                            kind=kind, controlnet=problem[0], model=problem[1], suggestion=suggestion)
+
+
+def fit_spec(spec: Any, family: Family | None, preset: Any = None) -> Any:
+    """A copy of an ``ImageSpec`` where values nobody chose (ImageSpec's generic defaults, or the
+    style ``preset``'s SD 1.5 numbers) become the family's: 1024² for SDXL, 2 steps and no
+    guidance for a turbo model... What the family typed themselves is kept."""
+    import copy
+
+    out = copy.deepcopy(spec)
+    if family is None:
+        return out
+    generic = type(spec)()
+    want = family.defaults()
+    if preset is not None and not family.speed:  # the preset's advice for this base (few-step rules win)
+        want.update(preset.families.get(family.base, {}))
+    untouched = {("steps", generic.steps), ("guidance", generic.guidance), ("scheduler", generic.scheduler)}
+    if preset is not None:
+        untouched |= {("steps", preset.steps), ("guidance", preset.guidance), ("scheduler", preset.scheduler)}
+    retune = family.base != "sd15" or family.speed or (preset is not None and family.base in preset.families)
+    for name in ("steps", "guidance", "scheduler"):
+        if retune and (name, getattr(out, name)) in untouched:
+            setattr(out, name, want[name])
+    if (out.width, out.height) == (generic.width, generic.height):
+        out.width, out.height = int(want["width"]), int(want["height"])
+    if not want["negative_prompt"] and preset is not None and out.negative_prompt == preset.negative:
+        out.negative_prompt = ""  # a few-step model ignores it; keep the saved spec honest
+    if preset is not None and preset.lora and family.base != "sd15":  # the presets' LoRA files are SD 1.5's
+        out.loras = [lo for lo in out.loras if lo.ref != preset.lora]
+    return out
