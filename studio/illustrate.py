@@ -17,7 +17,7 @@ import json
 import queue
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -44,6 +44,7 @@ class StylePreset:
     steps: int
     guidance: float
     scheduler: str
+    families: dict = field(default_factory=dict)  # per model family ("sdxl": {"steps": 30, ...})
 
     def label(self, language: str) -> str:
         return self.name_ko if language == "ko" else self.name_en
@@ -72,12 +73,15 @@ def character_sheet(book: Book, page: Page) -> str:
 
 
 def compose_prompt(book: Book, page: Page, style_id: str = "") -> tuple[str, str]:
-    """(prompt, negative) from the style preset + character sheet + the page's illustration prompt."""
+    """(prompt, negative): the style words, then the character sheet, then the page's own prompt.
+
+    That order matters: a text encoder reads a limited number of tokens, and when a long page
+    prompt must be cut it is its end that goes, never the style or what grandma looks like."""
     scene = page.illustration_prompt.strip() or ", ".join(s for s in (page.setting, page.mood) if s.strip())
     characters = character_sheet(book, page)
     preset = style(style_id or book.style)
     if preset is None:
-        return ", ".join(s for s in (scene, characters) if s), ""
+        return ", ".join(s for s in (characters, scene) if s), ""
     text = preset.template.format(prompt=scene, characters=characters)
     return ", ".join(s.strip() for s in text.split(",") if s.strip()), preset.negative
 
@@ -112,14 +116,31 @@ def check_spec(spec: ImageSpec) -> None:
         raise PictureError("error.control_range")
 
 
-def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int) -> ImageSpec:
-    """A copy with the prompts actually used (page's own edit, or composed) and the real seed."""
+def model_family(backend, style_id: str = ""):
+    """The illustrator's model family (None for the sketch), given the style the page uses."""
+    detect = getattr(backend, "family", None)
+    if detect is None:
+        return None
+    preset = style(style_id) if style_id in styles() else None
+    return detect(preset.id if preset else "", preset.scheduler if preset else "")
+
+
+def fit_to_family(spec: ImageSpec, family) -> ImageSpec:
+    """``spec`` with the model family's defaults where nobody chose a value (see model_family.fit_spec)."""
+    from studio.backends.model_family import fit_spec
+
+    return fit_spec(spec, family, style(spec.style) if spec.style in styles() else None)
+
+
+def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int, family=None) -> ImageSpec:
+    """A copy with the prompts actually used (page's own edit, or composed), the real seed and,
+    given the model's ``family``, that family's defaults where nobody chose a value."""
     out = copy.deepcopy(spec)
     composed, negative = compose_prompt(book, page, spec.style)
     out.prompt = spec.prompt.strip() or composed
     out.negative_prompt = spec.negative_prompt.strip() or negative
     out.seed, out.seed_locked = int(seed), True
-    return out
+    return fit_to_family(out, family)
 
 
 def page_context(book: Book, page: Page, spec: ImageSpec) -> dict[str, Any]:
@@ -141,12 +162,10 @@ def page_characters(book: Book, page: Page) -> list[dict[str, str]]:
     return people
 
 
-def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, cancel: CancelToken | None = None,
-           on_step: StepCallback | None = None) -> tuple[Any, ImageSpec]:
-    """One picture for a page from a *final* spec; returns (image, spec with the map ref filled)."""
+def _request(services, book: Book, page: Page, spec: ImageSpec, backend) -> tuple[IllustrationRequest, ImageSpec]:
+    """The backend request for a *final* spec, and the spec with the control map's ref filled."""
     from studio.page_inputs import control_map, init_image, lora_paths
 
-    backend = backend or services.backends.active("illustrator")
     check_spec(spec)
     spec = copy.deepcopy(spec)
     request = IllustrationRequest(spec=spec, prompt=spec.prompt, negative_prompt=spec.negative_prompt,
@@ -159,16 +178,61 @@ def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, canc
         request.lora_paths = lora_paths(services, spec, book.owner)
     elif spec.init_image:  # the offline illustrator paints the page's photo
         request.init_image = init_image(services, spec, book.owner)
+    return request, spec
+
+
+def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, cancel: CancelToken | None = None,
+           on_step: StepCallback | None = None) -> tuple[Any, ImageSpec]:
+    """One picture for a page from a *final* spec; returns (image, spec with the map ref filled)."""
+    backend = backend or services.backends.active("illustrator")
+    request, spec = _request(services, book, page, spec, backend)
     image = backend.illustrate(request, on_step=on_step, cancel=cancel)
     return tone_grade(image, spec.tone), spec
+
+
+def render_variants(services, book: Book, page: Page, spec: ImageSpec, seeds: list[int], backend=None,
+                    cancel: CancelToken | None = None,
+                    on_step: StepCallback | None = None) -> list[tuple[Any, ImageSpec]]:
+    """Pictures for several seeds of one *final* spec in one backend call when the backend can
+    batch them (the control map is made and stored once); one by one otherwise."""
+    backend = backend or services.backends.active("illustrator")
+    batch = getattr(backend, "illustrate_variants", None)
+    if batch is None or len(seeds) == 1:
+        return [render(services, book, page, _with_seed(spec, seed), backend, cancel, on_step) for seed in seeds]
+    request, spec = _request(services, book, page, spec, backend)
+    images = batch(request, list(seeds), on_step=on_step, cancel=cancel)
+    return [(tone_grade(image, spec.tone), _with_seed(spec, seed)) for image, seed in zip(images, seeds)]
+
+
+def _with_seed(spec: ImageSpec, seed: int) -> ImageSpec:
+    out = copy.deepcopy(spec)
+    out.seed, out.seed_locked = int(seed), True
+    return out
+
+
+def dropped_words(backend, prompt: str) -> list[str]:
+    """Words at the end of ``prompt`` that the illustrator's text encoder does not read (over its
+    budget); [] when everything is read or the illustrator has no such limit (the sketch)."""
+    check = getattr(backend, "dropped_words", None)
+    return list(check(prompt) or []) if check else []
+
+
+def dropped_words_note(variants: list[ImageVariant], language: str) -> str:
+    """One line naming the prompt words the model could not read, or "" when it read them all."""
+    from studio.messages import text
+
+    words = list(dict.fromkeys(w for v in variants for w in v.params.get("dropped_words", [])))
+    return text("models.prompt_words_dropped", language, words=" ".join(words)) if words else ""
 
 
 def _store_variant(services, backend, image, spec: ImageSpec, owner: str) -> ImageVariant:
     model = getattr(backend, "source", "") or ""
     text = to_a1111(spec, model=Path(model).name if model else "", backend=backend.name)
     ref = services.store.media_for(owner).put_bytes(to_png_bytes(image, text), "png")
-    return ImageVariant(image=ref, params={"spec": spec.to_dict(), "parameters": text, "model": model},
-                        backend=backend.name)
+    params = {"spec": spec.to_dict(), "parameters": text, "model": model}
+    if dropped := dropped_words(backend, spec.prompt):
+        params["dropped_words"] = dropped  # shown next to the picture: the family can shorten the prompt
+    return ImageVariant(image=ref, params=params, backend=backend.name)
 
 
 def _add_variant(services, owner: str, book_id: str, page_id: str, variant: ImageVariant, choose: bool) -> None:
@@ -206,11 +270,23 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     # A typed seed is used as typed (the lock only decides whether the UI moves it on afterwards);
     # a negative seed asks for new ones.
     seeds = [spec.seed + i if spec.seed >= 0 else secrets.randbelow(2**31) for i in range(int(count))]
+    family = model_family(backend, spec.style)
     made = []
-    for i, seed in enumerate(seeds):
-        step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
-        with _allowance(services, owner):  # pictures per hour, per visitor (public Spaces)
-            image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
+    if hasattr(backend, "illustrate_variants"):  # one call: the GPU denoises all variants together
+        step = (lambda s, t, _p: on_step(0, 1, s, t)) if on_step else None
+        with contextlib.ExitStack() as allowances:  # pictures per hour, per visitor (public Spaces)
+            for _ in seeds:
+                allowances.enter_context(_allowance(services, owner))
+            pictures = render_variants(services, book, page, final_spec(book, page, spec, seeds[0], family), seeds,
+                                       backend, cancel, step)
+    else:
+        pictures = []
+        for i, seed in enumerate(seeds):
+            step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
+            with _allowance(services, owner):
+                pictures.append(render(services, book, page, final_spec(book, page, spec, seed, family), backend,
+                                       cancel, step))
+    for image, used in pictures:
         variant = _store_variant(services, backend, image, used, owner)
         _add_variant(services, owner, book_id, page_id, variant, choose=False)
         made.append(variant)
@@ -278,7 +354,7 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
             continue
         number = book.pages.index(page) + 1
         seed = page.image.seed if page.image.seed_locked and page.image.seed >= 0 else secrets.randbelow(2**31)
-        spec = final_spec(book, page, page.image, seed)
+        spec = final_spec(book, page, page.image, seed, model_family(backend, page.image.style))
 
         def work(emit, book=book, page=page, spec=spec, done=done, number=number):
             def on_step(step, steps, _preview):
@@ -341,4 +417,5 @@ def illustrator_status(services) -> tuple[Any, str]:
         except Exception as exc:  # a broken optional module: say so instead of failing the tab
             reason = f"Stable Diffusion could not load: {exc}"
         return active, f"Sketch illustrator — {reason} (pictures are storyboard sketches)"
-    return active, f"{active.label} — {active.available().reason}"
+    family = model_family(active)
+    return active, f"{active.label} — {active.available().reason}" + (f" · {family.label}" if family else "")

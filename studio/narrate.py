@@ -16,7 +16,7 @@ from studio import audio as audiolib
 from studio.backends.base import Audio, BackendError, CancelToken
 from studio.backends.read_aloud import CHILD_RATE_WPM
 from studio.backends.rvc.pipeline import crepe_missing_reason
-from studio.backends.rvc.rmvpe import rmvpe_missing_reason
+from studio.backends.rvc.rmvpe import default_f0_method, f0_default_note, rmvpe_missing_reason  # noqa: F401 (tabs)
 from studio.book import Book, Consent, NarrationTake, Recording, Voice
 from studio.jobs import Progress
 from studio.messages import Localized
@@ -297,7 +297,7 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0, owne
     speaker = with_credentials(speaker_for(services, voice, language), credentials)
     _require_available(speaker)
     knobs: dict[str, Any] = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
-    knobs["f0_method"] = voice.conversion.get("f0_method", F0_METHODS[0])
+    knobs["f0_method"] = voice.conversion.get("f0_method") or default_f0_method(services.settings.rmvpe_model)
     options: dict[str, Any] = {"rate": knobs["rate"], "pitch": knobs["pitch"], "seed": seed}
     if speaker.name == "xtts":
         options["reference_wavs"] = [str(media.existing_path(ref)) for r in voice.recordings for ref in r.clips]

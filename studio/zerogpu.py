@@ -155,11 +155,12 @@ def _run_registered(name: str, units: float, args: tuple, kwargs: dict) -> tuple
     return result, time.monotonic() - start
 
 
-def illustration_units(request: Any, *_: Any, **__: Any) -> float:
-    """Denoising work of one picture in 512² steps: img2img runs ``strength`` of the steps,
-    ControlNet adds its own network (about 40% more per step)."""
+def illustration_units(request: Any, seeds: Any = None, *_: Any, **__: Any) -> float:
+    """Denoising work in 512² steps, for each picture (one per seed): img2img runs ``strength``
+    of the steps, ControlNet adds its own network (about 40% more per step)."""
     spec = request.spec
     steps = spec.steps * (spec.strength if getattr(request, "init_image", None) is not None else 1.0)
     area = max(1, spec.width * spec.height) / BASE_PIXELS
     control = 1.4 if getattr(request, "control_image", None) is not None else 1.0
-    return max(1.0, steps) * area * control
+    pictures = len(seeds) if isinstance(seeds, (list, tuple)) and seeds else 1
+    return max(1.0, steps) * area * control * pictures

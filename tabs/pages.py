@@ -147,8 +147,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         book, pg = load(owner, book_id, page_id)
         seeds = ", ".join(str(v.params["spec"]["seed"]) for v in made)
         next_seed = spec.seed if spec.seed_locked else (RANDOM_SEED if spec.seed == RANDOM_SEED else secrets.randbelow(2**31))
-        return (*variants_view(services, owner, pg), overview_view(services, book), say("pg.made", count=len(made), seeds=seeds),
-                next_seed)
+        note = illustrate.dropped_words_note(made, visitor_language())  # prompt words the model could not read
+        status = say("pg.made", count=len(made), seeds=seeds) + (f"\n{note}" if note else "")
+        return (*variants_view(services, owner, pg), overview_view(services, book), status, next_seed)
 
     @user_errors
     def choose_variant(owner, book_id, page_id, variant_id):

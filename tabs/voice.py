@@ -69,7 +69,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             with gr.Row():
                 knobs = [gr.Slider(lo, hi, value=d, step=1 if isinstance(d, int) or k == "transpose" else 0.01,
                                    label=t(f"v.knob_{k}")) for k in KNOB_ORDER for d, lo, hi in [narrate.KNOBS[k]]]
-                knobs.append(gr.Radio([(t(f"v.f0_{m}"), m) for m in narrate.F0_METHODS], value="pm", label=t("v.f0")))
+                default_f0 = narrate.default_f0_method(services.settings.rmvpe_model)
+                knobs.append(gr.Radio([(t(f"v.f0_{m}"), m) for m in narrate.F0_METHODS], value=default_f0,
+                                      label=t("v.f0"), info=t("models.pitch_default_pm") if default_f0 == "pm" else None))
         pipeline_btn = gr.Button(t("v.save_pipeline"), variant="primary")
     with gr.Row():
         ab_text = gr.Textbox(label=t("v.ab_text"), lines=2, scale=3)
@@ -112,7 +114,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 c.date if c else datetime.date.today().isoformat(), c.statement if c else views.consent_statement(book),
                 views.consent_line(voice), gr.update(choices=views.speaker_choices(services), value=voice.speaker or "auto"),
                 gr.update(choices=views.converter_choices(), value=voice.converter or "none"),
-                engine_line(services, "speaker"), views.pipeline(services, voice), *views.knob_values(voice),
+                engine_line(services, "speaker"), views.pipeline(services, voice), *views.knob_values(voice, narrate.default_f0_method(services.settings.rmvpe_model)),
                 views.recording_choices(voice))
 
     def page_view(owner, book_id, page_id=None):

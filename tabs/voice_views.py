@@ -100,7 +100,7 @@ def take_choices(page):
     return [(say("v.take_label", number=i + 1, seconds=f"{tk.duration_s:.1f}"), tk.id) for i, tk in enumerate(page.takes)]
 
 
-def knob_values(voice):
+def knob_values(voice, default_f0: str = "pm"):
     values = [voice.conversion.get(k, narrate.KNOBS[k][0]) for k in KNOB_ORDER]
-    values.append(voice.conversion.get("f0_method", narrate.F0_METHODS[0]))
+    values.append(voice.conversion.get("f0_method") or default_f0)
     return values

@@ -12,9 +12,11 @@ from studio.book import ImageSpec, LoraChoice, Page
 from studio.config import Settings
 from studio.image_params import read_png_parameters, spec_from_a1111
 from studio.services import build_services
-from tiny_sd import tiny_models  # noqa: F401  (session fixture)
+from tiny_sd import one_variant, pixels, tiny_models  # noqa: F401  (session fixture)
 
-pytestmark = pytest.mark.filterwarnings("ignore")
+# two named LoRAs on one UNet is what we want; every other warning shows
+pytestmark = pytest.mark.filterwarnings("ignore:Already found a `peft_config`:UserWarning")
+
 
 
 @pytest.fixture
@@ -48,24 +50,24 @@ def test_text2img_img2img_and_controlnet_share_one_loaded_pipeline(sd, tmp_path)
     ill = services.backends.active("illustrator")
     assert ill.name == "diffusers"
     page = book.pages[0]
-    base = _one(services, book, page)
-    assert base.backend == "diffusers" and _pixels(services, base).shape == (64, 64, 3)
-    assert (_pixels(services, _one(services, book, page)) == _pixels(services, base)).all()  # same seed, same image
+    base = one_variant(services, book, page)
+    assert base.backend == "diffusers" and pixels(services, base).shape == (64, 64, 3)
+    assert (pixels(services, one_variant(services, book, page)) == pixels(services, base)).all()  # same seed, same image
 
     photo = tmp_path / "family.png"
     Image.new("RGB", (80, 80), (220, 90, 40)).save(photo)
     page = page_inputs.set_page_photo(services, "local", book.id, page.id, photo, "init")
-    img2img = _one(services, book, page, strength=0.5)
-    assert np.abs(_pixels(services, img2img) - _pixels(services, base)).mean() > 3
+    img2img = one_variant(services, book, page, strength=0.5)
+    assert np.abs(pixels(services, img2img) - pixels(services, base)).mean() > 3
     assert img2img.params["spec"]["init_image"] == page.image.init_image
 
     page = page_inputs.choose_pose(services, "local", book.id, page.id, "carrying a child")
     page = page_inputs.set_page_photo(services, "local", book.id, page.id, None, "init")
-    control = _one(services, book, page)
+    control = one_variant(services, book, page)
     assert control.params["spec"]["control"]["kind"] == "openpose"
-    assert np.abs(_pixels(services, control) - _pixels(services, base)).mean() > 1
-    weaker = _one(services, book, page, control={**page.image.control.to_dict(), "scale": 0.0})
-    assert (_pixels(services, weaker) == _pixels(services, base)).all()  # scale 0 = no control
+    assert np.abs(pixels(services, control) - pixels(services, base)).mean() > 1
+    weaker = one_variant(services, book, page, control={**page.image.control.to_dict(), "scale": 0.0})
+    assert (pixels(services, weaker) == pixels(services, base)).all()  # scale 0 = no control
     map_ref = control.params["spec"]["control"]["map_image"]
     assert services.store.media_for("local").exists(map_ref)  # the rendered pose actually used is kept
 
@@ -83,9 +85,9 @@ def test_two_loras_switch_weights_without_reloading(sd, tiny_models, monkeypatch
 
     def with_weights(wa, wb):
         loras = [LoraChoice(a.ref, wa).to_dict(), LoraChoice(b.ref, wb).to_dict()]
-        return _pixels(services, _one(services, book, page, loras=loras))
+        return pixels(services, one_variant(services, book, page, loras=loras))
 
-    plain = _pixels(services, _one(services, book, page, loras=[]))
+    plain = pixels(services, one_variant(services, book, page, loras=[]))
     only_a, only_b = with_weights(1.0, 0.0), with_weights(0.0, 1.0)
     loads = []
     monkeypatch.setattr(ill._base, "load_lora_weights", lambda *a, **k: loads.append(a))
@@ -94,7 +96,7 @@ def test_two_loras_switch_weights_without_reloading(sd, tiny_models, monkeypatch
     assert (with_weights(0.0, 0.0) == plain).all()  # weight 0 = the base model exactly
     assert (with_weights(1.0, 0.0) == only_a).all()  # switching back gives the same picture
     assert not (with_weights(0.5, 0.5) == only_a).all()
-    assert (_pixels(services, _one(services, book, page, loras=[])) == plain).all()  # LoRAs off again
+    assert (pixels(services, one_variant(services, book, page, loras=[])) == plain).all()  # LoRAs off again
     assert loads == [] and ill.loads == 1 and len(ill.loaded_adapters()) == 2
 
 
@@ -120,7 +122,7 @@ def test_cancel_stops_within_one_step_and_next_run_works(sd):
         illustrate.generate_variants(services, "local", book.id, page.id, spec, cancel=token, on_step=on_step)
     assert seen == [1]  # the denoising loop stopped right after the step that saw the cancel
     assert services.store.get("local", book.id).page(page.id).variants == []  # nothing half-made kept
-    assert _one(services, book, page).backend == "diffusers" and ill.loads == 1
+    assert one_variant(services, book, page).backend == "diffusers" and ill.loads == 1
 
 
 def test_whole_book_job_resumes_after_a_restart(sd, tiny_models):  # noqa: F811
@@ -167,7 +169,7 @@ def test_png_parameters_reproduce_the_same_pixels(sd, tiny_models):  # noqa: F81
     again = spec_from_a1111(text)
     fresh = services.store.get("local", book.id)
     image, _ = illustrate.render(services, fresh, fresh.page(page.id), again)
-    assert (np.asarray(image).astype(int) == _pixels(services, variant)).all()
+    assert (np.asarray(image).astype(int) == pixels(services, variant)).all()
     same, identical = illustrate.reproduce(services, "local", book.id, page.id, variant.id)
     assert identical and same.id == variant.id
 
@@ -175,11 +177,11 @@ def test_png_parameters_reproduce_the_same_pixels(sd, tiny_models):  # noqa: F81
 def test_switching_to_a_missing_model_keeps_the_old_one(sd, tmp_path):
     services, book = sd
     ill = services.backends.active("illustrator")
-    before = _pixels(services, _one(services, book, book.pages[0]))
+    before = pixels(services, one_variant(services, book, book.pages[0]))
     with pytest.raises(BackendError, match="model folder not found: .*GIEOK_SD_MODEL"):
         ill.switch_model(str(tmp_path / "missing-model"))
     assert ill.source == services.settings.sd_model and ill.loads == 2  # freed, then restored
-    assert (_pixels(services, _one(services, book, book.pages[0])) == before).all()
+    assert (pixels(services, one_variant(services, book, book.pages[0])) == before).all()
 
 
 def test_gpu_out_of_memory_is_a_clear_error_and_the_next_page_works(sd, monkeypatch):
@@ -188,7 +190,7 @@ def test_gpu_out_of_memory_is_a_clear_error_and_the_next_page_works(sd, monkeypa
     services, book = sd
     ill = services.backends.active("illustrator")
     page = book.pages[1]
-    _one(services, book, page)  # loaded
+    one_variant(services, book, page)  # loaded
     freed = []
     real_for = ill._pipeline_for
 
@@ -206,7 +208,27 @@ def test_gpu_out_of_memory_is_a_clear_error_and_the_next_page_works(sd, monkeypa
     monkeypatch.setattr(ill, "_pipeline_for", exploding_pipeline)
     monkeypatch.setattr("studio.backends.torch_device.free_memory", lambda: freed.append(True))
     with pytest.raises(BackendError, match="ran out of memory"):
-        _one(services, book, page)
+        one_variant(services, book, page)
     assert freed and len(services.store.get("local", book.id).page(page.id).variants) == 1  # nothing half-stored
     monkeypatch.setattr(ill, "_pipeline_for", real_for)
-    assert _one(services, book, page).backend == "diffusers"
+    assert one_variant(services, book, page).backend == "diffusers"
+
+
+def test_batched_variants_equal_one_by_one_for_the_same_seeds(sd, monkeypatch):
+    services, book = sd
+    ill = services.backends.active("illustrator")
+    page = book.pages[3]
+    page = page_inputs.choose_pose(services, "local", book.id, page.id, "waving")  # with a control map
+    calls, real = [], ill._illustrate
+    monkeypatch.setattr(ill, "_illustrate", lambda request, seeds, *a: calls.append(list(seeds)) or real(request, seeds, *a))
+    ill._gpu_illustrate = None
+    spec = ImageSpec.from_dict({**page.image.to_dict(), "seed": 40, "seed_locked": True})
+    batched = illustrate.generate_variants(services, "local", book.id, page.id, spec, count=3)
+    assert calls == [[40, 41, 42]]  # one pipeline call for the three pictures
+    maps = {v.params["spec"]["control"]["map_image"] for v in batched}
+    assert len(maps) == 1  # the control map was made and stored once
+    for variant, seed in zip(batched, (40, 41, 42)):
+        assert variant.params["spec"]["seed"] == seed
+        alone = one_variant(services, book, page, seed=seed)
+        assert np.abs(pixels(services, alone) - pixels(services, variant)).max() <= 2
+    assert np.abs(pixels(services, batched[0]) - pixels(services, batched[1])).mean() > 1  # seeds differ

@@ -90,10 +90,10 @@ def test_lora_for_another_base_model_gets_a_clear_error(sd_services, tmp_path):
     sdxl = _safetensors(tmp_path / "xl.safetensors", {
         "lora_te2_text_model_encoder_layers_0_mlp_fc1.lora_down.weight": [4, 1280],
         "lora_unet_input_blocks_4_1_transformer_blocks_0_attn2_to_k.lora_down.weight": [4, 2048]})
-    with pytest.raises(BackendError, match="made for SDXL, but the loaded model is SD 1.x"):
+    with pytest.raises(BackendError, match=r"made for SDXL.*picture model is Stable Diffusion 1.5"):
         page_inputs.add_user_lora(sd_services, "local", b.id, page_id, sdxl, "xl.safetensors")
     sd2 = _sd15_lora(tmp_path / "sd2.safetensors", width=1024)
-    with pytest.raises(BackendError, match=r"SD 2.x \(text width 1024\).*SD 1.x \(text width 768\)"):
+    with pytest.raises(BackendError, match=r"SD 2.x \(text width 1024\).*Stable Diffusion 1.5 \(text width 768\)"):
         page_inputs.add_user_lora(sd_services, "local", b.id, page_id, sd2, "sd2.safetensors")
     ok = page_inputs.add_user_lora(sd_services, "local", b.id, page_id, _sd15_lora(tmp_path / "w.safetensors"),
                                    "watercolour.safetensors", weight=0.6)
@@ -158,9 +158,10 @@ def test_status_line_says_which_illustrator_and_why(services):
 def test_prompt_is_composed_from_style_characters_and_page(book):
     page = book.pages[2]
     prompt, negative = illustrate.compose_prompt(book, page, "watercolor")
-    assert prompt.startswith("picking persimmons 2, a small grandmother with grey permed hair, soft watercolor")
+    assert prompt.startswith("soft watercolor children's picture book illustration")  # style first
+    assert prompt.endswith("warm paper texture, a small grandmother with grey permed hair, picking persimmons 2")
     assert "watermark" in negative
-    assert illustrate.compose_prompt(book, page, "") == ("picking persimmons 2, a small grandmother with grey permed hair", "")
+    assert illustrate.compose_prompt(book, page, "") == ("a small grandmother with grey permed hair, picking persimmons 2", "")
     edited = ImageSpec(prompt="my own words", style="watercolor")
     assert illustrate.final_spec(book, page, edited, 5).prompt == "my own words"
     with pytest.raises(ValueError, match="no picture style named"):

@@ -262,3 +262,21 @@ def test_rvc_conversion_without_the_setting_says_which(rvc_kit):
     converter = RvcConverter(Settings(data_dir=root / "data", hubert_model=str(hubert)))
     with pytest.raises(BackendError, match="GIEOK_RMVPE_MODEL"):
         converter.convert(Audio(speech_like(1.0, 16000), 16000), model_path=str(pth), f0_method="rmvpe")
+
+
+def test_mel_is_padded_with_zeros_like_the_published_rmvpe(tiny_pt):
+    """The last frames depend on the padding: zeros (the published mel2hidden), not reflection."""
+    net = rmvpe.load_rmvpe(tiny_pt)
+    x = speech_like(0.41, 16000, 210.0)  # 42 frames: 2 padding frames for a depth-2 U-Net
+    mel = rmvpe.log_mel(x)
+    frames = mel.shape[-1]
+    padded = rmvpe.pad_frames(mel, 2 ** net.depth)
+    assert padded.shape[-1] % 4 == 0 and padded.shape[-1] > frames
+    assert torch.equal(padded[..., frames:], torch.zeros_like(padded[..., frames:]))
+    assert torch.equal(padded[..., :frames], mel)
+    with torch.inference_mode():
+        reference = net(torch.nn.functional.pad(mel, (0, padded.shape[-1] - frames)))[0, :frames].numpy()
+        reflected = net(torch.nn.functional.pad(mel, (0, padded.shape[-1] - frames), mode="reflect"))[0, :frames].numpy()
+    np.testing.assert_allclose(rmvpe.rmvpe_f0(x, tiny_pt), rmvpe.salience_to_hz(reference))
+    assert np.abs(reference[-2:] - reflected[-2:]).max() > 1e-6  # the end frames are where they differ
+    assert rmvpe.pad_frames(mel[..., :40], 4).shape[-1] == 40  # already a multiple: unchanged

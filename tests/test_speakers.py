@@ -71,7 +71,7 @@ def test_vits_not_configured_or_not_downloaded_says_why(tmp_path):
     missing = VitsSpeaker(Settings(data_dir=tmp_path, vits_model_ko="facebook/mms-tts-kor-not-here"))
     assert "not downloaded" in missing.available().reason
     folder = VitsSpeaker(Settings(data_dir=tmp_path, vits_model_ko=str(tmp_path / "nope")))
-    assert "does not exist" in folder.available().reason
+    assert "not found" in folder.available().reason  # the one source check (model_sources)
 
 
 def test_xtts_optional(tmp_path):

@@ -84,7 +84,6 @@ def build_pipeline(root: Path, cross_dim: int = 32, seed: int = 0):
 def save_lora(pipe, target: Path, seed: int) -> Path:
     """A random (so visible) LoRA on the UNet attention layers, saved as one .safetensors file."""
     import torch
-    from diffusers import StableDiffusionPipeline
     from diffusers.utils import convert_state_dict_to_diffusers
     from peft import LoraConfig
     from peft.utils import get_peft_model_state_dict
@@ -99,7 +98,7 @@ def save_lora(pipe, target: Path, seed: int) -> Path:
                 param.mul_(20.0)
     layers = convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet, adapter_name=name))
     target.mkdir(parents=True, exist_ok=True)
-    StableDiffusionPipeline.save_lora_weights(target, unet_lora_layers=layers, safe_serialization=True)
+    type(pipe).save_lora_weights(target, unet_lora_layers=layers, safe_serialization=True)  # SD 1.5 or SDXL
     pipe.unet.delete_adapters(name)
     return target / "pytorch_lora_weights.safetensors"
 
@@ -130,6 +129,111 @@ def build_all(root: Path) -> TinyModels:
     return TinyModels(root / "sd", root / "controlnet", lora_a, lora_b, other)
 
 
+def pixels(services, variant):
+    """A stored variant's pixels as an int array (for comparisons in tests)."""
+    import numpy as np
+    from PIL import Image
+
+    with Image.open(services.media.path(variant.image)) as img:
+        return np.asarray(img.convert("RGB")).astype(int)
+
+
+def one_variant(services, book, page, **changes):
+    """One picture for ``page`` through the studio, with ``changes`` to its saved settings."""
+    from studio import illustrate
+    from studio.book import ImageSpec
+
+    spec = ImageSpec.from_dict({**page.image.to_dict(), **changes})
+    return illustrate.generate_variants(services, "local", book.id, page.id, spec, count=1)[0]
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> TinyModels:
     return build_all(tmp_path_factory.mktemp("tiny_sd"))
+
+
+# -- a single-file checkpoint in the original (LDM / A1111) layout ---------------------------
+_RESNET_TO_LDM = (("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),
+                  ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection"))
+_VAE_ATTN_TO_LDM = (("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out"))
+
+
+def _rename(rest: str, pairs) -> str:
+    head, _, param = rest.rpartition(".")
+    for new, old in pairs:
+        if head == new or head.startswith(new + "."):
+            head = old + head[len(new):]
+    return f"{head}.{param}"
+
+
+def _unet_key(key: str, config) -> str:
+    import re
+
+    per_level = config.layers_per_block + 1
+    fixed = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+             "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2",
+             "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}
+    head, _, param = key.rpartition(".")
+    if head in fixed:
+        return f"{fixed[head]}.{param}"
+    if m := re.match(r"down_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
+        return f"input_blocks.{int(m[1]) * per_level + int(m[2]) + 1}.0." + _rename(m[3], _RESNET_TO_LDM)
+    if m := re.match(r"down_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", key):
+        return f"input_blocks.{int(m[1]) * per_level + int(m[2]) + 1}.1.{m[3]}"
+    if m := re.match(r"down_blocks\.(\d+)\.downsamplers\.0\.conv\.(.*)", key):
+        return f"input_blocks.{(int(m[1]) + 1) * per_level}.0.op.{m[2]}"
+    if m := re.match(r"mid_block\.resnets\.(\d+)\.(.*)", key):
+        return f"middle_block.{2 * int(m[1])}." + _rename(m[2], _RESNET_TO_LDM)
+    if m := re.match(r"mid_block\.attentions\.0\.(.*)", key):
+        return f"middle_block.1.{m[1]}"
+    if m := re.match(r"up_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", key):
+        return f"output_blocks.{int(m[1]) * per_level + int(m[2])}.0." + _rename(m[3], _RESNET_TO_LDM)
+    if m := re.match(r"up_blocks\.(\d+)\.attentions\.(\d+)\.(.*)", key):
+        return f"output_blocks.{int(m[1]) * per_level + int(m[2])}.1.{m[3]}"
+    if m := re.match(r"up_blocks\.(\d+)\.upsamplers\.0\.conv\.(.*)", key):
+        has_attention = "CrossAttn" in config.up_block_types[int(m[1])]
+        return f"output_blocks.{int(m[1]) * per_level + per_level - 1}.{2 if has_attention else 1}.conv.{m[2]}"
+    raise KeyError(key)
+
+
+def _vae_key(key: str, config) -> str:
+    import re
+
+    fixed = {"conv_norm_out": "norm_out"}
+    side, _, rest = key.partition(".")
+    if side not in ("encoder", "decoder"):
+        return key  # quant_conv, post_quant_conv
+    levels = len(config.up_block_types)
+    if m := re.match(r"(down|up)_blocks\.(\d+)\.resnets\.(\d+)\.(.*)", rest):
+        level = int(m[2]) if m[1] == "down" else levels - 1 - int(m[2])
+        return f"{side}.{m[1]}.{level}.block.{m[3]}." + _rename(m[4], (("conv_shortcut", "nin_shortcut"),))
+    if m := re.match(r"(down|up)_blocks\.(\d+)\.(down|up)samplers\.0\.conv\.(.*)", rest):
+        level = int(m[2]) if m[1] == "down" else levels - 1 - int(m[2])
+        return f"{side}.{m[1]}.{level}.{m[3]}sample.conv.{m[4]}"
+    if m := re.match(r"mid_block\.resnets\.(\d+)\.(.*)", rest):
+        return f"{side}.mid.block_{int(m[1]) + 1}." + _rename(m[2], (("conv_shortcut", "nin_shortcut"),))
+    if m := re.match(r"mid_block\.attentions\.0\.(.*)", rest):
+        return f"{side}.mid.attn_1." + _rename(m[1], _VAE_ATTN_TO_LDM)
+    head, _, param = rest.rpartition(".")
+    return f"{side}.{fixed.get(head, head)}.{param}"
+
+
+def write_ldm_checkpoint(pipe, target: Path) -> Path:
+    """The pipeline as one ``.safetensors`` file with the original Stable Diffusion key names
+    (``model.diffusion_model.*``, ``first_stage_model.*``, ``cond_stage_model.transformer.*``) —
+    what a family downloads from a model site."""
+    from safetensors.torch import save_file
+
+    state = {}
+    for key, value in pipe.unet.state_dict().items():
+        state["model.diffusion_model." + _unet_key(key, pipe.unet.config)] = value
+    for key, value in pipe.vae.state_dict().items():
+        new = _vae_key(key, pipe.vae.config)
+        if ".mid.attn_1." in new and value.ndim == 2:
+            value = value[:, :, None, None]  # LDM's VAE attention projections are 1x1 convolutions
+        state["first_stage_model." + new] = value
+    for key, value in pipe.text_encoder.state_dict().items():  # transformers 5 flattened CLIPTextModel
+        state["cond_stage_model.transformer." + (key if key.startswith("text_model.") else "text_model." + key)] = value
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(target))
+    return target

@@ -1,6 +1,6 @@
 """Tiny random voice models saved in the real on-disk layouts, for offline tests and benches:
-an RVC v2 ``.pth`` (weight-normed decoder, like RVC's exports), a HuBERT folder, a faiss
-``.index`` and a VITS model + tokenizer folder."""
+RVC ``.pth`` files (v1/v2, f0/no-f0, 32k/40k/48k, as the WebUI or Applio write them), a HuBERT
+folder (optionally with ContentVec's final_proj), a faiss ``.index`` and a VITS model folder."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,7 +15,21 @@ FULL_RVC_CONFIG = [1025, 32, 192, 192, 768, 2, 6, 3, 0, "1", [3, 7, 11], [[1, 3,
                    512, [16, 16, 4, 4], 109, 256, 40000]  # RVC v2 40k as published (random weights here)
 
 
-def make_hubert(folder: Path, hidden: int = 768, full_size: bool = False) -> Path:
+# Upsampling per sample rate, as RVC's v2 configs (product = samples per 10 ms frame); tiny widths.
+TINY_UPSAMPLING = {32000: ([10, 8, 4], [20, 16, 8]), 40000: ([10, 10, 4], [20, 20, 8]),
+                   48000: ([12, 10, 4], [24, 20, 8])}
+
+
+def tiny_rvc_config(sample_rate: int = 40000) -> list:
+    """TINY_RVC_CONFIG for 32k / 40k / 48k (RVC writes the rate as a number in the list)."""
+    rates, kernels = TINY_UPSAMPLING[sample_rate]
+    config = list(TINY_RVC_CONFIG)
+    config[12], config[14], config[17] = rates, kernels, sample_rate
+    return config
+
+
+def make_hubert(folder: Path, hidden: int = 768, full_size: bool = False, final_proj: int = 0) -> Path:
+    """A HuBERT folder; ``final_proj=256`` adds ContentVec's projection (what RVC v1 models read)."""
     import torch
     from transformers import HubertConfig, HubertModel
 
@@ -27,29 +41,49 @@ def make_hubert(folder: Path, hidden: int = 768, full_size: bool = False) -> Pat
                               conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=16,
                               feat_extract_norm="group", do_stable_layer_norm=False)
     HubertModel(config).eval().save_pretrained(folder)
+    if final_proj:  # ContentVec ports keep final_proj beside the encoder in the same weights file
+        from safetensors.torch import load_file, save_file
+
+        state = load_file(str(folder / "model.safetensors"))
+        proj = torch.nn.Linear(hidden, final_proj)
+        state.update({"final_proj.weight": proj.weight.detach().contiguous(),
+                      "final_proj.bias": proj.bias.detach().contiguous()})
+        save_file(state, str(folder / "model.safetensors"), metadata={"format": "pt"})
     return folder
 
 
-def make_rvc_pth(path: Path, seed: int = 0, version: str = "v2", config: list | None = None) -> Path:
+def make_rvc_pth(path: Path, seed: int = 0, version: str = "v2", config: list | None = None,
+                 use_f0: bool = True, writer: str = "webui") -> Path:
+    """An RVC inference file as the community has them: the original WebUI's layout
+    (``weight_g``/``weight_v`` pairs, half precision), or ``writer="applio"``: Applio's newer
+    ``parametrizations.weight.original0/1`` names and its extra keys."""
     import torch
 
     from studio.backends.rvc.synthesizer import SynthConfig, Synthesizer
 
     torch.manual_seed(seed)
     config = list(config or TINY_RVC_CONFIG)
-    model = Synthesizer(SynthConfig.from_list(config), version, use_f0=True)
+    model = Synthesizer(SynthConfig.from_list(config), version, use_f0=use_f0)
+    g_name, v_name = ("parametrizations.weight.original0", "parametrizations.weight.original1") \
+        if writer == "applio" else ("weight_g", "weight_v")
     weight = {}
     for key, value in model.state_dict().items():
         if key.startswith(("dec.ups.", "dec.resblocks.")) and key.endswith(".weight"):
-            # saved as RVC saves it: weight_norm pairs, in half precision
             dims = tuple(range(1, value.dim()))
             g = torch.linalg.vector_norm(value, dim=dims, keepdim=True)
-            weight[key[:-len("weight")] + "weight_g"] = g.half()
-            weight[key[:-len("weight")] + "weight_v"] = value.half()
+            weight[key[:-len("weight")] + g_name] = g.half()
+            weight[key[:-len("weight")] + v_name] = value.half()
         else:
             weight[key] = value.half()
-    torch.save({"weight": weight, "config": config, "info": "random test model",
-                "sr": "40k", "f0": 1, "version": version}, path)
+    rate = f"{int(config[-1]) // 1000}k"
+    ckpt = {"weight": weight, "config": config, "info": "random test model", "sr": rate,
+            "f0": int(use_f0), "version": version}
+    if writer == "applio":  # what Applio's extract_model adds (all plain values: weights_only loads them)
+        ckpt.update({"epoch": 300, "step": 12000, "creation_date": "2025-01-01T00:00:00",
+                     "model_hash": "0" * 64, "overtrain_info": "None", "dataset_lenght": 120,
+                     "model_name": "grandma", "author": "family", "embedder_model": "contentvec",
+                     "speakers_id": 1, "vocoder": "HiFi-GAN", "info": "300epoch"})
+    torch.save(ckpt, path)
     return path
 
 

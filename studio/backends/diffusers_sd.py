@@ -17,7 +17,7 @@ from typing import Any
 from studio.backends.base import (
     Availability, BackendError, CancelToken, Cancelled, IllustrationRequest, StepCallback,
 )
-from studio.backends.lora_files import LoraFileError, inspect_lora, is_sdxl_checkpoint
+from studio.backends.lora_files import LoraFileError, inspect_lora
 from studio.backends.model_sources import model_availability, source_problem
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,11 @@ class DiffusersIllustrator:
         self._controlnets: dict[str, Any] = {}
         self._adapters: dict[str, str] = {}  # file key -> adapter name
         self._default_scheduler = None
+        self._schedulers: dict[tuple, Any] = {}  # (name, family overrides) -> scheduler, built once
         self._gpu_illustrate = None
+        self._prompts = None  # PromptEncoder for the loaded base pipeline (shared by derived ones)
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
+        self.single_file_configs: dict[str, str] = {}  # family -> config folder (default: assets/model_configs)
 
     # -- status ----------------------------------------------------------------------------
     def available(self) -> Availability:
@@ -95,6 +98,7 @@ class DiffusersIllustrator:
         self._derived.clear()
         self._controlnets.clear()
         self._adapters.clear()
+        self._prompts = None
         self._loaded_source = None
         from studio.backends.torch_device import free_memory
 
@@ -114,30 +118,34 @@ class DiffusersIllustrator:
             pipe = self._load_pipeline(self.source, self._placement.dtype)
         except (OSError, ValueError, EnvironmentError, KeyError, LoraFileError) as exc:
             raise BackendError("error.sd_load", detail=f"{self.source}: {exc}") from exc
-        if hasattr(pipe, "safety_checker"):
+        if getattr(pipe, "safety_checker", None) is not None:  # a pipeline object passed in whole
             pipe.safety_checker = None  # family photos of a grandmother; the checker false-flags them
         pipe.set_progress_bar_config(disable=True)
         self._base = place_pipeline(pipe, self._placement)
         self._default_scheduler = pipe.scheduler
+        self._schedulers.clear()
         self._loaded_source = self.source
         self.loads += 1
         return self._base
 
-    @staticmethod
-    def _load_pipeline(source: str, dtype):
-        from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline, StableDiffusionXLPipeline
+    def _load_pipeline(self, source: str, dtype):
+        from studio.backends.sd_loading import load_pipeline
 
-        path = Path(source).expanduser()
-        if path.is_file():
-            cls = StableDiffusionXLPipeline if is_sdxl_checkpoint(path) else StableDiffusionPipeline
-            return cls.from_single_file(str(path), dtype=dtype)
-        kwargs: dict[str, Any] = {"dtype": dtype}
-        if path.is_dir():
-            kwargs["local_files_only"] = True
-        return AutoPipelineForText2Image.from_pretrained(str(path) if path.is_dir() else source, **kwargs)
+        return load_pipeline(source, dtype, self.single_file_configs)
+
+    def family(self, preset: str = "", preset_scheduler: str = ""):
+        """The loaded (or configured) model's family: its defaults and what fits on it."""
+        from studio.backends.model_family import Family, detect_pipeline, detect_source
+
+        if self._base is not None:
+            return detect_pipeline(self._base, self.source, preset, preset_scheduler)
+        return detect_source(self.source, preset, preset_scheduler) or Family("sd15")
 
     def _controlnet(self, kind: str):
         if kind not in self._controlnets:
+            from studio.backends.model_family import check_controlnet
+            from studio.backends.sd_loading import controlnet_config, load_controlnet
+
             setting = CONTROL_SETTINGS.get(kind)
             if setting is None:
                 raise BackendError("error.control_kind", kind=kind)
@@ -146,18 +154,15 @@ class DiffusersIllustrator:
             problem = source_problem(source, env_name)
             if problem:
                 raise BackendError("error.control_unusable", kind=kind, detail=problem)
-            from diffusers import ControlNetModel
-
-            path = Path(source).expanduser()
+            unet_config = dict(self._base.unet.config)
+            config = controlnet_config(source)
+            if config is not None:  # refuse before reading weights that cannot fit
+                check_controlnet(kind, config, unet_config)
             try:
-                if path.is_file():
-                    model = ControlNetModel.from_single_file(str(path), dtype=self._placement.dtype)
-                else:
-                    model = ControlNetModel.from_pretrained(str(path) if path.is_dir() else source,
-                                                            dtype=self._placement.dtype,
-                                                            local_files_only=path.is_dir())
+                model = load_controlnet(source, self._placement.dtype)
             except (OSError, ValueError) as exc:
                 raise BackendError("error.control_load", kind=kind, detail=f"{source}: {exc}") from exc
+            check_controlnet(kind, dict(model.config), unet_config)
             if not self._placement.offload:
                 model.to(self._placement.device)
             self._controlnets[kind] = model
@@ -187,9 +192,10 @@ class DiffusersIllustrator:
             info = inspect_lora(path)
         except LoraFileError as exc:
             raise BackendError(str(exc)) from None
-        reason = info.mismatch(self.model_cross_attention_dim())
-        if reason:
-            raise BackendError(reason)
+        width = self.model_cross_attention_dim()
+        if info.mismatch(width):  # the LoRA's attention shapes do not fit this UNet
+            raise BackendError("models.lora_other_family", lora=info.family, model=self.family().label,
+                               lora_width=info.cross_attention_dim or "?", model_width=width)
 
     def _apply_loras(self, pipe, request: IllustrationRequest) -> list[tuple[str, float]]:
         weights = {c.ref: float(c.weight) for c in request.spec.loras}
@@ -222,17 +228,23 @@ class DiffusersIllustrator:
     # -- generation ------------------------------------------------------------------------
     def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
                    cancel: CancelToken | None = None):
-        if self._gpu_illustrate is None:  # wrapped once: a ZeroGPU turn sized from the picture, direct elsewhere
+        return self.illustrate_variants(request, [int(request.spec.seed)], on_step, cancel)[0]
+
+    def illustrate_variants(self, request: IllustrationRequest, seeds: list[int],
+                            on_step: StepCallback | None = None, cancel: CancelToken | None = None) -> list:
+        """One picture per seed in ONE pipeline call (the GPU denoises them as a batch); each
+        picture is the one its seed makes alone (a generator per picture)."""
+        if self._gpu_illustrate is None:  # wrapped once: a ZeroGPU turn sized from the job, direct elsewhere
             from studio import zerogpu
 
             self._gpu_illustrate = zerogpu.GpuFunction("illustrate", self._illustrate, zerogpu.illustration_units,
                                                        self.settings)
-        return self._gpu_illustrate(request, local={"on_step": on_step, "cancel": cancel})
+        return self._gpu_illustrate(request, list(seeds), local={"on_step": on_step, "cancel": cancel})
 
-    def _illustrate(self, request: IllustrationRequest, on_step=None, cancel=None):
+    def _illustrate(self, request: IllustrationRequest, seeds: list[int], on_step=None, cancel=None) -> list:
         import torch
 
-        from studio.backends.torch_device import free_memory, is_out_of_memory
+        from studio.backends.torch_device import free_memory, is_out_of_memory, set_vae_tiling
 
         spec = request.spec
         cancel = cancel or CancelToken()
@@ -240,13 +252,16 @@ class DiffusersIllustrator:
         control_kind = spec.control.kind if request.control_image is not None else "none"
         with self._lock:
             pipe = self._pipeline_for(request.init_image is not None, control_kind)
-            self._apply_loras(pipe, request)
-            self._set_scheduler(pipe, spec.scheduler)
+            active = self._apply_loras(pipe, request)
+            self._set_scheduler(pipe, spec.scheduler, self.family("", spec.scheduler).defaults()["scheduler_config"])
             width, height = _multiple_of_8(spec.width), _multiple_of_8(spec.height)
+            set_vae_tiling(pipe, self._placement, width, height, len(seeds))
+            encoded = self._prompt_encoder().encode(request.prompt, request.negative_prompt,
+                                                    float(spec.guidance), tuple(active))
             kwargs: dict[str, Any] = dict(
-                prompt=request.prompt, negative_prompt=request.negative_prompt or None,
+                **encoded.kwargs, num_images_per_prompt=len(seeds),
                 num_inference_steps=int(spec.steps), guidance_scale=float(spec.guidance),
-                generator=torch.Generator(device="cpu").manual_seed(int(spec.seed)),
+                generator=[torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds],
                 callback_on_step_end=_step_callback(on_step, cancel),
             )
             if request.init_image is not None:
@@ -262,7 +277,7 @@ class DiffusersIllustrator:
                               control_guidance_end=float(spec.control.end))
             try:
                 with torch.inference_mode():
-                    image = pipe(**kwargs).images[0]
+                    images = pipe(**kwargs).images
             except Exception as exc:
                 if is_out_of_memory(exc):
                     free_memory()
@@ -270,19 +285,38 @@ class DiffusersIllustrator:
                 raise
             if cancel.cancelled:
                 raise Cancelled("Stopped.")
-            return image.convert("RGB")
+            return [image.convert("RGB") for image in images]
 
-    def _set_scheduler(self, pipe, name: str) -> None:
+    def _prompt_encoder(self):
+        if self._prompts is None:
+            from studio.backends.sd_prompts import PromptEncoder
+
+            base = self._ensure_loaded()
+            self._prompts = PromptEncoder(base, clip_skip=int(self.family().defaults()["clip_skip"]))
+        return self._prompts
+
+    def dropped_words(self, prompt: str) -> list[str] | None:
+        """Words at the end of ``prompt`` the text encoder will not read (None: model not loaded yet)."""
+        if self._base is None:
+            return None
+        return self._prompt_encoder().dropped(prompt)
+
+    def _set_scheduler(self, pipe, name: str, overrides: dict | None = None) -> None:
+        """The named scheduler on ``pipe``, built once from the model's own scheduler config plus
+        the family's ``overrides`` (Lightning/Hyper/turbo want ``timestep_spacing="trailing"``)."""
         import diffusers
 
         if name not in SCHEDULERS:
             raise BackendError("error.scheduler", name=name, choices=", ".join(SCHEDULERS))
-        cls_name = SCHEDULERS[name]
-        base_config = self._default_scheduler.config
-        if cls_name is None:
-            pipe.scheduler = self._default_scheduler
-        elif type(pipe.scheduler).__name__ != cls_name:
-            pipe.scheduler = getattr(diffusers, cls_name).from_config(base_config)
+        key = (name, tuple(sorted((overrides or {}).items())))
+        if key not in self._schedulers:
+            cls_name = SCHEDULERS[name]
+            if cls_name is None and not overrides:
+                self._schedulers[key] = self._default_scheduler
+            else:
+                cls = type(self._default_scheduler) if cls_name is None else getattr(diffusers, cls_name)
+                self._schedulers[key] = cls.from_config(self._default_scheduler.config, **(overrides or {}))
+        pipe.scheduler = self._schedulers[key]
 
 
 def _step_callback(on_step: StepCallback | None, cancel: CancelToken):

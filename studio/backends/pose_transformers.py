@@ -34,8 +34,11 @@ class VitPoseDetector:
             from transformers import AutoProcessor, VitPoseForPoseEstimation
 
             try:
-                self._processor = AutoProcessor.from_pretrained(self.settings.pose_model)
-                self._model = VitPoseForPoseEstimation.from_pretrained(self.settings.pose_model).eval()
+                from studio.backends.model_sources import load_kwargs
+
+                src = self.settings.pose_model
+                self._processor = AutoProcessor.from_pretrained(src, **load_kwargs(src))
+                self._model = VitPoseForPoseEstimation.from_pretrained(src, **load_kwargs(src)).eval()
             except (OSError, ValueError) as exc:
                 raise BackendError("error.finder_load", detail=str(exc)) from exc
         return self._processor, self._model

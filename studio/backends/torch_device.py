@@ -1,8 +1,9 @@
 """The one place that decides where models run: device, dtype, memory savers, ZeroGPU.
 
-cuda -> bf16 when supported else fp16; mps -> fp16; cpu -> fp32. On small GPUs the pipeline is
-offloaded to the CPU between components; attention slicing and VAE tiling keep big pages in
-memory. ``gpu_task`` wraps a function with ``spaces.GPU`` when that package exists (Spaces).
+cuda -> bf16 when supported else fp16; mps -> fp16; cpu -> fp32. Memory savers are pure
+decisions of (device, memory, picture size): offload on GPUs under 10 GB, attention slicing only
+under 6 GB (PyTorch's fused attention already saves that memory), VAE tiling only when the
+pictures of one call would not fit. Voice models follow the same ``GIEOK_DEVICE`` (``voice_placement``). ``gpu_task`` wraps a function with ``spaces.GPU`` when that package exists (Spaces).
 Imports torch lazily: callers are backends that already need it.
 """
 from __future__ import annotations
@@ -14,7 +15,12 @@ from typing import Any, Callable
 
 from studio.backends.base import BackendError, missing_packages
 
-SMALL_GPU_BYTES = 10 * 1024**3  # below this, offload components to the CPU between uses
+GIB = 1024**3
+SMALL_GPU_BYTES = 10 * GIB  # below this, offload components to the CPU between uses
+SLICING_BELOW_BYTES = 6 * GIB  # PyTorch's fused attention (SDPA) already saves what slicing would,
+# and slicing costs ~10-20 % speed: only the smallest GPUs need it
+MPS_SLICING_BELOW_BYTES = 64 * GIB  # Apple's unified memory is shared with the system
+VAE_PIXELS_PER_GIB = 256 * 1024  # decoding ~0.25 megapixel per GiB of GPU memory fits comfortably
 
 
 @dataclass(frozen=True)
@@ -23,6 +29,29 @@ class Placement:
     dtype: Any  # torch.dtype
     offload: bool = False
     slicing: bool = False
+    total_memory: int = 0  # bytes on the device (0 = the CPU: no limit we manage)
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    offload: bool
+    slicing: bool
+
+
+def memory_plan(device: str, total_bytes: int) -> MemoryPlan:
+    """Memory savers for a device with that much memory (a pure decision, unit-tested)."""
+    if device == "cuda":
+        return MemoryPlan(offload=total_bytes < SMALL_GPU_BYTES, slicing=total_bytes < SLICING_BELOW_BYTES)
+    if device == "mps":
+        return MemoryPlan(offload=False, slicing=total_bytes < MPS_SLICING_BELOW_BYTES)
+    return MemoryPlan(offload=False, slicing=False)
+
+
+def needs_vae_tiling(device: str, total_bytes: int, width: int, height: int, batch: int = 1) -> bool:
+    """Decode tile by tile only when these pictures would not fit at once (never on the CPU)."""
+    if device == "cpu" or total_bytes <= 0:
+        return False
+    return width * height * max(1, batch) > VAE_PIXELS_PER_GIB * total_bytes / GIB
 
 
 def choose_placement(setting: str = "auto") -> Placement:
@@ -39,23 +68,33 @@ def choose_placement(setting: str = "auto") -> Placement:
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         total = torch.cuda.get_device_properties(0).total_memory
-        return Placement("cuda", dtype, offload=total < SMALL_GPU_BYTES, slicing=total < SMALL_GPU_BYTES)
+        plan = memory_plan("cuda", total)
+        return Placement("cuda", dtype, offload=plan.offload, slicing=plan.slicing, total_memory=total)
     if setting == "mps" or (setting == "auto" and has_mps):
-        return Placement("mps", torch.float16, slicing=True)
+        total = int(getattr(torch.mps, "recommended_max_memory", lambda: 16 * GIB)())
+        return Placement("mps", torch.float16, slicing=memory_plan("mps", total).slicing, total_memory=total)
     return Placement("cpu", torch.float32)
 
 
 def place_pipeline(pipe: Any, placement: Placement) -> Any:
-    """Move a freshly loaded pipeline to its device and switch on the memory savers it needs."""
+    """Move a freshly loaded pipeline to its device and switch on the memory savers it needs.
+    VAE tiling is decided per picture (``set_vae_tiling``): a 512² page never needs it."""
     if placement.offload and not missing_packages("accelerate"):
         pipe.enable_model_cpu_offload()
     else:
         pipe.to(placement.device)
     if placement.slicing and hasattr(pipe, "enable_attention_slicing"):
         pipe.enable_attention_slicing()
-    if placement.device != "cpu" and hasattr(getattr(pipe, "vae", None), "enable_tiling"):
-        pipe.vae.enable_tiling()  # large pages decode tile by tile instead of running out of memory
     return pipe
+
+
+def set_vae_tiling(pipe: Any, placement: Placement, width: int, height: int, batch: int = 1) -> bool:
+    vae = getattr(pipe, "vae", None)
+    if vae is None or not hasattr(vae, "enable_tiling"):
+        return False
+    tiled = needs_vae_tiling(placement.device, placement.total_memory, width, height, batch)
+    vae.enable_tiling() if tiled else vae.disable_tiling()
+    return tiled
 
 
 def free_memory() -> None:
@@ -87,3 +126,33 @@ def gpu_task(fn: Callable, duration_s: int = 120) -> Callable:
     """``fn`` wrapped with ``spaces.GPU(duration=...)`` on ZeroGPU Spaces, unchanged elsewhere."""
     decorator = _spaces_gpu()
     return decorator(duration=duration_s)(fn) if decorator else fn
+
+
+# -- voice models -------------------------------------------------------------------------------
+# Half precision where the published implementations run it on GPUs (RVC WebUI's is_half: HuBERT and
+# the synthesizer); pitch trackers and VITS stay in float32 (small models, pitch needs the precision).
+VOICE_HALF_OK = {"hubert": True, "rvc": True, "rmvpe": False, "crepe": False, "vits": False, "xtts": False}
+
+
+def voice_placement(setting: str, model: str, cuda: bool, mps: bool) -> tuple[str, str]:
+    """(device, dtype name) for a voice model, from the same ``GIEOK_DEVICE`` as the illustrator."""
+    setting = (setting or "auto").lower()
+    if setting not in ("auto", "cpu", "cuda", "mps"):
+        raise BackendError(f"GIEOK_DEVICE must be auto, cpu, cuda or mps (not '{setting}').")
+    if setting == "cuda" and not cuda:
+        raise BackendError("GIEOK_DEVICE=cuda but no CUDA GPU is visible.")
+    if setting == "mps" and not mps:
+        raise BackendError("GIEOK_DEVICE=mps but Apple's Metal backend is not available.")
+    device = "cuda" if setting == "cuda" or (setting == "auto" and cuda) else \
+        "mps" if setting == "mps" or (setting == "auto" and mps) else "cpu"
+    half = device == "cuda" and VOICE_HALF_OK.get(model, False)
+    return device, "float16" if half else "float32"
+
+
+def choose_voice_placement(setting: str, model: str) -> tuple[Any, Any]:
+    """(torch.device, torch.dtype) for a voice model on this machine."""
+    import torch
+
+    mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    device, dtype = voice_placement(setting, model, torch.cuda.is_available(), mps)
+    return torch.device(device), getattr(torch, dtype)

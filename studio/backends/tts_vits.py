@@ -6,7 +6,6 @@ The model for a language is loaded on first use and kept; a different setting lo
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 from studio.backends import read_aloud
@@ -56,9 +55,11 @@ class VitsSpeaker:
         with self._lock:
             if source not in self._models:
                 from transformers import AutoTokenizer, VitsModel
+
+                from studio.backends.model_sources import load_kwargs
                 try:
-                    model = VitsModel.from_pretrained(source).eval()
-                    tokenizer = AutoTokenizer.from_pretrained(source)
+                    model = VitsModel.from_pretrained(source, **load_kwargs(source)).eval()
+                    tokenizer = AutoTokenizer.from_pretrained(source, **load_kwargs(source))
                 except (OSError, ValueError) as exc:
                     raise BackendError("voice.vits_load_failed", source=source, detail=str(exc)[:300]) from exc
                 self._models[source] = (model, tokenizer)
@@ -101,15 +102,9 @@ class VitsSpeaker:
 
 
 def _missing(source: str) -> str:
-    """Why a model source cannot be used offline, or "" when it can."""
-    path = Path(source).expanduser()
-    if path.exists():
-        return "" if (path / "config.json").is_file() else f"{path} has no config.json"
-    if source.startswith((".", "/", "~")) or source.count("/") > 1:
-        return f"folder {source} does not exist"
-    try:
-        from huggingface_hub import try_to_load_from_cache
-        cached = try_to_load_from_cache(source, "config.json")
-    except Exception:
-        cached = None
-    return "" if isinstance(cached, str) else f"{source} is not downloaded (no model hub here)"
+    """Why a model source cannot be used now, or "" when it can: the studio's one source check
+    (a hub id that is not cached yet is usable when downloads are allowed)."""
+    from studio.backends.model_sources import TRANSFORMERS_MARKERS, check_source
+
+    check = check_source(source, "GIEOK_VITS_MODEL", TRANSFORMERS_MARKERS, single_file=False)
+    return "" if check.usable else check.reason()

@@ -33,10 +33,10 @@ class RvcConverter:
         if not source:
             return Availability.no("no HuBERT/ContentVec model set (GIEOK_HUBERT_MODEL: a transformers-format "
                                    "ContentVec such as lengyue233/content-vec-best, id or local folder)")
-        from studio.backends.tts_vits import _missing
-        why = _missing(source)
-        if why:
-            return Availability.no(f"HuBERT: {why}")
+        from studio.backends.model_sources import TRANSFORMERS_MARKERS, check_source
+        check = check_source(source, "GIEOK_HUBERT_MODEL", TRANSFORMERS_MARKERS, single_file=False)
+        if not check.usable:
+            return Availability.no(f"HuBERT: {check.reason()}")
         return Availability.yes("needs a voice model file (.pth) on the voice")
 
     # -- cached loading ---------------------------------------------------------------------
@@ -48,6 +48,9 @@ class RvcConverter:
                 self._model = load_model(path)
             except ModelFileError as exc:
                 raise BackendError(exc.key, **exc.values) from None  # keeps the message key
+            from studio.backends.torch_device import choose_voice_placement
+
+            self._model.synthesizer.to(*choose_voice_placement(self.settings.device, "rvc"))
             self._model_key = key
             self.loads += 1
         return self._model
@@ -72,7 +75,7 @@ class RvcConverter:
             raise BackendError("error.voice_model_unavailable", detail=status.reason)
         if self._features is None or self._features.source != self.settings.hubert_model:
             try:
-                self._features = FeatureExtractor(self.settings.hubert_model)
+                self._features = FeatureExtractor(self.settings.hubert_model, self.settings.device)
             except (OSError, ValueError) as exc:
                 raise BackendError("error.voice_features_load", detail=str(exc)) from exc
         return self._features
@@ -83,10 +86,15 @@ class RvcConverter:
 
         if not model_path:
             raise BackendError("error.no_voice_model")
+        from studio.backends.rvc.rmvpe import default_f0_method
+
         known = ConversionOptions.__dataclass_fields__
         opts = ConversionOptions(**{k: v for k, v in options.items() if k in known})
+        if not options.get("f0_method"):  # nothing chosen: what RVC users expect when RMVPE is there
+            opts.f0_method = default_f0_method(self.settings.rmvpe_model)
         opts.filter_radius = int(opts.filter_radius)
         opts.rmvpe_model = self.settings.rmvpe_model  # a file path comes from settings only
+        opts.device = self.settings.device
         with self._lock:  # one conversion at a time: the model is shared and CPU-bound
             features = self.features()
             model = self.model(model_path)

@@ -31,6 +31,7 @@ class ConversionOptions:
     speaker: int = 0
     seed: int = 0
     rmvpe_model: str = ""  # path to rmvpe.pt; the converter fills it from settings, never from a voice
+    device: str = "auto"  # GIEOK_DEVICE, filled by the converter from settings
 
 
 def load_pyworld():
@@ -42,7 +43,7 @@ def load_pyworld():
 
 
 def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: int = 3,
-               rmvpe_model: str = "") -> np.ndarray:
+               rmvpe_model: str = "", device: str = "auto") -> np.ndarray:
     if method == "harvest":
         pw = load_pyworld()
         f0, t = pw.harvest(x16.astype(np.float64), fs=ANALYSIS_SR, f0_ceil=F0_MAX, f0_floor=F0_MIN,
@@ -59,10 +60,10 @@ def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: 
         lead = max(0, (frames - len(f0) + 1) // 2)
         f0 = np.pad(f0, (lead, max(0, frames - len(f0) - lead)))
     elif method == "crepe":
-        f0 = _crepe_f0(x16, frames)
+        f0 = _crepe_f0(x16, frames, device)
     elif method == "rmvpe":
         from studio.backends.rvc.rmvpe import rmvpe_f0
-        f0 = rmvpe_f0(x16, rmvpe_model)  # frame i centred on sample i * HOP, like pm and harvest
+        f0 = rmvpe_f0(x16, rmvpe_model, device=device)  # frame i centred on sample i * HOP, like pm and harvest
     else:
         raise ValueError(f"Unknown pitch method {method!r} (pm, harvest, crepe or rmvpe).")
     f0 = np.asarray(f0, dtype=np.float64)[:frames]
@@ -77,7 +78,7 @@ def crepe_missing_reason() -> str | None:
     return None
 
 
-def _crepe_f0(x16: np.ndarray, frames: int) -> np.ndarray:
+def _crepe_f0(x16: np.ndarray, frames: int, device: str = "auto") -> np.ndarray:
     """CREPE pitch through the optional ``torchcrepe`` package (its weights ship inside it)."""
     reason = crepe_missing_reason()
     if reason:
@@ -87,9 +88,11 @@ def _crepe_f0(x16: np.ndarray, frames: int) -> np.ndarray:
     import torch
     import torchcrepe
 
+    from studio.backends.torch_device import choose_voice_placement
+    where, _ = choose_voice_placement(device, "crepe")
     audio = torch.from_numpy(np.ascontiguousarray(x16, dtype=np.float32))[None]
     f0, periodicity = torchcrepe.predict(audio, ANALYSIS_SR, HOP, F0_MIN, F0_MAX, model="full",
-                                         batch_size=512, device="cpu", return_periodicity=True)
+                                         batch_size=512, device=str(where), return_periodicity=True)
     f0 = f0[0].detach().cpu().numpy().astype(np.float64)
     voiced = periodicity[0].detach().cpu().numpy() >= 0.1  # unvoiced frames carry no pitch
     return np.where(voiced, f0, 0.0)[:frames]
@@ -106,44 +109,59 @@ def coarse_pitch(f0: np.ndarray) -> np.ndarray:
 class FeatureExtractor:
     """HuBERT / ContentVec through transformers ``HubertModel`` (hub id or local folder)."""
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, device: str = "auto"):
         import torch
         from transformers import HubertModel
 
-        self.source = source
-        self.model = HubertModel.from_pretrained(source).eval()
+        from studio.backends.model_sources import load_kwargs
+        from studio.backends.torch_device import choose_voice_placement
+
+        self.source, self.device_setting = source, device
+        self.device, self.dtype = choose_voice_placement(device, "hubert")
+        self.model = HubertModel.from_pretrained(source, **load_kwargs(source)).eval().to(self.device, self.dtype)
         self.final_proj = None
         proj = _final_proj(source)  # ContentVec ports ship it beside the encoder (v1 models need it)
         if proj is not None:
             self.final_proj = torch.nn.Linear(proj["weight"].shape[1], proj["weight"].shape[0])
             self.final_proj.load_state_dict(proj)
+            self.final_proj.to(self.device, self.dtype)
 
     def __call__(self, x16: np.ndarray, version: str):
         import torch
 
         with torch.inference_mode():
-            wav = torch.from_numpy(x16.astype(np.float32))[None]
-            out = self.model(wav, output_hidden_states=(version == "v1"))
-            if version == "v2":
-                return out.last_hidden_state
-            hidden = out.hidden_states[min(9, len(out.hidden_states) - 1)]
-            if self.final_proj is None:
-                if hidden.shape[-1] == 256:
-                    return hidden
-                raise ValueError("An RVC v1 model needs ContentVec's final projection (final_proj); "
-                                 "this HuBERT folder has none.")
-            return self.final_proj(hidden)
+            wav = torch.from_numpy(x16.astype(np.float32))[None].to(self.device, self.dtype)
+            return self._features(wav, version).float().cpu()
+
+    def _features(self, wav, version: str):
+        out = self.model(wav, output_hidden_states=(version == "v1"))
+        if version == "v2":
+            return out.last_hidden_state
+        hidden = out.hidden_states[min(9, len(out.hidden_states) - 1)]
+        if self.final_proj is None:
+            if hidden.shape[-1] == 256:
+                return hidden
+            raise ValueError("An RVC v1 model needs ContentVec's final projection (final_proj); "
+                             "this HuBERT folder has none.")
+        return self.final_proj(hidden)
+
+
+def _weights_file(source: str, name: str) -> str | None:
+    """A local folder's file, or a hub id's file from the cache (``from_pretrained`` just put it there)."""
+    from pathlib import Path
+
+    from studio.backends.model_sources import cached_file
+    local = Path(source).expanduser() / name
+    return str(local) if local.is_file() else cached_file(source, name)
 
 
 def _final_proj(source: str):
-    from pathlib import Path
-    folder = Path(source).expanduser()
-    if (folder / "model.safetensors").is_file():
+    if path := _weights_file(source, "model.safetensors"):
         from safetensors.torch import load_file
-        state = load_file(str(folder / "model.safetensors"))
-    elif (folder / "pytorch_model.bin").is_file():
+        state = load_file(path)
+    elif path := _weights_file(source, "pytorch_model.bin"):
         import torch
-        state = torch.load(str(folder / "pytorch_model.bin"), map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     else:
         return None
     if "final_proj.weight" not in state:
@@ -202,13 +220,17 @@ def convert_one(samples: np.ndarray, sr: int, model, features: FeatureExtractor,
     torch.manual_seed(int(opts.seed))
     if model.use_f0:
         f0 = extract_f0(padded, frames, opts.f0_method, opts.filter_radius,
-                        opts.rmvpe_model) * 2 ** (opts.transpose / 12)
+                        opts.rmvpe_model, opts.device) * 2 ** (opts.transpose / 12)
         pitch = torch.from_numpy(coarse_pitch(f0.copy()))[None]
         pitchf = torch.from_numpy(f0).float()[None]
         if opts.protect < 0.5:  # keep breathy/unvoiced sounds from the source features
             keep = torch.where(pitchf > 0, torch.ones_like(pitchf), torch.full_like(pitchf, opts.protect))
             feats = feats * keep.unsqueeze(-1) + source_feats * (1 - keep.unsqueeze(-1))
-    audio = synth.infer(feats, pitch, pitchf, speaker=opts.speaker).float().numpy()
+    weights = next(synth.parameters())  # the synthesizer's device and dtype (GIEOK_DEVICE)
+    feats = feats.to(weights.device, weights.dtype)
+    pitch = pitch.to(weights.device) if pitch is not None else None
+    pitchf = pitchf.to(weights.device, weights.dtype) if pitchf is not None else None
+    audio = synth.infer(feats, pitch, pitchf, speaker=opts.speaker).float().cpu().numpy()
     per_frame = synth.samples_per_frame
     cut = (pad // HOP) * per_frame
     audio = audio[cut: cut + int(round(len(x16) / HOP * per_frame))]

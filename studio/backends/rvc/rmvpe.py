@@ -46,6 +46,18 @@ def rmvpe_missing_reason(path: str) -> str | None:
     return None
 
 
+def default_f0_method(path: str) -> str:
+    """What RVC users expect: ``rmvpe`` when its weights are set, else ``pm`` (see ``f0_default_note``)."""
+    return "rmvpe" if rmvpe_missing_reason(path) is None else "pm"
+
+
+def f0_default_note(path: str, lang: str | None = None) -> str:
+    """A line for the voice tab when the default had to fall back to pm ("" when rmvpe is the default)."""
+    from studio.messages import text
+
+    return "" if default_f0_method(path) == "rmvpe" else text("models.pitch_default_pm", lang)
+
+
 @functools.lru_cache(maxsize=1)
 def _classes():
     """The network's modules (defined on first use so that importing this file needs no torch)."""
@@ -209,17 +221,22 @@ def _load(path: Path):
     return net.float().eval()
 
 
-def load_rmvpe(model_path: str):
-    """The network for this file, loaded once per path (again only if the file changes)."""
+def load_rmvpe(model_path: str, device: str = "auto"):
+    """The network for this file on the ``GIEOK_DEVICE`` placement, loaded once per path and
+    device (again only if the file changes)."""
     reason = rmvpe_missing_reason(model_path)
     if reason:
         raise BackendError(f"Pitch method 'rmvpe' is not available: {reason}. Use pm or harvest.")
     path = Path(model_path).expanduser()
     stamp = (path.stat().st_mtime_ns, path.stat().st_size)
     with _lock:
-        cached = _cache.get(str(path))
+        key = f"{path}|{device}"
+        cached = _cache.get(key)
         if cached is None or cached[0] != stamp:
-            cached = _cache[str(path)] = (stamp, _load(path))
+            from studio.backends.torch_device import choose_voice_placement
+
+            where, dtype = choose_voice_placement(device, "rmvpe")
+            cached = _cache[key] = (stamp, _load(path).to(where, dtype))
         return cached[1]
 
 
@@ -272,16 +289,25 @@ def salience_to_hz(salience: np.ndarray, threshold: float = VOICED_THRESHOLD) ->
     return hz
 
 
-def rmvpe_f0(x16: np.ndarray, model_path: str, threshold: float = VOICED_THRESHOLD) -> np.ndarray:
+def pad_frames(mel, multiple: int):
+    """Pad the mel frames up to a multiple of ``multiple`` (the U-Net halves time ``depth`` times)
+    with zeros, as the published RMVPE does: the network was trained and is used that way, and
+    any other padding changes the salience of the last frames."""
+    import torch
+
+    extra = -mel.shape[-1] % multiple
+    return torch.nn.functional.pad(mel, (0, extra), mode="constant", value=0.0) if extra else mel
+
+
+def rmvpe_f0(x16: np.ndarray, model_path: str, threshold: float = VOICED_THRESHOLD,
+             device: str = "auto") -> np.ndarray:
     """Pitch in Hz of 16 kHz audio, one value per 10 ms frame (``len // HOP + 1`` of them)."""
     import torch
 
-    net = load_rmvpe(model_path)
+    net = load_rmvpe(model_path, device)
     with torch.inference_mode():
         mel = log_mel(x16)
         frames = mel.shape[-1]
-        extra = -frames % (2 ** net.depth)  # the U-Net halves time ``depth`` times
-        if extra:
-            mel = torch.nn.functional.pad(mel, (0, extra), mode="reflect" if extra < frames else "replicate")
-        salience = net(mel)[0, :frames].float().numpy()
+        mel = pad_frames(mel, 2 ** net.depth)
+        salience = net(mel.to(next(net.parameters()).device))[0, :frames].float().cpu().numpy()
     return salience_to_hz(salience, threshold)
