@@ -10,6 +10,7 @@ from studio.audio import read_wav
 from studio.jobs import Jobs
 from studio.backends.base import Cancelled
 from tabs.common import USER_ERRORS, TabContext, require_book, require_owner, user_errors
+from tabs.voice_train import build_train_section
 
 TITLE = "tab.voice"
 _EN = {
@@ -129,6 +130,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         missing_only = gr.Checkbox(label=t("v.missing_only"), value=False)
         cancel_btn = gr.Button(t("v.cancel"), variant="stop")
     progress_md = gr.Markdown()
+    build_train_section(ctx, voice_dd, tab)  # step 5: train her voice (its own module)
 
     voice_outputs = [voice_dd, summary, given_by, relation, date, statement, consent_md, speaker, converter,
                      availability, pipeline_md, *knobs, recordings_dd]

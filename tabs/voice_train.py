@@ -1,0 +1,334 @@
+"""The Voice tab's Train section: check the recordings, choose a preset, see how long it will take,
+train with progress, a loss curve and samples, continue after a stop or a restart, export.
+
+Handlers are thin: UI values -> one call into ``studio.train_voice`` -> UI values. A refused
+action shows one message in the visitor's language and leaves every output as it was.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+
+from studio import messages
+from studio.audio import read_wav
+from studio.backends.base import Cancelled
+from studio.jobs import Jobs
+from studio.messages import Localized
+from studio.train_voice import plan, session
+from tabs.common import USER_ERRORS, TabContext
+
+log = logging.getLogger("gieok.ui")
+P = "voice_train_ui."
+SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples, side by side
+YIELD_EVERY_S = 0.5  # progress reaches the page at most this often (steps can be milliseconds)
+WINDOW_STEPS: int | None = None  # steps per shared-GPU turn; None: one run (no ZeroGPU here yet)
+
+
+def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> None:
+    services, t, jobs = ctx.services, ctx.t, Jobs()
+    gr.Markdown(f"### {t(P + 'title')}")
+    gr.Markdown(t(P + "intro"), elem_classes=["gieok-hint"])
+    consent_md = gr.Markdown()
+    with gr.Row():
+        survey_md = gr.Markdown()
+        survey_btn = gr.Button(t(P + "survey"), scale=0)
+    preset_radio = gr.Radio([(_say(P + f"preset_{k}", "en"), k) for k in plan.PRESETS], value=plan.DEFAULT_PRESET,
+                            label=t(P + "preset"))
+    with gr.Accordion(t(P + "advanced"), open=False):
+        with gr.Row():
+            pre_g = gr.Textbox(label=t(P + "pretrained_g"), max_length=300, placeholder="owner/repo/f0G40k.pth")
+            pre_d = gr.Textbox(label=t(P + "pretrained_d"), max_length=300, placeholder="owner/repo/f0D40k.pth")
+    with gr.Row():
+        estimate_btn = gr.Button(t(P + "estimate"))
+        start_btn = gr.Button(t(P + "start"), variant="primary")
+        resume_btn = gr.Button(t(P + "resume"), visible=False)
+        cancel_btn = gr.Button(t(P + "cancel"), variant="stop")
+    estimate_md = gr.Markdown()
+    status_md = gr.Markdown()
+    warn_md = gr.Markdown(elem_classes=["gieok-notice"])
+    plot = gr.LinePlot(x="step", y="value", color="loss", label=t(P + "plot"), height=260)
+    with gr.Row():
+        slots = [gr.Audio(interactive=False, visible=False) for _ in range(SAMPLE_SLOTS)]
+    with gr.Row():
+        export_btn = gr.Button(t(P + "export"))
+        export_file = gr.File(label=t(P + "export_file"), interactive=False)
+        export_consent = gr.Markdown()
+
+    view_outputs = [consent_md, survey_md, preset_radio, status_md, warn_md, plot, resume_btn, *slots]
+    run_outputs = [status_md, warn_md, plot, resume_btn, *slots]
+
+    def view(lang, owner, book_id, voice_id):
+        if not (owner and book_id and voice_id):
+            return (_say(P + "choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
+                    *[gr.update(visible=False) for _ in slots])
+        voice = services.store.get(owner, book_id).voice(voice_id)
+        found = _survey_text(services, owner, book_id, voice_id, plan.DEFAULT_PRESET, lang) if voice.recordings \
+            else _say("train_voice.no_recordings", lang)
+        st = session.status(services, owner, voice_id)
+        run = st["run"]
+        presets = gr.update(choices=[(_say(P + f"preset_{k}", lang), k) for k in plan.PRESETS])
+        return (_consent_text(voice, lang), found, presets, _status_text(run, lang, st["resumable"]),
+                _warn_text(run, lang), _frame(run), gr.update(visible=st["resumable"]),
+                *_slot_updates(st["samples"], lang))
+
+    @_refusals_as_messages
+    def refresh(request: gr.Request, owner, book_id, voice_id):
+        return view(_lang(request), owner, book_id, voice_id)
+
+    @_refusals_as_messages
+    def check(request: gr.Request, owner, book_id, voice_id, preset_key):
+        owner, book_id, voice_id = _ids(owner, book_id, voice_id)
+        return _survey_text(services, owner, book_id, voice_id, preset_key, _lang(request), refuse=True)
+
+    @_refusals_as_messages
+    def estimate(request: gr.Request, owner, book_id, voice_id, preset_key, g, d):
+        owner, book_id, voice_id = _ids(owner, book_id, voice_id)
+        est = plan.estimate(services, owner, book_id, voice_id, plan.preset(preset_key), g, d)
+        return _estimate_text(est, _lang(request))
+
+    def run(request, owner, book_id, voice_id, preset_key, g, d, fresh):
+        lang = _lang(request)
+        owner, book_id, voice_id = _ids(owner, book_id, voice_id)
+        token = jobs.start(owner, "train_voice")
+        last_yield, shown_samples = 0.0, -1
+        record = {"losses": [], "val": [], "overtraining": None}
+        try:
+            events = session.train(services, owner, book_id, voice_id, preset_key, token, fresh, (g, d), WINDOW_STEPS)
+            for event in events:
+                data = event.payload
+                kind = data.get("event")
+                if kind == "step":
+                    record["losses"].append({"step": data["step"], **data["losses"]})
+                if kind == "overtraining":
+                    record["overtraining"] = data["epoch"]
+                if kind == "step" and time.monotonic() - last_yield < YIELD_EVERY_S:
+                    continue
+                last_yield = time.monotonic()
+                st = session.status(services, owner, voice_id)
+                run_ = {**st["run"], "losses": st["run"].get("losses") or record["losses"]}
+                found = st["samples"]
+                slot_updates = _slot_updates(found, lang) if len(found) != shown_samples else [gr.update()] * len(slots)
+                shown_samples = len(found)
+                yield (_event_text(event, lang), _warn_text(run_, lang), _frame(run_), gr.update(visible=False),
+                       *slot_updates)
+            st = session.status(services, owner, voice_id)
+            yield (_say(P + "finished", lang), _warn_text(st["run"], lang), _frame(st["run"]),
+                   gr.update(visible=False), *_slot_updates(st["samples"], lang))
+        except Cancelled:
+            st = session.status(services, owner, voice_id)
+            yield (_status_text(st["run"], lang, st["resumable"], stopped=True), _warn_text(st["run"], lang),
+                   _frame(st["run"]), gr.update(visible=st["resumable"]), *_slot_updates(st["samples"], lang))
+        finally:
+            jobs.finish(owner, "train_voice", token)
+
+    @_refusals_as_messages
+    def start(request: gr.Request, owner, book_id, voice_id, preset_key, g, d):
+        yield from run(request, owner, book_id, voice_id, preset_key, g, d, True)
+
+    @_refusals_as_messages
+    def resume(request: gr.Request, owner, book_id, voice_id, preset_key, g, d):
+        yield from run(request, owner, book_id, voice_id, preset_key, g, d, False)
+
+    @_refusals_as_messages
+    def cancel(request: gr.Request, owner):
+        stopped = bool(owner) and jobs.cancel(owner, "train_voice")
+        return _say(P + ("stopping" if stopped else "nothing_running"), _lang(request))
+
+    @_refusals_as_messages
+    def export(request: gr.Request, owner, book_id, voice_id):
+        owner, book_id, voice_id = _ids(owner, book_id, voice_id)
+        path = session.export_model(services, owner, book_id, voice_id, Path(tempfile.mkdtemp(prefix="gieok-rvc-")))
+        voice = services.store.get(owner, book_id).voice(voice_id)
+        return str(path), _consent_text(voice, _lang(request), full=True)
+
+    ids = [ctx.owner, ctx.book_id, voice_dd]
+    form = [*ids, preset_radio, pre_g, pre_d]
+    tab.select(refresh, ids, view_outputs, api_name="voice_train_refresh")
+    voice_dd.change(refresh, ids, view_outputs, api_visibility="private")
+    survey_btn.click(check, [*ids, preset_radio], survey_md, api_name="voice_train_survey")
+    estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate",
+                       concurrency_id="gpu", concurrency_limit=1)
+    start_btn.click(start, form, run_outputs, api_name="voice_train_start", concurrency_id="gpu", concurrency_limit=1)
+    resume_btn.click(resume, form, run_outputs, api_name="voice_train_resume", concurrency_id="gpu",
+                     concurrency_limit=1)
+    cancel_btn.click(cancel, [ctx.owner], status_md, api_name="voice_train_cancel")
+    export_btn.click(export, ids, [export_file, export_consent], api_name="voice_train_export")
+
+
+# -- refusals: one message in the visitor's language, outputs untouched --------------------------
+def _refusals_as_messages(fn):
+    """A refused or failed action shows one warning and returns ``gr.skip()`` (no output is put
+    into an error state). The handler's first parameter is the ``gr.Request``."""
+    def report(args, exc):
+        lang = _lang(args[0] if args and isinstance(args[0], gr.Request) else None)
+        if isinstance(exc, Localized):
+            gr.Warning(exc.render(lang))
+        elif isinstance(exc, gr.Error):
+            gr.Warning(exc.message)
+        elif isinstance(exc, USER_ERRORS):
+            gr.Warning(str(exc))
+        else:
+            log.exception("internal error in %s", fn.__name__)
+            gr.Warning(_say(P + "internal_error", lang))
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes one message
+                report(args, exc)
+                yield gr.skip()
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001
+                report(args, exc)
+                return gr.skip()
+    return wrapper
+
+
+class _Refused(Localized, ValueError):
+    pass
+
+
+def _ids(owner, book_id, voice_id):
+    if not owner:
+        raise _Refused(P + "no_session")
+    if not book_id:
+        raise _Refused(P + "no_book")
+    if not voice_id:
+        raise _Refused(P + "choose_voice")
+    return owner, book_id, voice_id
+
+
+def _lang(request) -> str:
+    headers = getattr(request, "headers", None) or {}
+    return messages.language_of(headers.get("accept-language"))
+
+
+def _say(key: str, lang: str, **values) -> str:
+    return messages.text(key, lang, **values)
+
+
+# -- words ---------------------------------------------------------------------------------------
+def duration(seconds: float, lang: str) -> str:
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return _say(P + "dur_seconds", lang, seconds=max(1, round(seconds)))
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return _say(P + "dur_minutes", lang, minutes=minutes)
+    return _say(P + "dur_hours", lang, hours=minutes // 60, minutes=minutes % 60)
+
+
+def _survey_text(services, owner, book_id, voice_id, preset_key, lang, refuse=False) -> str:
+    p = plan.preset(preset_key or plan.DEFAULT_PRESET)
+    try:
+        found = plan.survey_voice(services, owner, book_id, voice_id, p)
+    except Exception as exc:  # noqa: BLE001 - a refusal is shown in the box, anything else goes up
+        if refuse or not isinstance(exc, Localized):
+            raise
+        return "⚠️ " + exc.render(lang)
+    s = found.summary()
+    lines = [_say(P + "survey_minutes", lang, given=s["given_minutes"], recordings=s["recordings"],
+                  speech=s["speech_minutes"], slices=s["slices"])]
+    if s["rejected"]:
+        reasons = ", ".join(f"{_say(k, lang, seconds='…')} × {n}" for k, n in s["rejected"].items())
+        lines.append(_say(P + "survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
+    lines.append(_say(P + ("survey_enough" if s["enough"] else "survey_not_enough"), lang))
+    lines += ["⚠️ " + _say(k, lang, **v) for k, v in found.warnings]
+    epochs = " · ".join(f"{_say(P + f'preset_{k}', lang)}: {plan.epochs_for(q, found.speech_s / 60)}"
+                        for k, q in plan.PRESETS.items())
+    lines.append(_say(P + "survey_epochs", lang, presets=epochs))
+    return "\n\n".join(lines)
+
+
+def _estimate_text(est: plan.Estimate, lang: str) -> str:
+    where = P + ("estimate_gpu_here" if est.device == "cuda" else "estimate_cpu_here")
+    lines = [_say(where, lang, time=duration(est.total_s, lang), epochs=est.epochs, steps=est.total_steps,
+                  per_step=f"{est.seconds_per_step:.2f}")]
+    if est.gpu_s is not None:
+        lines.append(_say(P + "estimate_gpu_field", lang, time=duration(est.gpu_s, lang)))
+    return "\n\n".join(lines)
+
+
+def _progress_line(data: dict, lang: str) -> str:
+    eta = data.get("eta_s")
+    line = _say(P + "progress", lang, epoch=data.get("epoch", 0), epochs=data.get("epochs", 0),
+                step=data.get("step", 0), total=data.get("total_steps", 0), percent=data.get("percent", 0),
+                eta=_say(P + "eta_unknown", lang) if eta is None else duration(eta, lang))
+    losses = data.get("losses")
+    if losses:
+        line += "\n\n" + _say(P + "losses", lang, **{k: f"{v:.3f}" for k, v in losses.items()})
+    return line
+
+
+def _event_text(event, lang: str) -> str:
+    data = event.payload
+    kind = data.get("event")
+    if kind == "survey":
+        s = data["summary"]
+        return _say(P + "phase_survey", lang, speech=s["speech_minutes"], slices=s["slices"])
+    if kind == "features":
+        return _say(P + "phase_features", lang, computed=data["computed"], cached=data["cached"])
+    if kind == "published":
+        return _say("train_voice.published", lang)
+    head = "" if kind == "step" else event.text(lang) + "\n\n"
+    return head + _progress_line(data, lang)
+
+
+def _status_text(run: dict, lang: str, resumable: bool, stopped: bool = False) -> str:
+    state, last = run.get("state"), run.get("last") or {}
+    if not state:
+        return _say(P + "never_trained", lang)
+    if state == "done":
+        return _say(P + "finished", lang)
+    line = _progress_line(last, lang) if last else ""
+    if resumable:
+        head = _say(P + "stopped_resumable", lang)
+    elif state == "running" and not stopped:
+        return line
+    else:
+        head = _say(P + "stopped_early", lang)
+    return head + ("\n\n" + line if line else "")
+
+
+def _warn_text(run: dict, lang: str) -> str:
+    epoch = run.get("overtraining")
+    return "" if not epoch else "⚠️ " + _say("train_voice.warn_overtraining", lang, epoch=epoch)
+
+
+def _frame(run: dict):
+    import pandas as pd
+
+    rows = [{"step": p["step"], "loss": name, "value": p[name]}
+            for p in run.get("losses") or [] for name in ("mel", "kl", "fm", "gen", "d") if name in p]
+    return pd.DataFrame(rows, columns=["step", "loss", "value"])
+
+
+def _slot_updates(found: list, lang: str) -> list:
+    shown = ([found[0]] if found and found[0][0] == 0 else []) + [s for s in found if s[0] > 0][-(SAMPLE_SLOTS - 1):]
+    updates = []
+    for epoch, path in shown:
+        samples, rate = read_wav(path)  # the data dir is not served: hand the page the numbers
+        label = _say(P + ("sample_standard" if epoch == 0 else "sample_epoch"), lang, epoch=epoch)
+        updates.append(gr.update(value=(rate, (samples.clip(-1, 1) * 32767).astype("int16")), label=label,
+                                 visible=True))
+    return updates + [gr.update(value=None, visible=False)] * (SAMPLE_SLOTS - len(updates))
+
+
+def _consent_text(voice, lang: str, full: bool = False) -> str:
+    c = voice.consent
+    if c is None or not c.complete:
+        return "⚠️ " + _say(P + "consent_missing", lang, voice=voice.name)
+    line = _say(P + "consent_given", lang, given_by=c.given_by, relation=c.relation, date=c.date)
+    return line + (f"\n\n> {c.statement}" if full else "")

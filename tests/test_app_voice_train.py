@@ -1,0 +1,161 @@
+"""Training a voice through the running app (gradio_client), with the tiny RVC config, a tiny
+HuBERT and 20 s of synthetic speech: refusals (no recordings, no consent, only silence) as one
+message in the visitor's language; survey, estimate, start, progress with ETA, a sample, stop,
+continue, finish; the new model narrates a page and exports with its consent."""
+from __future__ import annotations
+
+import time
+import zipfile
+
+import numpy as np
+import pytest
+import soundfile as sf
+from gradio_client import Client, handle_file
+
+from studio import audio as audiolib
+from studio.audio import read_wav
+from studio.book import Page, Recording
+from studio.train_voice import plan
+from tiny_voice import make_hubert
+from tiny_voice_train import speechy, tiny_preset
+
+
+def client_in(url: str, language: str) -> Client:
+    client = Client(url, verbose=False, download_files=False, headers={"Accept-Language": language})
+    client.predict("", api_name="/start_session")
+    return client
+
+
+def refused(client: Client, *args, api_name: str) -> str:
+    """The one message a refused action showed (a toast); the call itself must not fail."""
+    job = client.submit(*args, api_name=api_name)
+    job.result(timeout=60)  # an error state would raise here
+    said = []
+    while not job.communicator.updates.empty():
+        log = getattr(job.communicator.updates.get_nowait(), "log", None)
+        if log:
+            said.append(log[0])
+    assert len(said) == 1, f"{api_name}: expected one message, got {said}"
+    return said[0]
+
+
+def _wait_for(job, predicate, timeout=60.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if any(predicate(o) for o in job.outputs()):
+            return
+        if job.done():
+            break
+        time.sleep(0.02)
+    raise AssertionError(f"never seen; outputs: {[o[0] for o in job.outputs()]}")
+
+
+def _has_sample(output) -> bool:
+    slots = output[3:]  # status, warning, curve, then the samples (buttons are not in the API)
+    return sum(1 for s in slots if isinstance(s, dict) and s.get("value")) >= 2  # standard + an epoch
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The tiny model gains nothing from threads, and on a busy machine two threads waiting on
+    each other made a step 15x slower (measured: 4 steps 39 s with 2 threads, 2.3 s with 1)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def hubert(tmp_path_factory):
+    return make_hubert(tmp_path_factory.mktemp("hubert") / "hubert")
+
+
+def test_refusals_are_one_message_in_the_visitors_language(launch_app, monkeypatch, hubert):
+    monkeypatch.setitem(plan.PRESETS, "tiny", tiny_preset())
+    url, services = launch_app(hubert_model=str(hubert))
+    en, ko = client_in(url, "en-US"), client_in(url, "ko-KR")
+    book_id = en.predict("할머니의 감나무", "", "ko", 4, api_name="/create_book")[0]["value"]
+    voice_id = en.predict("순자 할머니", api_name="/voice_create")[0]["value"]
+    ko.predict(api_name="/list_books")
+    ko.predict(book_id, api_name="/open_book")
+    ko.predict(api_name="/voice_refresh")
+
+    form = (voice_id, "tiny", "", "")
+    assert "consent" in refused(en, *form, api_name="/voice_train_start")  # consent is asked first
+    assert "동의" in refused(ko, *form, api_name="/voice_train_estimate")
+    en.predict(voice_id, "민지", "손녀", "2026-11-30", "할머니 목소리를 우리 가족 책에만 쓰는 데 동의해요.",
+               api_name="/voice_consent")
+    assert "no recordings" in refused(en, *form, api_name="/voice_train_start")
+    assert "녹음이 없어요" in refused(ko, *form, api_name="/voice_train_start")
+    assert "no recordings" in refused(en, *form, api_name="/voice_train_estimate")
+
+    silence = services.media.put_bytes(audiolib.wav_bytes(np.zeros(5 * audiolib.WORK_SR, np.float32),
+                                                          audiolib.WORK_SR), "wav")
+    services.store.update("local", book_id, lambda b: setattr(b.voice(voice_id), "recordings",
+                                                              [Recording(audio=silence, original_name="quiet.wav")]))
+    assert "only silence" in refused(en, *form, api_name="/voice_train_start")
+    assert "소리" in refused(ko, voice_id, "tiny", api_name="/voice_train_survey")
+    assert "no voice model" in refused(en, voice_id, api_name="/voice_train_export")
+    assert "이어서 할 학습이 없어요" in refused(ko, *form, api_name="/voice_train_resume")
+    assert not any((services.settings.data_dir / "train_voice").rglob("checkpoint.pt"))
+    assert services.store.get("local", book_id).voice(voice_id).model_files == {}
+
+
+def test_train_stop_continue_narrate_and_export(launch_app, monkeypatch, hubert, tmp_path):
+    monkeypatch.setitem(plan.PRESETS, "tiny", tiny_preset(epochs=6, sample_every=1))
+    url, services = launch_app(hubert_model=str(hubert), max_file_size_mb=20)
+    c = client_in(url, "en-US")
+    book_id = c.predict("할머니의 감나무", "", "ko", 4, api_name="/create_book")[0]["value"]
+    services.store.update("local", book_id, lambda b: b.pages.append(Page(text="할머니가 노래를 불렀어요.")))
+    page_id = services.store.get("local", book_id).pages[-1].id
+    c.predict(api_name="/voice_refresh")
+    voice_id = c.predict("순자 할머니", api_name="/voice_create")[0]["value"]
+    wav = tmp_path / "grandma.wav"
+    sf.write(wav, speechy(20.0), audiolib.WORK_SR)
+    c.predict(voice_id, [handle_file(str(wav))], None, api_name="/voice_add_recordings")
+    c.predict(voice_id, "Minji", "granddaughter", "2026-11-30", "We agree to train Grandma's voice for our book.",
+              api_name="/voice_consent")
+
+    view = c.predict(voice_id, api_name="/voice_train_refresh")
+    assert "Consent given by Minji" in view[0] and "not been trained" in view[3]
+    survey = c.predict(voice_id, "tiny", api_name="/voice_train_survey")
+    assert "min** of clear speech usable" in survey and "about 10 minutes" in survey
+    estimate = c.predict(voice_id, "tiny", "", "", api_name="/voice_train_estimate")
+    assert "on this computer's processor (CPU)" in estimate and "12 steps" in estimate
+
+    job = c.submit(voice_id, "tiny", "", "", api_name="/voice_train_start")
+    _wait_for(job, _has_sample)
+    assert c.predict(api_name="/voice_train_cancel").startswith("Stopping")
+    job.result(timeout=60)
+    statuses = [o[0] for o in job.outputs()]
+    assert any("Epoch 1 of 6" in s and "left" in s for s in statuses), statuses
+    final = job.outputs()[-1]
+    assert "can continue" in final[0]
+    curve = final[2]["data"]  # the loss curve so far: every loss at every step trained
+    assert _has_sample(final) and {row[1] for row in curve} == {"mel", "kl", "fm", "gen", "d"}
+    assert services.store.get("local", book_id).voice(voice_id).model_files == {}
+    stopped_at = int(final[0].split("step ")[1].split(" ")[0])
+    assert 1 <= stopped_at < 12
+
+    view = c.predict(voice_id, api_name="/voice_train_refresh")  # as after a restart: offered to continue
+    assert "can continue" in view[3]
+    job = c.submit(voice_id, "tiny", "", "", api_name="/voice_train_resume")
+    job.result(timeout=90)
+    steps = [int(o[0].split("step ")[1].split(" ")[0]) for o in job.outputs() if "step " in o[0]]
+    assert steps and min(steps) > stopped_at and "Training finished" in job.outputs()[-1][0]
+    labels = [s["label"] for s in job.outputs()[-1][3:] if isinstance(s, dict) and s.get("value")]
+    assert labels == ["Before training: the book's reader"] + [f"After epoch {e}" for e in range(2, 7)]
+
+    voice = services.store.get("local", book_id).voice(voice_id)
+    assert voice.converter == "rvc" and set(voice.model_files) == {"pth", "index"}
+    _, takes, audio = c.predict(voice_id, page_id, api_name="/narrate_page")
+    take = services.store.get("local", book_id).page(page_id).chosen_narration()
+    samples, sr = read_wav(services.media.path(take.audio))
+    assert take.converter == "rvc" and sr == 40000 and np.sqrt(np.mean(samples ** 2)) > 0.01 and audio
+
+    exported, consent = c.predict(voice_id, api_name="/voice_train_export")
+    with zipfile.ZipFile(exported["path"] if isinstance(exported, dict) else exported) as zf:
+        assert sorted(zf.namelist()) == ["consent.json", "순자-할머니.index", "순자-할머니.pth"]
+    assert "Consent given by Minji" in consent and "We agree" in consent
