@@ -7,6 +7,7 @@ action shows one message in the visitor's language and leaves every output as it
 from __future__ import annotations
 
 import functools
+import html
 import inspect
 import logging
 import tempfile
@@ -127,8 +128,15 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         finally:
             jobs.finish(owner, "train_voice", token)
 
+    starting_over: set = set()  # (owner, voice) whose stopped training a second Start may discard
+
     @_refusals_as_messages
     def start(request: gr.Request, owner, book_id, voice_id, preset_key, g, d):
+        owner, book_id, voice_id = _ids(owner, book_id, voice_id)
+        if session.status(services, owner, voice_id)["resumable"] and (owner, voice_id) not in starting_over:
+            starting_over.add((owner, voice_id))  # hours of training are not thrown away by one click
+            raise _Refused(P + "start_over_confirm")
+        starting_over.discard((owner, voice_id))
         yield from run(request, owner, book_id, voice_id, preset_key, g, d, True)
 
     @_refusals_as_messages
@@ -168,14 +176,15 @@ def _refusals_as_messages(fn):
     def report(args, exc):
         lang = _lang(args[0] if args and isinstance(args[0], gr.Request) else None)
         if isinstance(exc, Localized):
-            gr.Warning(exc.render(lang))
+            said = exc.render(lang)
         elif isinstance(exc, gr.Error):
-            gr.Warning(exc.message)
+            said = str(exc.message)
         elif isinstance(exc, USER_ERRORS):
-            gr.Warning(str(exc))
+            said = str(exc)
         else:
             log.exception("internal error in %s", fn.__name__)
-            gr.Warning(_say(P + "internal_error", lang))
+            said = _say(P + "internal_error", lang)
+        gr.Warning(html.escape(said))  # toasts render HTML; names in messages are the family's words
 
     if inspect.isgeneratorfunction(fn):
         @functools.wraps(fn)

@@ -139,6 +139,9 @@ def test_train_stop_continue_narrate_and_export(launch_app, monkeypatch, hubert,
     stopped_at = int(final[0].split("step ")[1].split(" ")[0])
     assert 1 <= stopped_at < 12
 
+    checkpoint = next((services.settings.data_dir / "train_voice").rglob("checkpoint.pt"))
+    said = refused(c, voice_id, "tiny", "", "", api_name="/voice_train_start")  # one click loses nothing
+    assert "press “Start training” again" in said and checkpoint.is_file()
     view = c.predict(voice_id, api_name="/voice_train_refresh")  # as after a restart: offered to continue
     assert "can continue" in view[3]
     job = c.submit(voice_id, "tiny", "", "", api_name="/voice_train_resume")
@@ -159,3 +162,61 @@ def test_train_stop_continue_narrate_and_export(launch_app, monkeypatch, hubert,
     with zipfile.ZipFile(exported["path"] if isinstance(exported, dict) else exported) as zf:
         assert sorted(zf.namelist()) == ["consent.json", "순자-할머니.index", "순자-할머니.pth"]
     assert "Consent given by Minji" in consent and "We agree" in consent
+
+
+# -- the parts behind the section, without the page -------------------------------------------------
+def test_presets_follow_what_rvc_users_report():
+    balanced, quick, best = (plan.PRESETS[k] for k in ("balanced", "quick", "best"))
+    assert plan.epochs_for(balanced, 10) == 50 and plan.epochs_for(balanced, 30) == 10
+    assert plan.epochs_for(quick, 10) == 20 and plan.epochs_for(best, 10) == 100
+    assert plan.epochs_for(balanced, 3) > plan.epochs_for(balanced, 10) > plan.epochs_for(balanced, 60)
+    assert plan.epochs_for(balanced, 0.1) == balanced.max_epochs and plan.epochs_for(quick, 500) == quick.min_epochs
+    assert plan.sample_every_for(balanced, 50) == 6 and plan.sample_every_for(quick, 5) == 1
+
+
+def test_pretrained_bases_come_from_a_path_or_the_hub(tmp_path):
+    from studio.config import Settings
+    from studio.train_voice import TrainingRefused
+
+    local, public = Settings(data_dir=tmp_path / "a", mode="local"), Settings(data_dir=tmp_path / "b", mode="public")
+    base = tmp_path / "f0G40k.pth"
+    assert plan.resolve_pretrained("", local) == "" and plan.resolve_pretrained(str(base), local) == str(base)
+    for source, settings, key in [(str(base), public, "voice_train_ui.pretrained_path_public"),
+                                  ("just-a-name", local, "voice_train_ui.pretrained_bad_source"),
+                                  ("someone/rvc-bases/pretrained_v2/f0G40k.pth", local,
+                                   "voice_train_ui.pretrained_not_found")]:  # offline, not in the cache
+        with pytest.raises(TrainingRefused) as info:
+            plan.resolve_pretrained(source, settings)
+        assert info.value.key == key and info.value.render("ko") != info.value.render("en")
+
+
+def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeypatch, hubert, tmp_path):
+    from studio.backends.base import CancelToken
+    from studio.config import Settings
+    from studio.narrate import create_voice
+    from studio.services import build_services
+    from studio.train_voice import session
+    from tabs.voice_train import _warn_text
+    from tiny_voice_train import CONSENT
+
+    monkeypatch.setitem(plan.PRESETS, "tiny", tiny_preset(epochs=3, sample_every=0))
+    services = build_services(Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
+    book = services.store.create("owner-a", "Book", "", "ko", 4)
+    voice = create_voice(services, "owner-a", book.id, "Grandma")
+    ref = services.media.put_bytes(audiolib.wav_bytes(speechy(20.0), audiolib.WORK_SR), "wav")
+
+    def change(b):
+        b.voice(voice.id).recordings = [Recording(audio=ref, original_name="g.wav")]
+        b.voice(voice.id).consent = CONSENT
+
+    services.store.update("owner-a", book.id, change)
+    events = list(session.train(services, "owner-a", book.id, voice.id, "tiny", CancelToken(), window_steps=2))
+    kinds = [e.payload["event"] for e in events]
+    steps = [e.payload["step"] for e in events if e.payload["event"] == "step"]
+    assert kinds.count("survey") == 1 and "paused" not in kinds and kinds[-1] == "published"
+    assert steps == list(range(1, 7))  # 2 steps an epoch, 3 epochs, in windows of 2 steps
+    st = session.status(services, "owner-a", voice.id)
+    assert st["run"]["state"] == "done" and not st["resumable"] and len(st["run"]["losses"]) == 6
+    assert not (session.workdir(services, "owner-a", voice.id) / "checkpoint.pt").exists()
+    assert "epoch 4" in _warn_text({"overtraining": 4}, "en") and _warn_text(st["run"], "en") == ""
+    services.close()
