@@ -190,17 +190,12 @@ def test_pretrained_bases_come_from_a_path_or_the_hub(tmp_path):
         assert info.value.key == key and info.value.render("ko") != info.value.render("en")
 
 
-def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeypatch, hubert, tmp_path):
-    from studio.backends.base import CancelToken
-    from studio.config import Settings
+def _services_with_voice(settings):
     from studio.narrate import create_voice
     from studio.services import build_services
-    from studio.train_voice import session
-    from tabs.voice_train import _warn_text
     from tiny_voice_train import CONSENT
 
-    monkeypatch.setitem(plan.PRESETS, "tiny", tiny_preset(epochs=3, sample_every=0))
-    services = build_services(Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
+    services = build_services(settings)
     book = services.store.create("owner-a", "Book", "", "ko", 4)
     voice = create_voice(services, "owner-a", book.id, "Grandma")
     ref = services.media.put_bytes(audiolib.wav_bytes(speechy(20.0), audiolib.WORK_SR), "wav")
@@ -210,13 +205,57 @@ def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeyp
         b.voice(voice.id).consent = CONSENT
 
     services.store.update("owner-a", book.id, change)
-    events = list(session.train(services, "owner-a", book.id, voice.id, "tiny", CancelToken(), window_steps=2))
+    return services, book.id, voice.id
+
+
+def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeypatch, hubert, tmp_path):
+    from studio.backends.base import CancelToken
+    from studio.config import Settings
+    from studio.train_voice import session
+    from tabs.voice_train import _warn_text
+
+    monkeypatch.setitem(plan.PRESETS, "tiny", tiny_preset(epochs=3, sample_every=0))
+    services, book_id, voice_id = _services_with_voice(
+        Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
+    events = list(session.train(services, "owner-a", book_id, voice_id, "tiny", CancelToken(), window_steps=2))
     kinds = [e.payload["event"] for e in events]
     steps = [e.payload["step"] for e in events if e.payload["event"] == "step"]
     assert kinds.count("survey") == 1 and "paused" not in kinds and kinds[-1] == "published"
     assert steps == list(range(1, 7))  # 2 steps an epoch, 3 epochs, in windows of 2 steps
-    st = session.status(services, "owner-a", voice.id)
+    st = session.status(services, "owner-a", voice_id)
     assert st["run"]["state"] == "done" and not st["resumable"] and len(st["run"]["losses"]) == 6
-    assert not (session.workdir(services, "owner-a", voice.id) / "checkpoint.pt").exists()
+    assert not (session.workdir(services, "owner-a", voice_id) / "checkpoint.pt").exists()
     assert "epoch 4" in _warn_text({"overtraining": 4}, "en") and _warn_text(st["run"], "en") == ""
+    services.close()
+
+
+def test_a_stopped_training_continues_after_a_restart(monkeypatch, hubert, tmp_path):
+    from studio.backends.base import Cancelled, CancelToken
+    from studio.config import Settings
+    from studio.services import build_services
+    from studio.train_voice import session
+
+    monkeypatch.setitem(plan.PRESETS, "tiny", tiny_preset(epochs=2, sample_every=0))
+    settings = Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert))
+    services, book_id, voice_id = _services_with_voice(settings)
+    token = CancelToken()
+    with pytest.raises(Cancelled):
+        for event in session.train(services, "owner-a", book_id, voice_id, "tiny", token):
+            if event.payload.get("step") == 3:
+                token.cancel()
+                stopped_eta = event.payload["eta_s"]
+    services.close()  # the studio stops; the checkpoint and the run record stay in the data dir
+
+    services = build_services(settings)
+    st = session.status(services, "owner-a", voice_id)
+    assert st["resumable"] and st["run"]["state"] == "paused" and st["run"]["last"]["step"] == 3
+    with pytest.raises(Exception) as info:  # a new start is not silently a continuation
+        list(session.train(services, "owner-a", book_id, voice_id, "nope", CancelToken()))
+    assert getattr(info.value, "key", "") == "voice_train_ui.unknown_preset" and session.status(
+        services, "owner-a", voice_id)["resumable"]
+    events = list(session.train(services, "owner-a", book_id, voice_id, None, CancelToken(), fresh=False))
+    steps = [e.payload for e in events if e.payload["event"] == "step"]
+    assert [p["step"] for p in steps] == [4] and events[-1].payload["event"] == "published"
+    assert steps[0]["elapsed_s"] > 0 and steps[0]["eta_s"] is not None and stopped_eta is not None
+    assert [p["step"] for p in session.status(services, "owner-a", voice_id)["run"]["losses"]] == [1, 2, 3, 4]
     services.close()
