@@ -4,19 +4,20 @@
 """
 from __future__ import annotations
 
-import hashlib
 import html
 import logging
 import os
-import re
-import secrets
 import tempfile
 from pathlib import Path
 
 import gradio as gr
 
 from studio.config import Settings
-from studio.messages import catalogue
+from starlette.middleware import Middleware
+
+from studio import visitors, zerogpu
+from studio.messages import catalogue, language_of, text
+from studio.session_guard import SessionGuard, request_visitor
 from studio.services import Services, build_services
 from tabs import export as export_tab
 from tabs import library as library_tab
@@ -25,12 +26,11 @@ from tabs import preview as preview_tab
 from tabs import settings as settings_tab
 from tabs import story as story_tab
 from tabs import voice as voice_tab
-from tabs.common import TabContext
+from tabs.common import TabContext, require_owner
 
 log = logging.getLogger("gieok")
 TAB_MODULES = [library_tab, story_tab, pages_tab, voice_tab, preview_tab, export_tab, settings_tab]
 ASSETS = Path(__file__).parent / "assets"
-_TOKEN = re.compile(r"[0-9a-f]{64}")
 
 def build_i18n() -> gr.I18n:
     merged: dict[str, dict[str, str]] = {lang: dict(catalogue(lang)) for lang in ("en", "ko")}
@@ -40,24 +40,12 @@ def build_i18n() -> gr.I18n:
     return gr.I18n(**merged)
 
 
-def owner_for(mode: str, token: str | None, profile: gr.OAuthProfile | None) -> tuple[str, str]:
-    """The owner id for a visitor and the browser token to keep. Local mode is one family on
-    127.0.0.1; public/kiosk visitors get a server-made secret token (never the session hash)."""
-    if mode == "local":
-        return "local", token or ""
-    if profile is not None and getattr(profile, "username", None):
-        return f"hf:{profile.username}", token or ""
-    if mode == "kiosk" or not (token and _TOKEN.fullmatch(token)):
-        token = secrets.token_hex(32)
-    return "anon:" + hashlib.sha256(token.encode()).hexdigest()[:32], token
-
-
-def _browser_secret(settings: Settings) -> str:
-    path = settings.data_dir / ".browser-secret"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
+def owner_for(mode: str, token: str | None, profile: gr.OAuthProfile | None, secret: bytes) -> str:
+    """The owner id for a visitor. Local mode is one family on 127.0.0.1; a logged-in Space
+    visitor is their Hugging Face account; anyone else is their server-made cookie token
+    (``studio.session_guard``), never the browser-chosen session hash."""
+    username = getattr(profile, "username", None) if profile is not None else None
+    return visitors.owner_for(mode, token, username, secret)
 
 
 def build_app(services: Services) -> gr.Blocks:
@@ -67,7 +55,6 @@ def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Gieok Studio · 기억 스튜디오", delete_cache=(3600, 6 * 3600)) as demo:
         owner = gr.State(None)
         book_id = gr.State(None)
-        token = gr.BrowserState("", storage_key="gieok-visitor", secret=_browser_secret(settings))
         with gr.Row(elem_id="gieok-header"):
             gr.HTML(
                 "<h1 style='margin:0'>기억 스튜디오 · Gieok Studio</h1>"
@@ -77,6 +64,7 @@ def build_app(services: Services) -> gr.Blocks:
             open_title = gr.Markdown(elem_id="gieok-open-book")
             if settings.mode == "public" and os.environ.get("OAUTH_CLIENT_ID"):
                 gr.LoginButton()  # Spaces with hf_oauth: books follow the Hugging Face account
+        visitor_notice = gr.Markdown(visible=False, elem_id="gieok-visitor-notice")
         with gr.Tabs() as tabs:
             ctx = TabContext(services=services, owner=owner, book_id=book_id, i18n=i18n, tabs=tabs)
             for module in TAB_MODULES:
@@ -87,23 +75,34 @@ def build_app(services: Services) -> gr.Blocks:
             if not (owner_id and open_id):
                 return ""
             try:
-                return f"📖 **{html.escape(services.store.get(owner_id, open_id).title)}**"
+                return f"📖 **{html.escape(services.store.get(require_owner(owner_id), open_id).title)}**"
             except Exception:
                 return ""
 
         book_id.change(show_open_book, [owner, book_id], open_title, api_visibility="private")
 
-        def start_session(saved_token: str | None, profile: gr.OAuthProfile | None = None):
-            owner_id, new_token = owner_for(settings.mode, saved_token, profile)
-            return owner_id, new_token
+        secret = visitors.load_secret(settings.data_dir)
+        expiry = visitors.ExpiryPolicy(settings.anon_ttl_hours)
 
-        demo.load(start_session, inputs=[token], outputs=[owner, token], api_name="start_session")
+        def start_session(request: gr.Request, profile: gr.OAuthProfile | None = None):
+            lang = language_of(request.headers.get("accept-language"))
+            token, _ = request_visitor(request)
+            try:
+                owner_id = owner_for(settings.mode, token, profile, secret)
+            except visitors.VisitorError as exc:
+                raise gr.Error(text(str(exc), lang)) from None
+            services.store.touch(owner_id)  # a visit is activity: anonymous expiry counts from now
+            notice = expiry.notice(owner_id, lang) if os.environ.get("SPACE_ID") else ""
+            return owner_id, gr.update(value=notice, visible=bool(notice))
+
+        demo.load(start_session, inputs=None, outputs=[owner, visitor_notice], api_name="start_session")
     demo.i18n_instance = i18n  # kept for launch()
     return demo
 
 
 def launch(demo: gr.Blocks, services: Services, **kwargs):
     settings = services.settings
+    zerogpu.activate()  # on a ZeroGPU Space: the GPU dispatcher is decorated before the app starts
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=4)
     options = dict(
         server_name=settings.host,
@@ -120,6 +119,15 @@ def launch(demo: gr.Blocks, services: Services, **kwargs):
         css_paths=[ASSETS / "studio.css"],
         footer_links=["gradio"],
     )
+    if settings.mode != "local":  # every call bound to the visitor's server-made cookie token
+        guard = Middleware(SessionGuard, secret=visitors.load_secret(settings.data_dir),
+                           fresh_visitor_per_page=settings.mode == "kiosk")
+        options["app_kwargs"] = {"middleware": [guard]}
+    # Hourly housekeeping: old downloads, caches and leftovers go; public visitors who never
+    # logged in are forgotten after the time their notice states.
+    expiry = visitors.ExpiryPolicy(settings.anon_ttl_hours) if settings.mode == "public" else None
+    services.purger = visitors.PurgeTimer(services.store, expiry)
+    services.purger.start()
     options.update(kwargs)
     return demo.launch(**options)
 

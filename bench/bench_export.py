@@ -74,12 +74,12 @@ def main() -> None:
 
             def both():
                 nonlocal book
-                book = gather(services.store.get("local", saved.id), services.media, services.backends)
+                book = gather(services.store.get("local", saved.id), services.store.media_for("local"), services.backends)
                 export_pdf(book, out, size="a4")
                 export_epub(book, out, settings=services.settings)
 
             results["pdf+epub"].append(timed(both, "pdf+epub"))
-            results["gather"].append(timed(lambda: gather(saved, services.media, services.backends)))
+            results["gather"].append(timed(lambda: gather(saved, services.store.media_for("local"), services.backends)))
             results["mp4"].append(timed(lambda: export_video(book, out, burn_text=True, settings=services.settings), "mp4"))
             results["webbook"].append(timed(lambda: export_webbook(book, out, settings=services.settings)))
             results["m4b"].append(timed(lambda: export_audiobook(book, out, settings=services.settings)))

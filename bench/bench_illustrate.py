@@ -78,7 +78,7 @@ def main() -> None:
     a = page_inputs.add_user_lora(services, "local", book.id, page.id, models.lora_a, "a.safetensors")
     b = page_inputs.add_user_lora(services, "local", book.id, page.id, models.lora_b, "b.safetensors")
     request = illustrate.IllustrationRequest(spec=ImageSpec(), prompt="")
-    request.lora_paths = page_inputs.lora_paths(services, ImageSpec(loras=[LoraChoice(a.ref), LoraChoice(b.ref)]))
+    request.lora_paths = page_inputs.lora_paths(services, ImageSpec(loras=[LoraChoice(a.ref), LoraChoice(b.ref)]), "local")
     toggle = [0]
 
     def switch():

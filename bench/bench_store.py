@@ -1,14 +1,21 @@
-"""Store bench: cost of crash safety vs stock TinyDB, and a longer kill -9 loop.
+"""Store bench: cost of crash safety vs stock TinyDB, a kill -9 loop, isolation between owners
+and memory over many visitors.
 
 Prints ratios against a baseline measured in the same run:
-  save_ratio  = atomic+locked save time / stock JSONStorage save time (same data, same disk)
-  kill -9     = trials survived / trials run (must be 1.0)
-Run: .venv/bin/python bench/bench_store.py [--trials 500]
+  save_ratio      = atomic+locked save time / stock JSONStorage save time (same data, same disk)
+  kill -9         = trials survived / trials run (must be 1.0)
+  owners_<N>      = one owner's 24-page save with N other owners' books in the data dir / with 1
+                    (must stay flat: every owner has their own file)
+  rss_growth_mb   = server memory after 500 visitor sessions (create, save, photo, list, delete
+                    the owner) minus after the first 50 (must stay small: nothing kept per visitor)
+Run: .venv/bin/python bench/bench_store.py [--trials 300]   (about a minute with the defaults)
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import statistics
 import signal
 import subprocess
 import sys
@@ -77,16 +84,83 @@ def kill_loop(trials: int) -> int:
     return survived
 
 
+def owner_save_latency(others: list[int], saves: int) -> dict[int, tuple[float, float]]:
+    """Median (wall, CPU) time of one owner's 24-page save as other owners' books are added.
+    CPU time leaves out waiting for the disk (fsync), which on a shared machine is mostly noise."""
+    pages = [Page(text="할머니의 감나무 아래에서 " * 20) for _ in range(24)]
+    theirs = pages[:4]  # other visitors' (smaller) books: what matters is how many there are
+    result: dict[int, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = BookStore(Path(tmp))
+        mine = store.create("hf:family", "ours", pages=pages)
+        present = 0
+        for target in others:
+            for i in range(present, target):
+                store.create(f"anon:{i}", f"book {i}", pages=theirs)
+            present = target
+            wall, cpu = [], []
+            for i in range(saves):
+                start, start_cpu = time.perf_counter(), time.process_time()
+                store.rename("hf:family", mine.id, f"ours {i}")
+                wall.append(time.perf_counter() - start)
+                cpu.append(time.process_time() - start_cpu)
+            result[target] = statistics.median(wall), statistics.median(cpu)
+        store.close()
+    return result
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def visitor_sessions(sessions: int, warmup: int = 50) -> tuple[float, float, int]:
+    """RSS after ``warmup`` and after ``sessions`` simulated visitors; owner folders left."""
+    photo = os.urandom(100_000)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = BookStore(Path(tmp))
+        baseline = 0.0
+        for i in range(sessions):
+            owner = f"anon:{i:05d}"
+            book = store.create(owner, "감나무", pages=[Page(text="가" * 300) for _ in range(6)])
+            ref = store.media_for(owner).put_bytes(photo[:-1] + bytes([i % 256]), "png")
+            store.update(owner, book.id, lambda b, ref=ref: b.memories.photos.append(ref))
+            store.list(owner)
+            store.delete_owner(owner)
+            if i + 1 == warmup:
+                baseline = rss_mb()
+        end = rss_mb()
+        left = len(store.owners())
+        store.close()
+    return baseline, end, left
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--saves", type=int, default=300)
-    parser.add_argument("--trials", type=int, default=300)
+    parser.add_argument("--saves", type=int, default=200)
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--sessions", type=int, default=500)
     args = parser.parse_args()
     raw_s, safe_s = time_saves(args.saves)
     print(f"saves: stock {raw_s / args.saves * 1000:.2f} ms, safe {safe_s / args.saves * 1000:.2f} ms, "
           f"save_ratio {safe_s / raw_s:.2f}x")
+    latency = owner_save_latency([1, 100, 1000], saves=40)
+    print("one owner's 24-page save: " + ", ".join(f"{n} others {w * 1000:.2f} ms ({c * 1000:.2f} ms CPU)"
+                                                 for n, (w, c) in latency.items()))
+    baseline, end, left = visitor_sessions(args.sessions)
+    print(f"{args.sessions} visitor sessions: RSS {baseline:.1f} MB after 50, {end:.1f} MB at the end; "
+          f"{left} owner folders left")
     survived = kill_loop(args.trials)
     print(f"kill -9: {survived}/{args.trials} survived ({survived / args.trials:.3f})")
+    print(f"save_ratio: {safe_s / raw_s:.2f}")
+    for n in (100, 1000):
+        print(f"owners_{n}: {latency[n][0] / latency[1][0]:.2f}")
+        print(f"owners_{n}_cpu: {latency[n][1] / latency[1][1]:.2f}")
+    print(f"rss_growth_mb: {end - baseline:.1f}")
+    print(f"kill9_survival: {survived / args.trials:.3f}")
 
 
 if __name__ == "__main__":

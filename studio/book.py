@@ -40,7 +40,7 @@ class NotInBook(StoreError, ValueError, KeyError):
     """A page or voice id that is not (or no longer) in the book; the message is for the user."""
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return self.args[0] if self.args else "Not in this book."
+        return super().__str__() if self.args else "Not in this book."
 
 
 def new_id() -> str:
@@ -265,18 +265,30 @@ class Book(Record):
     schema_version: int = SCHEMA_VERSION
     created: float = field(default_factory=now)
     updated: float = field(default_factory=now)
+    # Never stored: why a record in the library could not be read (listing shows it as damaged).
+    damaged: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.pop("damaged", None)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "Book":
+        data = {k: v for k, v in (data or {}).items() if k != "damaged"}
+        return super().from_dict(data)
 
     def page(self, page_id: str) -> Page:
         for p in self.pages:
             if p.id == page_id:
                 return p
-        raise NotInBook("That page is no longer in this book (it may have been deleted). Choose a page again.")
+        raise NotInBook("store.page_gone")
 
     def voice(self, voice_id: str) -> Voice:
         for v in self.voices:
             if v.id == voice_id:
                 return v
-        raise NotInBook("That voice is no longer in this book.")
+        raise NotInBook("store.voice_gone")
 
     def cover(self) -> str | None:
         if self.cover_image:
@@ -308,6 +320,37 @@ class Book(Record):
             refs.update(v.model_files.values())
         refs.discard("")
         return refs
+
+    def forget_media(self, missing: set[str]) -> None:
+        """Drop every reference to these files, keeping the book usable (an import that does not
+        carry a file, or names one the owner does not have). Mirrors ``media_refs`` field by field."""
+        if not missing:
+            return
+        self.memories.photos = [p for p in self.memories.photos if p not in missing]
+        if self.cover_image in missing:
+            self.cover_image = None
+        for c in self.characters:
+            c.photos = [p for p in c.photos if p not in missing]
+        for p in self.pages:
+            p.variants = [v for v in p.variants if v.image not in missing]
+            if p.chosen_variant and not any(v.id == p.chosen_variant for v in p.variants):
+                p.chosen_variant = p.variants[-1].id if p.variants else None
+            p.takes = [t for t in p.takes if t.audio not in missing]
+            if p.chosen_take and not any(t.id == p.chosen_take for t in p.takes):
+                p.chosen_take = p.takes[-1].id if p.takes else None
+            spec = p.image
+            if spec.init_image in missing:
+                spec.init_image = None
+            if spec.control.source_image in missing:
+                spec.control.source_image = None
+            if spec.control.map_image in missing:
+                spec.control.map_image = None
+            spec.loras = [lo for lo in spec.loras if lo.ref not in missing]
+        for v in self.voices:
+            v.recordings = [r for r in v.recordings if r.audio not in missing]
+            for r in v.recordings:
+                r.clips = [c for c in r.clips if c not in missing]
+            v.model_files = {k: ref for k, ref in v.model_files.items() if ref not in missing}
 
 
 def is_media_ref(ref: str) -> bool:

@@ -32,6 +32,13 @@ class Settings:
     port: int = 7860
     max_file_size_mb: int = 200  # a standard RVC v2 .pth is ~55 MB, 10 min of WAV ~106 MB
     queue_size: int = 32
+    # Per-owner limits (a visitor on a public Space, or the one family at home); 0 = no limit.
+    max_books_per_owner: int = 1000
+    max_pages_per_owner: int = 2400  # 100 books of 24 pages
+    max_media_mb_per_owner: int = 4096  # photos, recordings, voice models, LoRAs
+    # Book archives: the expanded size may be at most this many times the upload, and this much.
+    import_max_expansion: int = 20
+    import_max_mb: int = 1024
     # Backend choice per kind: "auto" picks the first available in registry order.
     writer: str = "auto"
     illustrator: str = "auto"
@@ -67,6 +74,32 @@ class Settings:
     espeak_binary: str = "espeak-ng"
     ffmpeg_binary: str = ""  # empty: system ffmpeg, else imageio-ffmpeg's
     subprocess_timeout_s: float = 600.0
+    # Public Spaces: anonymous books expire; per-visitor limits; ZeroGPU turn sizes
+    anon_ttl_hours: float = 24.0  # an anonymous visitor's books go this long after their last activity
+    pages_per_hour: int = 60  # pictures one visitor may make per hour (public/kiosk only; 0 = no limit)
+    gpu_seconds_per_step: float = 0.3  # first guess for one denoising step; refined by measurement
+    gpu_overhead_s: float = 10.0  # per ZeroGPU turn: moving the model onto the GPU, decoding
+    gpu_min_duration_s: int = 15
+    gpu_max_duration_s: int = 120  # ZeroGPU's longest turn for most accounts
+    # Remote engines (no GPU here): Hugging Face inference, A1111/Forge WebUI, ComfyUI.
+    # The Hugging Face token is never a setting: the visitor's login, or HF_TOKEN in the environment.
+    hf_image_model: str = ""  # e.g. black-forest-labs/FLUX.1-schnell, stabilityai/stable-diffusion-xl-base-1.0
+    hf_image2image_model: str = ""  # empty: photos on a page cannot be repainted through Hugging Face
+    hf_chat_model: str = ""  # e.g. Qwen/Qwen2.5-7B-Instruct
+    hf_tts_model_ko: str = ""  # e.g. facebook/mms-tts-kor
+    hf_tts_model_en: str = ""
+    hf_provider: str = "auto"  # an inference provider name, or "auto" (the visitor's preferred order)
+    hf_base_url: str = ""  # a dedicated endpoint or test server: models at {url}/models/{model id}
+    a1111_urls: str = ""  # comma separated WebUI/Forge addresses started with --api
+    a1111_model: str = ""  # checkpoint title on the servers; empty: whatever they have loaded
+    a1111_controlnets: str = ""  # "openpose=control_v11p_sd15_openpose,depth=..." (model names on the servers)
+    comfyui_urls: str = ""  # comma separated ComfyUI addresses
+    comfyui_checkpoint: str = ""  # checkpoint file name on the servers, e.g. v1-5-pruned-emaonly.safetensors
+    comfyui_controlnets: str = ""  # "openpose=control_v11p_sd15_openpose.pth,..." (file names on the servers)
+    remote_timeout_s: float = 300.0  # one picture, one page of speech or one story answer
+    remote_retries: int = 2  # more tries after a busy/failing answer, each wait doubling
+    remote_backoff_s: float = 1.0
+    remote_cooldown_s: float = 30.0  # a worker that failed is tried again after this long
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
@@ -95,8 +128,14 @@ class Settings:
             values.pop("gemini_api_key")  # keys live in the environment only, never in files
         if env.get("SPACE_ID") and "mode" not in values:
             values["mode"] = "public"
+        if env.get("SPACE_ID") and "host" not in values:
+            values["host"] = "0.0.0.0"  # a Space serves through its proxy, not on loopback
         values.update(overrides)
         return cls(**_coerce(cls, values))
+
+    def hf_token(self) -> str:
+        """The Space's own Hugging Face token (a visitor's login token is passed per job instead)."""
+        return os.environ.get("HF_TOKEN", "")
 
     def gemini_api_key(self) -> str:
         return os.environ.get("GEMINI_API_KEY") or os.environ.get("GOOGLE_API_KEY") or ""

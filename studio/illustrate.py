@@ -10,6 +10,7 @@ cancelled or crashed whole-book job resumes where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import json
@@ -152,20 +153,20 @@ def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, canc
                                   page_context=page_context(book, page, spec))
     if getattr(backend, "uses_maps", True):  # the sketch draws from page_context alone
         if spec.control.kind != "none":
-            request.control_image = control_map(services, page, spec)
-            spec.control.map_image = services.media.put_bytes(to_png_bytes(request.control_image), "png")
-        request.init_image = init_image(services, spec)
-        request.lora_paths = lora_paths(services, spec)
+            request.control_image = control_map(services, page, spec, book.owner)
+            spec.control.map_image = services.store.media_for(book.owner).put_bytes(to_png_bytes(request.control_image), "png")
+        request.init_image = init_image(services, spec, book.owner)
+        request.lora_paths = lora_paths(services, spec, book.owner)
     elif spec.init_image:  # the offline illustrator paints the page's photo
-        request.init_image = init_image(services, spec)
+        request.init_image = init_image(services, spec, book.owner)
     image = backend.illustrate(request, on_step=on_step, cancel=cancel)
     return tone_grade(image, spec.tone), spec
 
 
-def _store_variant(services, backend, image, spec: ImageSpec) -> ImageVariant:
+def _store_variant(services, backend, image, spec: ImageSpec, owner: str) -> ImageVariant:
     model = getattr(backend, "source", "") or ""
     text = to_a1111(spec, model=Path(model).name if model else "", backend=backend.name)
-    ref = services.media.put_bytes(to_png_bytes(image, text), "png")
+    ref = services.store.media_for(owner).put_bytes(to_png_bytes(image, text), "png")
     return ImageVariant(image=ref, params={"spec": spec.to_dict(), "parameters": text, "model": model},
                         backend=backend.name)
 
@@ -206,8 +207,9 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     made = []
     for i, seed in enumerate(seeds):
         step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
-        image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
-        variant = _store_variant(services, backend, image, used)
+        with _allowance(services, owner):  # pictures per hour, per visitor (public Spaces)
+            image, used = render(services, book, page, final_spec(book, page, spec, seed), backend, cancel, step)
+        variant = _store_variant(services, backend, image, used, owner)
         _add_variant(services, owner, book_id, page_id, variant, choose=False)
         made.append(variant)
     return made
@@ -223,8 +225,10 @@ def choose_variant(services, owner: str, book_id: str, page_id: str, variant_id:
     return services.store.update(owner, book_id, change)
 
 
-def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str, backend=None) -> tuple[ImageVariant, bool]:
-    """Make a variant again from its stored parameters; (variant, True) when the pixels match."""
+def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str, backend=None,
+              credentials=None) -> tuple[ImageVariant, bool]:
+    """Make a variant again from its stored parameters; (variant, True) when the pixels match.
+    ``credentials``: the visitor's, for a remote backend that bills them (Hugging Face)."""
     book = services.store.get(owner, book_id)
     page = book.page(page_id)
     original = next((v for v in page.variants if v.id == variant_id), None)
@@ -232,9 +236,12 @@ def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str,
         raise ValueError("That picture is not one of this page's variants.")
     if backend is None:
         backend = services.backends.get("illustrator", original.backend) if original.backend else None
+    from studio.backends.remote.common import with_credentials
+
+    backend = with_credentials(backend or services.backends.active("illustrator"), credentials)
     spec = ImageSpec.from_dict(original.params.get("spec"))
     image, used = render(services, book, page, spec, backend)
-    variant = _store_variant(services, backend or services.backends.active("illustrator"), image, used)
+    variant = _store_variant(services, backend, image, used, owner)
     if variant.image == original.image:
         return original, True
     _add_variant(services, owner, book_id, page_id, variant, choose=False)
@@ -277,10 +284,11 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
                               {"page_id": page.id, "step_fraction": step / max(1, steps)}))
 
             image, used = render(services, book, page, spec, backend, cancel, on_step)
-            return _store_variant(services, backend, image, used)
+            return _store_variant(services, backend, image, used, owner)
 
         try:
-            variant = yield from _streamed(work)
+            with _allowance(services, owner):
+                variant = yield from _streamed(work)
         except GeneratorExit:  # the visitor left: stop the running page after its current step
             cancel.cancel()
             raise
@@ -289,6 +297,11 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
 
 
 _FINISHED = object()
+
+
+def _allowance(services, owner: str):
+    limits = getattr(services, "limits", None)
+    return limits.page(owner) if limits is not None else contextlib.nullcontext()
 
 
 def _streamed(work: Callable[[Callable[[Progress], None]], Any]):

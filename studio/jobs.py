@@ -6,12 +6,20 @@ it every denoising step, page loops every page).
 """
 from __future__ import annotations
 
+import contextlib
+import math
 import threading
+import time
+from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
-from studio.backends.base import CancelToken
+from studio.backends.base import BackendError, CancelToken
 from studio.messages import has_key, text
+
+
+class LimitReached(BackendError):
+    """A per-visitor limit on a shared server (message key + values, shown to the visitor)."""
 
 
 @dataclass
@@ -33,14 +41,74 @@ class Progress:
         return 0.0 if self.total <= 0 else min(1.0, self.done / self.total)
 
 
-class Jobs:
-    def __init__(self) -> None:
-        self._tokens: dict[tuple[str, str], CancelToken] = {}
+class VisitorLimits:
+    """Limits per visitor on a shared server (public/kiosk; none locally): one long job at a
+    time (across tabs: every ``Jobs`` of the app shares this), and ``pages_per_hour`` pictures
+    in any sliding hour."""
+
+    def __init__(self, one_job_at_a_time: bool = False, pages_per_hour: int = 0,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.one_job_at_a_time, self.pages_per_hour, self.clock = one_job_at_a_time, int(pages_per_hour), clock
+        self._running: dict[str, tuple[str, CancelToken]] = {}
+        self._pages: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
 
+    @classmethod
+    def from_settings(cls, settings: Any) -> "VisitorLimits":
+        shared = getattr(settings, "mode", "local") != "local"
+        return cls(one_job_at_a_time=shared, pages_per_hour=getattr(settings, "pages_per_hour", 0) if shared else 0)
+
+    def claim(self, owner: str, kind: str, token: CancelToken) -> None:
+        if not self.one_job_at_a_time:
+            return
+        with self._lock:
+            running = self._running.get(owner)
+            if running is not None and not running[1].cancelled:  # a stopped job may still be winding down
+                raise LimitReached("spaces.busy")
+            self._running[owner] = (kind, token)
+
+    def release(self, owner: str, token: CancelToken) -> None:
+        with self._lock:
+            if self._running.get(owner, (None, None))[1] is token:
+                del self._running[owner]
+
+    @contextlib.contextmanager
+    def page(self, owner: str) -> Iterator[None]:
+        """One picture: counted before it is made (refused over the limit), given back if it fails."""
+        if self.pages_per_hour <= 0:
+            yield
+            return
+        now = self.clock()
+        with self._lock:
+            made = self._pages.setdefault(owner, deque())
+            while made and made[0] <= now - 3600:
+                made.popleft()
+            if len(made) >= self.pages_per_hour:
+                minutes = max(1, math.ceil((made[0] + 3600 - now) / 60))
+                raise LimitReached("spaces.pages_per_hour", used=len(made), limit=self.pages_per_hour,
+                                   minutes=minutes)
+            made.append(now)
+        try:
+            yield
+        except BaseException:
+            with self._lock:
+                with contextlib.suppress(ValueError):
+                    made.remove(now)
+            raise
+
+
+class Jobs:
+    def __init__(self, limits: VisitorLimits | None = None) -> None:
+        self._tokens: dict[tuple[str, str], CancelToken] = {}
+        self._lock = threading.Lock()
+        self.limits = limits or VisitorLimits()
+
     def start(self, owner: str, kind: str) -> CancelToken:
-        """A fresh token for this visitor's job of this kind (a previous one is cancelled)."""
+        """A fresh token for this visitor's job of this kind (a previous one is cancelled).
+
+        Raises ``LimitReached`` when the limits allow one long job at a time and another runs."""
         token = CancelToken()
+        self.limits.claim(owner, kind, token)
         with self._lock:
             old = self._tokens.get((owner, kind))
             if old is not None:
@@ -60,3 +128,4 @@ class Jobs:
         with self._lock:
             if self._tokens.get((owner, kind)) is token:
                 del self._tokens[(owner, kind)]
+        self.limits.release(owner, token)

@@ -77,7 +77,7 @@ def add_recordings(services, owner: str, book_id: str, voice_id: str, files: lis
         path, name = (item if isinstance(item, (tuple, list)) else (item, Path(str(item)).name))
         prepared.append((name, audiolib.prepare_recording(path, name, settings.ffmpeg_binary,
                                                            settings.subprocess_timeout_s)))
-    media = services.media
+    media = services.store.media_for(owner)
     old_refs = [ref for r in voice.recordings for ref in r.clips]
     new_clips = [c for _, p in prepared for c in p.clips]
     usable_s = sum(_seconds(media.path(ref)) for ref in old_refs) + sum(len(c) for c in new_clips) / audiolib.WORK_SR
@@ -175,9 +175,9 @@ def attach_rvc_model(services, owner: str, book_id: str, voice_id: str, pth_path
             read_index(index_path, model.synthesizer.feature_dim)
     except ModelFileError as exc:
         raise BackendError(exc.key, **exc.values) from None
-    files = {"pth": services.media.put_file(pth_path, "pth")}
+    files = {"pth": services.store.media_for(owner).put_file(pth_path, "pth")}
     if index_path:
-        files["index"] = services.media.put_file(index_path, "index")
+        files["index"] = services.store.media_for(owner).put_file(index_path, "index")
 
     def change(b: Book) -> None:
         v = b.voice(voice_id)
@@ -204,12 +204,12 @@ def remove_recording(services, owner: str, book_id: str, voice_id: str, recordin
         if gone is None:
             raise NarrationError("voice.recording_gone")
         measured_from = [r.id for r in voice.recordings]
-        profile = _measured_profile(services.media, [r for r in voice.recordings if r is not gone])
+        profile = _measured_profile(services.store.media_for(owner), [r for r in voice.recordings if r is not gone])
         try:
             updated = services.store.update(owner, book_id, _dropping(voice_id, gone.id, measured_from, profile))
         except _RecordingsChanged:
             continue
-        services.store.delete_media_if_unreferenced([gone.audio, *gone.clips])
+        services.store.delete_media_if_unreferenced(owner, [gone.audio, *gone.clips])
         return updated.voice(voice_id)
     raise NarrationError("voice.recordings_busy")
 
@@ -247,7 +247,7 @@ def delete_voice(services, owner: str, book_id: str, voice_id: str) -> Voice:
     services.store.update(owner, book_id, change)
     voice = removed[0]
     refs = [ref for r in voice.recordings for ref in (r.audio, *r.clips)] + list(voice.model_files.values())
-    services.store.delete_media_if_unreferenced(refs)
+    services.store.delete_media_if_unreferenced(owner, refs)
     return voice
 
 
@@ -286,16 +286,21 @@ def _speaks(backend, language: str) -> bool:
     return bool(supports(language)) if callable(supports) else True
 
 
-def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> Rendering:
+def render(services, voice: Voice, text: str, language: str, seed: int = 0, owner: str = "",
+           credentials=None) -> Rendering:
+    """``credentials``: the visitor's, for a remote speaker that bills them (Hugging Face)."""
+    from studio.backends.remote.common import with_credentials
+
     require_consent(voice)
     backends = services.backends
-    speaker = speaker_for(services, voice, language)
+    media = services.store.media_for(owner)
+    speaker = with_credentials(speaker_for(services, voice, language), credentials)
     _require_available(speaker)
     knobs: dict[str, Any] = {k: voice.conversion.get(k, d) for k, (d, _, _) in KNOBS.items()}
     knobs["f0_method"] = voice.conversion.get("f0_method", F0_METHODS[0])
     options: dict[str, Any] = {"rate": knobs["rate"], "pitch": knobs["pitch"], "seed": seed}
     if speaker.name == "xtts":
-        options["reference_wavs"] = [str(services.media.path(ref)) for r in voice.recordings for ref in r.clips]
+        options["reference_wavs"] = [str(media.existing_path(ref)) for r in voice.recordings for ref in r.clips]
     standard = _with_pitch_knob(speaker, speaker.speak(text, language, **options), knobs["pitch"])
     converter_name = voice.converter or "none"
     result = standard
@@ -306,9 +311,9 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0) -> R
         if converter_name == "rvc":
             if "pth" not in voice.model_files:
                 raise NarrationError("voice.rvc_model_missing", name=voice.name)
-            extra["model_path"] = str(services.media.path(voice.model_files["pth"]))
+            extra["model_path"] = str(media.existing_path(voice.model_files["pth"]))
             if voice.model_files.get("index"):
-                extra["index_path"] = str(services.media.path(voice.model_files["index"]))
+                extra["index_path"] = str(media.existing_path(voice.model_files["index"]))
         result = converter.convert(standard, voice, **knobs, **extra)
     params = {**knobs, "seed": seed, "language": language, "lufs": audiolib.NARRATION_LUFS}
     # both sides of the A/B at the same loudness, so the comparison is about the voice only
@@ -338,12 +343,13 @@ def _require_available(backend) -> None:
         raise BackendError("voice.speaker_unavailable", name=backend.label, reason=status.reason)
 
 
-def preview(services, owner: str, book_id: str, voice_id: str, text: str) -> Rendering:
+def preview(services, owner: str, book_id: str, voice_id: str, text: str, credentials=None) -> Rendering:
     book = services.store.get(owner, book_id)
-    return render(services, book.voice(voice_id), text, book.language)
+    return render(services, book.voice(voice_id), text, book.language, owner=owner, credentials=credentials)
 
 
-def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None) -> NarrationTake:
+def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None,
+                 credentials=None) -> NarrationTake:
     """Speak one page into a new take, keep it and choose it."""
     book = services.store.get(owner, book_id)
     page = book.page(page_id)
@@ -355,9 +361,10 @@ def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str
     voice = book.voice(voice_id)
     if not page.text.strip():
         raise NarrationError("voice.page_no_text", page=book.pages.index(page) + 1)
-    rendering = render(services, voice, page.text, book.language, seed=len(page.takes))
+    rendering = render(services, voice, page.text, book.language, seed=len(page.takes), owner=owner,
+                       credentials=credentials)
     data = audiolib.wav_bytes(rendering.result.samples, rendering.result.sample_rate)
-    take = NarrationTake(audio=services.media.put_bytes(data, "wav"),
+    take = NarrationTake(audio=services.store.media_for(owner).put_bytes(data, "wav"),
                          duration_s=round(len(rendering.result.samples) / rendering.result.sample_rate, 4),
                          speaker=rendering.speaker, converter=rendering.converter, voice_id=voice.id,
                          params=rendering.params)
@@ -384,7 +391,7 @@ def choose_take(services, owner: str, book_id: str, page_id: str, take_id: str) 
 
 
 def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None = None,
-                 only_missing: bool = False) -> Iterator[Progress]:
+                 only_missing: bool = False, credentials=None) -> Iterator[Progress]:
     """Narrate every page (or only those without a chosen take); each page is saved as it is done."""
     cancel = cancel or CancelToken()
     book = services.store.get(owner, book_id)
@@ -395,7 +402,7 @@ def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None 
     yield Progress(0, total, "Starting…")
     for i, page in enumerate(pages, start=1):
         cancel.raise_if_cancelled()
-        take = narrate_page(services, owner, book_id, page.id)
+        take = narrate_page(services, owner, book_id, page.id, credentials=credentials)
         yield Progress(i, total, f"Page {book.pages.index(page) + 1} narrated ({take.duration_s:.1f} s)",
                        {"page_id": page.id, "take_id": take.id})
 

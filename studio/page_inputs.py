@@ -61,10 +61,10 @@ def edit_pose(services, owner: str, book_id: str, page_id: str,
 
 
 # -- photos ------------------------------------------------------------------------------------
-def store_photo(services, path: str | Path) -> str:
+def store_photo(services, path: str | Path, owner: str) -> str:
     """Check and decode an uploaded photo safely; keep it as a clean PNG (no EXIF/GPS)."""
     image = open_user_image(path)
-    return services.media.put_bytes(to_png_bytes(image), "png")
+    return services.store.media_for(owner).put_bytes(to_png_bytes(image), "png")
 
 
 def set_page_photo(services, owner: str, book_id: str, page_id: str, path: str | Path | None,
@@ -72,7 +72,7 @@ def set_page_photo(services, owner: str, book_id: str, page_id: str, path: str |
     """``purpose`` "init" (img2img source) or "control" (pose/depth/edges source); None clears it."""
     if purpose not in ("init", "control"):
         raise ValueError("A page photo is for img2img ('init') or for a control map ('control').")
-    ref = store_photo(services, path) if path else None
+    ref = store_photo(services, path, owner) if path else None
 
     def change(page: Page) -> None:
         if purpose == "init":
@@ -90,10 +90,10 @@ def use_memory_photo(services, owner: str, book_id: str, page_id: str, ref: str)
     return _update_control(services, owner, book_id, page_id, lambda p: setattr(p.image, "init_image", ref))
 
 
-def _open_ref(services, ref: str):
+def _open_ref(services, ref: str, owner: str):
     from PIL import Image
 
-    with Image.open(services.media.path(ref)) as img:
+    with Image.open(services.store.media_for(owner).existing_path(ref)) as img:
         return img.convert("RGB")
 
 
@@ -107,7 +107,7 @@ def detect_pose(services, owner: str, book_id: str, page_id: str) -> Page:
     if detector is None:
         raise BackendError("No pose detector is set up (GIEOK_POSE_MODEL, or install controlnet-aux); "
                            "choose a pose from the library instead.")
-    pose = detector.detect(_open_ref(services, ref))
+    pose = detector.detect(_open_ref(services, ref, owner))
 
     def change(p: Page) -> None:
         p.image.control.pose, p.image.control.pose_id = pose, ""
@@ -116,7 +116,7 @@ def detect_pose(services, owner: str, book_id: str, page_id: str) -> Page:
     return _update_control(services, owner, book_id, page_id, change)
 
 
-def control_map(services, page: Page, spec: ImageSpec):
+def control_map(services, page: Page, spec: ImageSpec, owner: str):
     """The ControlNet input for this page: the rendered pose, or a map made from the page's photo."""
     from studio.backends.edges import EDGE_DETECTORS
 
@@ -128,7 +128,7 @@ def control_map(services, page: Page, spec: ImageSpec):
     ref = spec.control.source_image
     if not ref:
         raise ValueError(f"ControlNet {kind} needs a photo: upload one under “Photo for the map”.")
-    photo = _open_ref(services, ref).resize((spec.width, spec.height))
+    photo = _open_ref(services, ref, owner).resize((spec.width, spec.height))
     if kind == "depth":
         estimator = services.backends.active_or_none("depth_estimator")
         if estimator is None:
@@ -137,7 +137,7 @@ def control_map(services, page: Page, spec: ImageSpec):
     return EDGE_DETECTORS[kind]().detect(photo)
 
 
-def map_preview(services, page: Page, kind: str):
+def map_preview(services, page: Page, kind: str, owner: str):
     """The control map this page would use with ``kind``, for the editor (None when it needs a
     photo or a model: depth maps are only made when a picture is generated)."""
     if kind in ("none", "depth"):
@@ -145,20 +145,20 @@ def map_preview(services, page: Page, kind: str):
     spec = ImageSpec.from_dict(page.image.to_dict())
     spec.control.kind = kind
     try:
-        return control_map(services, page, spec)
+        return control_map(services, page, spec, owner)
     except (ValueError, BackendError):
         return None
 
 
-def init_image(services, spec: ImageSpec):
-    return _open_ref(services, spec.init_image) if spec.init_image else None
+def init_image(services, spec: ImageSpec, owner: str):
+    return _open_ref(services, spec.init_image, owner) if spec.init_image else None
 
 
 # -- LoRAs -------------------------------------------------------------------------------------
-def lora_file(services, ref: str) -> Path:
+def lora_file(services, ref: str, owner: str) -> Path:
     """Where a LoRA lives: a user upload (media ref) or a preset file name in GIEOK_LORA_DIR."""
     if is_media_ref(ref):
-        path = services.media.path(ref)
+        path = services.store.media_for(owner).path(ref)
     else:
         if not ref or Path(ref).name != ref or not ref.endswith(".safetensors"):
             raise ValueError(f"'{ref}' is not a LoRA file name.")
@@ -171,8 +171,8 @@ def lora_file(services, ref: str) -> Path:
     return path
 
 
-def lora_paths(services, spec: ImageSpec) -> dict[str, str]:
-    return {lo.ref: str(lora_file(services, lo.ref)) for lo in spec.loras}
+def lora_paths(services, spec: ImageSpec, owner: str) -> dict[str, str]:
+    return {lo.ref: str(lora_file(services, lo.ref, owner)) for lo in spec.loras}
 
 
 def check_lora_upload(services, path: str | Path, original_name: str) -> None:
@@ -196,7 +196,7 @@ def add_user_lora(services, owner: str, book_id: str, page_id: str, path: str | 
                   original_name: str = "", weight: float = 0.8) -> LoraChoice:
     """Keep an uploaded style LoRA with the book and use it on this page."""
     check_lora_upload(services, path, original_name)
-    ref = services.media.put_file(path, "lora")  # media exts are short; the loader reads safetensors only
+    ref = services.store.media_for(owner).put_file(path, "lora")  # media exts are short; the loader reads safetensors only
     choice = LoraChoice(ref=ref, weight=weight, name=Path(original_name or str(path)).name[:120])
 
     def change(page: Page) -> None:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
+from studio import lifecycle
 from studio.backends.registry import Backends
 from studio.config import Settings
-from studio.media import MediaStore
-from studio.store import BookStore
+from studio.jobs import VisitorLimits
+from studio.store import BookStore, Quotas
 
 log = logging.getLogger(__name__)
 
@@ -16,17 +18,26 @@ log = logging.getLogger(__name__)
 class Services:
     settings: Settings
     store: BookStore
-    media: MediaStore
     backends: Backends
+    limits: VisitorLimits = field(default_factory=VisitorLimits)  # per visitor on a shared server
+    purger: Any = None  # the housekeeping thread started by the app (studio.visitors.PurgeTimer)
 
     def close(self) -> None:
+        if self.purger is not None:
+            self.purger.stop()
         self.store.close()
+
+
+def quotas_from(settings: Settings) -> Quotas:
+    return Quotas(books=settings.max_books_per_owner, pages=settings.max_pages_per_owner,
+                  media_bytes=settings.max_media_mb_per_owner * 1024**2)
 
 
 def build_services(settings: Settings | None = None) -> Services:
     settings = settings or Settings.from_env()
-    media = MediaStore(settings.media_dir)
-    store = BookStore(settings.data_dir, media=media)
+    store = BookStore(settings.data_dir, quotas=quotas_from(settings))
+    lifecycle.use_data_dir(settings.data_dir)  # caches live inside the data dir
     if store.recovered_from_backup:
         log.warning("The library was restored from its last good backup.")
-    return Services(settings=settings, store=store, media=media, backends=Backends(settings))
+    return Services(settings=settings, store=store, backends=Backends(settings),
+                    limits=VisitorLimits.from_settings(settings))

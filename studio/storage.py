@@ -58,10 +58,7 @@ class AtomicJSONStorage(Storage):
             fsync_dir(self.path.parent)
         except OSError as exc:
             _unlink_quietly(tmp)
-            raise StoreWriteError(
-                f"Could not save your change ({exc.strerror or exc}). "
-                "Nothing was lost: the last saved version is intact. Free some disk space and try again."
-            ) from exc
+            raise StoreWriteError("store.write_failed", reason=exc.strerror or str(exc)) from exc
         self._cache = text
 
     def _link_backup(self) -> None:
@@ -83,13 +80,15 @@ class AtomicJSONStorage(Storage):
 
 def parse_or_raise(text: str, path: Path) -> dict[str, Any] | None:
     if not text.strip():
-        raise StoreCorruptError(f"The library file {path} is empty or damaged.")
+        raise StoreCorruptError("store.library_empty", path=str(path))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise StoreCorruptError(f"The library file {path} is damaged ({exc.msg} at line {exc.lineno}).") from exc
+        raise StoreCorruptError("store.library_damaged", path=str(path), problem=exc.msg, line=exc.lineno) from exc
+    except RecursionError:
+        raise StoreCorruptError("store.library_damaged", path=str(path), problem="nested too deeply", line=0) from None
     if not isinstance(data, dict):
-        raise StoreCorruptError(f"The library file {path} does not hold a Gieok library.")
+        raise StoreCorruptError("store.library_not_gieok", path=str(path))
     return data
 
 

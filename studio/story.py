@@ -69,7 +69,8 @@ def add_photos(store, owner: str, book_id: str, paths: Iterable[str]) -> Book:
     from studio.images import open_user_image, to_png_bytes
 
     pngs = [to_png_bytes(open_user_image(p)) for p in paths if p]  # all checked before any is stored
-    refs = [store.media.put_bytes(png, "png") for png in pngs]
+    media = store.media_for(owner)
+    refs = [media.put_bytes(png, "png") for png in pngs]
 
     def change(book: Book) -> None:
         photos = book.memories.photos
@@ -91,7 +92,9 @@ def remove_photo(store, owner: str, book_id: str, ref: str) -> Book:
         for character in book.characters:
             character.photos = [p for p in character.photos if p != ref]
 
-    return store.update(owner, book_id, change)
+    book = store.update(owner, book_id, change)
+    store.delete_media_if_unreferenced(owner, [ref])  # the photo leaves the disk unless still used
+    return book
 
 
 def request_for(book: Book, seed: int = 0) -> StoryRequest:
@@ -317,9 +320,13 @@ def delete_page(store, owner: str, book_id: str, page_id: str) -> Book:
     def change(book: Book) -> None:
         if len(book.pages) <= 1:
             raise UserError("story.last_page")
+        gone.extend(book.media_refs())
         book.pages.pop(_index(book, page_id))
 
-    return store.update(owner, book_id, change)
+    gone: list[str] = []
+    book = store.update(owner, book_id, change)
+    store.delete_media_if_unreferenced(owner, gone)  # that page's pictures and takes, unless still used
+    return book
 
 
 def move_page(store, owner: str, book_id: str, page_id: str, delta: int) -> Book:
@@ -357,9 +364,13 @@ def save_characters(store, owner: str, book_id: str, rows: Iterable[Iterable[Any
                     page.characters = [name if n == old.name else n for n in page.characters]
             character.name, character.description = name, description
             sheet.append(character)
+        gone.extend(p for c in book.characters if c not in sheet for p in c.photos)
         book.characters = sheet
 
-    return store.update(owner, book_id, change)
+    gone: list[str] = []
+    book = store.update(owner, book_id, change)
+    store.delete_media_if_unreferenced(owner, gone)  # a removed character's photos, unless still used
+    return book
 
 
 # -- showing -------------------------------------------------------------------------------------

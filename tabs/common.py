@@ -14,8 +14,11 @@ import gradio as gr
 
 from studio.backends.base import BackendError, Cancelled
 from studio.media import MediaError
+from studio.messages import language_of, text
+from studio.session_guard import request_visitor
 from studio.services import Services
 from studio.storage import StoreError
+from studio.visitors import owner_matches
 
 log = logging.getLogger("gieok.ui")
 
@@ -55,9 +58,23 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def current_request() -> gr.Request | None:
+    """The request of the event being handled (Gradio sets it for every call and every step of
+    a generator, lambdas included, so no handler signature has to ask for it)."""
+    from gradio.context import LocalContext
+
+    return LocalContext.request.get(None)
+
+
 def require_owner(owner: str | None) -> str:
+    """The visitor's owner id, checked against this call's own token/login (not only the
+    ``gr.State`` filled at load, which follows the browser-chosen session hash)."""
+    request = current_request()
+    lang = language_of(request.headers.get("accept-language") if request is not None else None)
     if not owner:
-        raise gr.Error("Your session has not started yet. Please reload the page.")
+        raise gr.Error(text("spaces.session_not_started", lang))
+    if owner != "local" and not owner_matches(owner, *request_visitor(request)):
+        raise gr.Error(text("spaces.session_taken", lang))
     return owner
 
 

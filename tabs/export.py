@@ -3,11 +3,9 @@ book. Says first what is missing (and what will stand in for it), then each butt
 file with a progress bar and offers it for download."""
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
 
+from studio import lifecycle
 from studio.export.exports import export_book, fresh_export_dir, whats_missing
 from studio.jobs import Jobs
 from tabs.common import TabContext, require_book, require_owner, user_errors
@@ -63,8 +61,8 @@ def status_markdown(notes: list[str]) -> str:
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    export_root = Path(tempfile.mkdtemp(prefix="gieok-exports-"))  # outside the data dir
-    jobs = Jobs()  # per visitor (keyed by owner): the Stop button ends that visitor's encoding
+    export_root = lifecycle.private_dir(lifecycle.temp_root() / "exports")  # Gradio serves it; swept by age
+    jobs = Jobs(services.limits)  # per visitor (keyed by owner): the Stop button ends that visitor's encoding
 
     with gr.Row():
         status = gr.Markdown(elem_classes=["gieok-notice"])

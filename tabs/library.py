@@ -1,14 +1,15 @@
 """Library tab: my books — create, open, rename, duplicate, delete, export and import."""
 from __future__ import annotations
 
-import tempfile
 import time
 from pathlib import Path
 
 import gradio as gr
 
+from studio import lifecycle
 from studio.book import MAX_PAGES, MIN_PAGES
 from studio.export.archive import export_archive, import_archive
+from studio.messages import text
 from tabs.common import TabContext, require_owner, user_errors
 
 TITLE = "tab.library"
@@ -62,7 +63,6 @@ LANG_CHOICES = [("한국어", "ko"), ("English", "en")]
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
     store = services.store
-    export_dir = Path(tempfile.mkdtemp(prefix="gieok-exports-"))
 
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
@@ -96,10 +96,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     def listing(owner: str, selected: str | None = None):
         books = store.list(owner)
-        choices = [(f"{b.title} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(b.updated))}", b.id) for b in books]
+        choices = [(f"{_label(b)} · {time.strftime('%Y-%m-%d %H:%M', time.localtime(b.updated))}", b.id) for b in books]
         ids = [b.id for b in books]
         value = selected if selected in ids else (ids[0] if ids else None)
-        thumbs = [(_thumbnail(services, b), b.title) for b in books]
+        thumbs = [(_thumbnail(services, b), _label(b)) for b in books]
         return gr.update(choices=choices, value=value), thumbs
 
     @user_errors
@@ -137,14 +137,14 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def delete(owner, chosen, open_id):
         owner = require_owner(owner)
         book_id = _chosen(chosen)
-        title_ = store.get(owner, book_id).title
-        store.delete(owner, book_id)
+        title_ = next((_label(b) for b in store.list(owner) if b.id == book_id), "")
+        store.delete(owner, book_id)  # its photos, recordings and voice files go with it
         still_open = None if open_id == book_id else open_id
         return (*listing(owner), gr.update(visible=False), still_open, f"🗑 “{title_}”")
 
     @user_errors
     def export(owner, chosen):
-        path = export_archive(store, require_owner(owner), _chosen(chosen), export_dir / _stamp())
+        path = export_archive(store, require_owner(owner), _chosen(chosen), lifecycle.new_export_dir())
         return gr.update(value=str(path), visible=True)
 
     @user_errors
@@ -152,7 +152,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         owner = require_owner(owner)
         if not path:
             raise gr.Error("Choose a .zip book archive first.")
-        book = import_archive(store, owner, Path(path))
+        settings = services.settings
+        book = import_archive(store, owner, Path(path), max_expansion=settings.import_max_expansion,
+                              max_total_bytes=settings.import_max_mb * 1024**2)
         return (*listing(owner, book.id), f"✓ “{book.title}”")
 
     def pick_from_gallery(owner, evt: gr.SelectData):
@@ -182,8 +184,11 @@ def _chosen(chosen: str | None) -> str:
     return chosen
 
 
-def _stamp() -> str:
-    return f"{time.time_ns()}"
+def _label(book) -> str:
+    """A damaged record has no trustworthy title: show it as damaged (it can be deleted or exported)."""
+    if book.damaged:
+        return f"{text('store.damaged_title', 'ko')} · {text('store.damaged_title', 'en').lstrip('⚠ ')}"
+    return book.title
 
 
 def _thumbnail(services, book):
@@ -191,9 +196,10 @@ def _thumbnail(services, book):
     from PIL import Image, ImageDraw
 
     ref = book.cover()
-    if ref and services.media.exists(ref):
+    media = services.store.media_for(book.owner)
+    if ref and media.exists(ref):
         try:
-            with Image.open(services.media.path(ref)) as img:
+            with Image.open(media.path(ref)) as img:
                 img.thumbnail((256, 256))
                 return img.convert("RGB")
         except OSError:

@@ -10,6 +10,7 @@ import gradio as gr
 from studio import illustrate, page_inputs, poses
 from studio.book import CONTROL_KINDS, TONES, ImageSpec, LoraChoice
 from studio.backends.diffusers_sd import SCHEDULERS
+from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.jobs import Jobs
 from tabs.common import TabContext, require_book, require_owner, user_errors
 
@@ -53,7 +54,7 @@ STEP = 0.06  # how far one arrow press moves a person (fraction of the picture)
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    store, jobs = services.store, Jobs()
+    store, jobs = services.store, Jobs(services.limits)
     status = gr.Markdown(elem_classes=["gieok-notice"])
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
@@ -158,22 +159,23 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         spec.strength, spec.tone = float(strength_), tone_
         return spec
 
-    def media_image(ref):
+    def media_image(ref, owner):
         from PIL import Image
 
-        if not ref or not services.media.exists(ref):
+        media = services.store.media_for(owner)
+        if not ref or not media.exists(ref):
             return None
-        with Image.open(services.media.path(ref)) as img:
+        with Image.open(media.path(ref)) as img:
             return img.convert("RGB")
 
-    def variants_view(pg):
-        gal = [(media_image(v.image), f"{'★ ' if v.id == pg.chosen_variant else ''}#{i + 1} · seed {v.params.get('spec', {}).get('seed', '?')} · {v.backend}")
+    def variants_view(pg, owner):
+        gal = [(media_image(v.image, owner), f"{'★ ' if v.id == pg.chosen_variant else ''}#{i + 1} · seed {v.params.get('spec', {}).get('seed', '?')} · {v.backend}")
                for i, v in enumerate(pg.variants)]
         choices = [(f"#{i + 1} · seed {v.params.get('spec', {}).get('seed', '?')}", v.id) for i, v in enumerate(pg.variants)]
         return gal, gr.update(choices=choices, value=pg.chosen_variant)
 
     def overview_view(book):
-        return [(media_image(p.chosen_image().image if p.chosen_image() else None), f"{i + 1}") for i, p in enumerate(book.pages)
+        return [(media_image(p.chosen_image().image if p.chosen_image() else None, book.owner), f"{i + 1}") for i, p in enumerate(book.pages)
                 if p.chosen_image()]
 
     def pose_view(pg, highlight=None):
@@ -209,46 +211,49 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return (f"**{book.pages.index(pg) + 1}.** {pg.text}", pg.locked, *form_values(book, pg),
                 gr.update(choices=poses.bundled_choices(book.language), value=pg.image.control.pose_id or (
                     pg.pose_hint if pg.pose_hint in poses.bundled_names() else None)),
-                *pose_view(pg), page_inputs.map_preview(services, pg, pg.image.control.kind),
+                *pose_view(pg), page_inputs.map_preview(services, pg, pg.image.control.kind, owner),
                 gr.update(choices=memories, value=pg.image.init_image if pg.image.init_image in book.memories.photos else None),
-                *variants_view(pg), None)
+                *variants_view(pg, owner), None)
 
     @user_errors
-    def generate_variants(owner, book_id, page_id, n, *values, progress=gr.Progress()):
+    def generate_variants(owner, book_id, page_id, n, oauth: gr.OAuthToken | None, *values, progress=gr.Progress()):
         book, pg = load(owner, book_id, page_id)
         spec = spec_from_form(book, pg, list(values))
         token = jobs.start(owner, "illustrate")
         try:
             made = illustrate.generate_variants(
-                services, owner, book_id, page_id, spec, int(n), cancel=token,
+                services, owner, book_id, page_id, spec, int(n), cancel=token,  # the visitor's own token pays
+                backend=with_credentials(services.backends.active("illustrator"), visitor_credentials(oauth)),
                 on_step=lambda i, total, s, ss: progress((i + s / max(1, ss)) / total, desc=f"{i + 1}/{total}"))
         finally:
             jobs.finish(owner, "illustrate", token)
         book, pg = load(owner, book_id, page_id)
-        return (*variants_view(pg), overview_view(book), f"✓ {len(made)} · seeds {', '.join(str(v.params['spec']['seed']) for v in made)}")
+        return (*variants_view(pg, owner), overview_view(book), f"✓ {len(made)} · seeds {', '.join(str(v.params['spec']['seed']) for v in made)}")
 
     @user_errors
     def choose_variant(owner, book_id, page_id, variant_id):
         if not variant_id:
             raise gr.Error("Pick a picture first. / 먼저 그림을 골라 주세요.")
         book = illustrate.choose_variant(services, require_owner(owner), require_book(book_id), page_id, variant_id)
-        return (*variants_view(book.page(page_id)), overview_view(book))
+        return (*variants_view(book.page(page_id), book.owner), overview_view(book))
 
     @user_errors
-    def reproduce(owner, book_id, page_id, variant_id):
+    def reproduce(owner, book_id, page_id, variant_id, oauth: gr.OAuthToken | None = None):
         if not variant_id:
             raise gr.Error("Pick a picture first. / 먼저 그림을 골라 주세요.")
-        made, same = illustrate.reproduce(services, require_owner(owner), require_book(book_id), page_id, variant_id)
+        made, same = illustrate.reproduce(services, require_owner(owner), require_book(book_id), page_id, variant_id,
+                                          credentials=visitor_credentials(oauth))
         _, pg = load(owner, book_id, page_id)
-        return (*variants_view(pg), "✓ identical" if same else "≠ different pixels (model or files changed)")
+        return (*variants_view(pg, owner), "✓ identical" if same else "≠ different pixels (model or files changed)")
 
     @_streaming
-    def illustrate_book(owner, book_id, progress=gr.Progress()):
+    def illustrate_book(owner, book_id, oauth: gr.OAuthToken | None = None, progress=gr.Progress()):
         owner, book_id = require_owner(owner), require_book(book_id)
         token = jobs.start(owner, "illustrate")
         done_pages = 0
         try:
-            for event in illustrate.illustrate_book(services, owner, book_id, cancel=token):
+            backend = with_credentials(services.backends.active("illustrator"), visitor_credentials(oauth))
+            for event in illustrate.illustrate_book(services, owner, book_id, backend=backend, cancel=token):
                 progress((event.done + event.payload.get("step_fraction", 0)) / max(1, event.total), desc=event.message)
                 if "variant" in event.payload:
                     done_pages = event.done
@@ -331,7 +336,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def preview_map(owner, book_id, page_id, kind_):
-        return page_inputs.map_preview(services, load(owner, book_id, page_id)[1], kind_)
+        return page_inputs.map_preview(services, load(owner, book_id, page_id)[1], kind_, owner)
 
     @user_errors
     def detect_pose(owner, book_id, page_id):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gradio as gr
 
+from tabs import settings_remote
 from tabs.common import TabContext
 
 TITLE = "tab.settings"
@@ -40,3 +41,4 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         "by `GIEOK_CONFIG`; see the README."
     )
     gr.on([tab.select, refresh.click], lambda: backend_rows(ctx.services), None, table, api_name="backend_status")
+    settings_remote.build(ctx, tab)  # remote servers: configured, reachable, whose quota

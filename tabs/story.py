@@ -10,6 +10,7 @@ import functools
 import gradio as gr
 
 from studio import story
+from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.book import MAX_PAGES, MIN_PAGES
 from studio.jobs import Jobs
 from tabs.common import TabContext, require_book, require_owner, user_errors
@@ -70,7 +71,7 @@ def streaming(fn):
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    store, jobs = services.store, Jobs()
+    store, jobs = services.store, Jobs(services.limits)
 
     with gr.Row():
         with gr.Column(scale=1, min_width=320):
@@ -151,8 +152,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
         images = []
         for ref in book.memories.photos:
-            if services.media.exists(ref):
-                with Image.open(services.media.path(ref)) as img:
+            media = services.store.media_for(book.owner)
+            if media.exists(ref):
+                with Image.open(media.path(ref)) as img:
                     img.thumbnail((256, 256))
                     images.append(img.convert("RGB"))
         return images
@@ -209,7 +211,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         finally:
             jobs.finish(owner, "story", token)
 
-    def write_common(owner, book_id, writer_name, seed_value, values, replace):
+    def write_common(owner, book_id, writer_name, seed_value, values, replace, oauth=None):
         owner, book_id = require_owner(owner), require_book(book_id)
         book = save_form(owner, book_id, values)
         if book.pages and not replace:
@@ -217,27 +219,27 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                    "pictures and narration). / 이미 쪽이 있어요. 새로 쓰면 모두 바뀝니다.",
                    gr.update(visible=True), gr.update(), *[gr.update()] * len(editor))
             return
-        chosen = story.pick_writer(services.backends, writer_name)
+        chosen = with_credentials(story.pick_writer(services.backends, writer_name), visitor_credentials(oauth))
         seed_value = int(seed_value or 0) + (1 if replace else 0)  # a new version reads differently
         yield from run_flow(owner, lambda token: story.write_story(
             store, chosen, owner, book_id, token, seed=seed_value, replace=replace),
             extra=(gr.update(visible=False), seed_value))
 
     @streaming
-    def write(owner, book_id, writer_name, seed_value, *values):
-        yield from write_common(owner, book_id, writer_name, seed_value, values, replace=False)
+    def write(owner, book_id, writer_name, seed_value, oauth: gr.OAuthToken | None, *values):
+        yield from write_common(owner, book_id, writer_name, seed_value, values, replace=False, oauth=oauth)
 
     @streaming
-    def write_new_version(owner, book_id, writer_name, seed_value, *values):
-        yield from write_common(owner, book_id, writer_name, seed_value, values, replace=True)
+    def write_new_version(owner, book_id, writer_name, seed_value, oauth: gr.OAuthToken | None, *values):
+        yield from write_common(owner, book_id, writer_name, seed_value, values, replace=True, oauth=oauth)
 
     def cancel(owner):
         return "Stopping… / 멈추는 중…" if owner and jobs.cancel(owner, "story") else ""
 
     @streaming
-    def regenerate(owner, book_id, page_id, writer_name, seed_value):
+    def regenerate(owner, book_id, page_id, writer_name, seed_value, oauth: gr.OAuthToken | None = None):
         owner, book_id = require_owner(owner), require_book(book_id)
-        chosen = story.pick_writer(services.backends, writer_name)
+        chosen = with_credentials(story.pick_writer(services.backends, writer_name), visitor_credentials(oauth))
         yield from run_flow(owner, lambda token: story.regenerate_page(
             store, chosen, owner, book_id, _page_id(page_id), token, seed=int(seed_value or 0)), page_id)
 

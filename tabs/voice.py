@@ -9,6 +9,7 @@ from studio import narrate
 from studio.audio import read_wav
 from studio.jobs import Jobs
 from studio.backends.base import Cancelled
+from studio.backends.remote.common import visitor_credentials
 from tabs.common import USER_ERRORS, TabContext, require_book, require_owner, user_errors
 from tabs.voice_train import build_train_section
 
@@ -60,7 +61,7 @@ KNOB_LABELS = {"transpose": "Transpose (semitones)", "index_rate": "Index rate (
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    store, jobs = services.store, Jobs()
+    store, jobs = services.store, Jobs(services.limits)
 
     with gr.Row():
         voice_dd = gr.Dropdown(label=t("v.voice"), choices=[], interactive=True, scale=2)
@@ -167,7 +168,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         page = book.page(page_id)
         takes = [(f"{i + 1}: {tk.duration_s:.1f} s · {tk.speaker}→{tk.converter}", tk.id) for i, tk in enumerate(page.takes)]
         chosen = page.chosen_narration()
-        return pages, gr.update(choices=takes, value=page.chosen_take), _take_audio(services, chosen)
+        return pages, gr.update(choices=takes, value=page.chosen_take), _take_audio(services, chosen, owner)
 
     @user_errors
     def refresh(owner, book_id):
@@ -231,8 +232,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return voice_view(owner, book_id, voice_id)
 
     @user_errors
-    def listen(owner, book_id, voice_id, text):
-        r = narrate.preview(services, require_owner(owner), require_book(book_id), _chosen(voice_id), text)
+    def listen(owner, book_id, voice_id, text, oauth: gr.OAuthToken | None = None):
+        r = narrate.preview(services, require_owner(owner), require_book(book_id), _chosen(voice_id), text,
+                            credentials=visitor_credentials(oauth))
         return _ui_audio(r.standard), _ui_audio(r.result)
 
     @user_errors
@@ -240,11 +242,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return page_view(require_owner(owner), require_book(book_id), page_id)
 
     @user_errors
-    def narrate_one(owner, book_id, voice_id, page_id):
+    def narrate_one(owner, book_id, voice_id, page_id, oauth: gr.OAuthToken | None = None):
         owner, book_id = require_owner(owner), require_book(book_id)
         if not page_id:
             raise gr.Error("Choose a page.")
-        narrate.narrate_page(services, owner, book_id, page_id, voice_id or None)
+        narrate.narrate_page(services, owner, book_id, page_id, voice_id or None, credentials=visitor_credentials(oauth))
         return page_view(owner, book_id, page_id)
 
     @user_errors
@@ -255,12 +257,13 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         narrate.choose_take(services, owner, book_id, page_id, take_id)
         return page_view(owner, book_id, page_id)
 
-    def narrate_all(owner, book_id, only_missing):  # a generator: user_errors cannot wrap it
+    def narrate_all(owner, book_id, only_missing, oauth: gr.OAuthToken | None = None):  # a generator: user_errors cannot wrap it
         owner, book_id = require_owner(owner), require_book(book_id)
         token = jobs.start(owner, "narrate")
         done = "0"
         try:
-            for event in narrate.narrate_book(services, owner, book_id, token, bool(only_missing)):
+            for event in narrate.narrate_book(services, owner, book_id, token, bool(only_missing),
+                                              credentials=visitor_credentials(oauth)):
                 done = f"{event.done}/{event.total}"
                 yield f"{done} · {event.message}"
             yield f"✓ {done} pages narrated."
@@ -346,9 +349,9 @@ def _ui_audio(audio):
     return audio.sample_rate, (np.clip(audio.samples, -1, 1) * 32767).astype("int16")
 
 
-def _take_audio(services, take):
+def _take_audio(services, take, owner):
     if take is None:
         return None
-    samples, sr = read_wav(services.media.path(take.audio))
+    samples, sr = read_wav(services.store.media_for(owner).existing_path(take.audio))
     import numpy as np
     return sr, (np.clip(samples, -1, 1) * 32767).astype("int16")

@@ -65,7 +65,7 @@ def client_for():
 
     def make(url):
         client = Client(url, verbose=False, download_files=False)
-        client.predict("", api_name="/start_session")
+        client.predict(api_name="/start_session")
         return client
 
     return make

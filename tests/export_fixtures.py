@@ -50,7 +50,7 @@ def make_book(store, owner: str = "local", pages: int = 4, durations: list[float
     texts = texts or [KOREAN_TEXTS[i % len(KOREAN_TEXTS)] for i in range(pages)]
     with_images = with_images or [True] * pages
     book = store.create(owner, title, dedicated_to, "ko", max(4, pages))
-    media = store.media
+    media = store.media_for(owner)
 
     def fill(b):
         b.pages = []

@@ -74,7 +74,7 @@ def test_visitors_cannot_see_or_touch_each_others_books(launch_app, client_for):
 def test_file_route_refuses_data_dir_and_traversal(launch_app):
     url, services = launch_app()
     services.store.create("local", "a book")
-    db = services.store.db_path
+    db = services.store.db_path_for("local")
     assert db.exists()
     for path in [str(db), str(db.resolve()), "../../../../etc/passwd", "/etc/passwd",
                  str(services.settings.data_dir / ".browser-secret")]:

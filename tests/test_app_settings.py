@@ -11,4 +11,4 @@ def test_backend_status_lists_every_backend_with_reasons(launch_app, client_for)
     sd = next(v for (part, name), v in rows.items() if part == "Illustrator" and "Stable Diffusion" in name)
     assert sd[0] == "" and "GIEOK_SD_MODEL" in sd[1]
     active_illustrator = [name for (part, name), (a, _) in rows.items() if part == "Illustrator" and a == "✓"]
-    assert active_illustrator and "Sketch" in active_illustrator[0]
+    assert active_illustrator and "offline" in active_illustrator[0]

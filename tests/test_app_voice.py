@@ -79,7 +79,7 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     levels = []
     for page in book.pages:
         take = page.chosen_narration()
-        samples, sr = read_wav(services.media.path(take.audio))
+        samples, sr = read_wav(services.store.media_for("local").path(take.audio))
         assert take.duration_s == pytest.approx(len(samples) / sr, abs=1e-3) and take.duration_s > 1.5
         assert (take.speaker, take.converter) == ("espeak", "voice_match")
         levels.append(loudness_lufs(samples, sr))
@@ -103,7 +103,7 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     rvc_take = services.store.get("local", book_id).page(page_ids[2]).chosen_narration()
     assert rvc_take.converter == "rvc" and len(takes3["choices"]) == 2
     assert rvc_take.params["f0_method"] == "harvest"
-    samples, sr = read_wav(services.media.path(rvc_take.audio))
+    samples, sr = read_wav(services.store.media_for("local").path(rvc_take.audio))
     assert sr == 40000 and abs(loudness_lufs(samples, sr) + 18) < 1.0
 
     # reload: a new session opens the book and finds the takes and the choices

@@ -51,7 +51,7 @@ def test_a_family_makes_a_whole_book_offline(launch_app, client_for, tmp_path):
     c.predict(False, api_name="/narrate_book")
 
     # What is on disk (what a restart would load) has every page's picture and her narration.
-    saved = json.loads(services.store.db_path.read_text(encoding="utf-8"))["books"]
+    saved = json.loads(services.store.db_path_for("local").read_text(encoding="utf-8"))["books"]
     book = Book.from_dict(next(iter(saved.values())))
     assert len(book.pages) == 6 and book.memories.subject_name == "순자"
     assert all(p.chosen_image() and p.chosen_narration() for p in book.pages)
@@ -61,7 +61,7 @@ def test_a_family_makes_a_whole_book_offline(launch_app, client_for, tmp_path):
 
     pdf = _file(c.predict("a4", False, "myeongjo", api_name="/export_pdf"), tmp_path / "book.pdf")
     reader = PdfReader(pdf)
-    assert len(reader.pages) == 7 and "순자" in "".join(p.extract_text() for p in reader.pages)
+    assert len(reader.pages) == 8 and "순자" in "".join(p.extract_text() for p in reader.pages)
 
     epub = _file(c.predict("myeongjo", api_name="/export_epub"), tmp_path / "book.epub")
     import zipfile

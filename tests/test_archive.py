@@ -13,7 +13,7 @@ from studio.export.archive import ArchiveError, export_archive, import_archive
 
 
 def _book_with_media(store):
-    ref = store.media.put_bytes(b"\x89PNG fake image bytes", "png")
+    ref = store.media_for("fam").put_bytes(b"\x89PNG fake image bytes", "png")
     page = Page(text="감나무 아래에서", variants=[ImageVariant(image=ref)])
     page.chosen_variant = page.variants[0].id
     return store.create("fam", "할머니의 감나무", pages=[page]), ref
@@ -23,11 +23,11 @@ def test_export_then_import_round_trips_book_and_media(store, tmp_path):
     book, ref = _book_with_media(store)
     path = export_archive(store, "fam", book.id, tmp_path / "out")
     assert path.name.endswith(".gieok.zip") and "할머니의" in path.name
-    store.media.path(ref).unlink()  # imported media must come from the archive
+    store.media_for("fam").path(ref).unlink()  # imported media must come from the archive
     imported = import_archive(store, "other-family", path)
     assert imported.id != book.id and imported.owner == "other-family"
     assert imported.pages[0].text == "감나무 아래에서"
-    assert store.media.read_bytes(imported.pages[0].chosen_image().image) == b"\x89PNG fake image bytes"
+    assert store.media_for("other-family").read_bytes(imported.pages[0].chosen_image().image) == b"\x89PNG fake image bytes"
 
 
 def _zip(tmp_path, entries, name="hostile.zip"):

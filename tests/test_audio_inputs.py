@@ -106,7 +106,7 @@ def test_nothing_is_stored_when_one_file_is_bad(services, tmp_path):
     bad.write_text("not audio")
     with pytest.raises(audiolib.AudioInputError):
         narrate.add_recordings(services, owner, book.id, voice.id, [good, bad])
-    assert not [p for p in services.media.root.rglob("*") if p.is_file()]
+    assert not [p for p in services.store.media_for(owner).root.rglob("*") if p.is_file()]
     assert services.store.get(owner, book.id).voice(voice.id).recordings == []
     stored = narrate.add_recordings(services, owner, book.id, voice.id, [(good, "good.wav")])
     assert len(stored.recordings) == 1 and stored.recordings[0].clips

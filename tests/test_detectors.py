@@ -66,7 +66,7 @@ def test_pose_and_depth_from_a_photo_land_in_the_page(tiny_detectors, tmp_path):
         assert page_inputs.current_pose(page) == pose  # the editor now shows the detected keypoints
         spec = ImageSpec.from_dict(page.image.to_dict())
         spec.control.kind = "depth"
-        depth = page_inputs.control_map(services, page, spec)
+        depth = page_inputs.control_map(services, page, spec, "local")
         assert depth.size == (96, 64) and depth.mode == "RGB"
         assert np.asarray(depth).max() == 255  # stretched to full range: near is white
     finally:
@@ -86,7 +86,7 @@ def test_without_detectors_the_message_says_what_to_set(services, tmp_path):
     spec = ImageSpec.from_dict(page.image.to_dict())
     spec.control.kind = "depth"
     with pytest.raises(BackendError, match="GIEOK_DEPTH_MODEL"):
-        page_inputs.control_map(services, page, spec)
+        page_inputs.control_map(services, page, spec, "local")
     assert page.image.control.pose is None  # nothing changed on the page
     rows = {(r.kind, r.name): r.availability.reason for r in services.backends.statuses()}
     assert rows[("pose_detector", "vitpose")] == "GIEOK_POSE_MODEL is not set"

@@ -34,7 +34,7 @@ def sd(tiny_models, tmp_path):  # noqa: F811
 
 
 def _pixels(services, variant) -> np.ndarray:
-    with Image.open(services.media.path(variant.image)) as img:
+    with Image.open(services.store.media_for("local").path(variant.image)) as img:
         return np.asarray(img.convert("RGB")).astype(int)
 
 
@@ -67,7 +67,7 @@ def test_text2img_img2img_and_controlnet_share_one_loaded_pipeline(sd, tmp_path)
     weaker = _one(services, book, page, control={**page.image.control.to_dict(), "scale": 0.0})
     assert (_pixels(services, weaker) == _pixels(services, base)).all()  # scale 0 = no control
     map_ref = control.params["spec"]["control"]["map_image"]
-    assert services.media.exists(map_ref)  # the rendered pose actually used is kept
+    assert services.store.media_for("local").exists(map_ref)  # the rendered pose actually used is kept
 
     assert ill.loads == 1  # one base model load for all of the above
     derived = list(ill._derived.values())
@@ -162,7 +162,7 @@ def test_png_parameters_reproduce_the_same_pixels(sd, tiny_models):  # noqa: F81
     spec = ImageSpec.from_dict({**page.image.to_dict(), "tone": "warm", "seed_locked": False,
                                 "loras": [lora.to_dict()], "scheduler": "euler"})
     variant = illustrate.generate_variants(services, "local", book.id, page.id, spec)[0]
-    text = read_png_parameters(services.media.path(variant.image))
+    text = read_png_parameters(services.store.media_for("local").path(variant.image))
     assert "Negative prompt" not in text and "Tone: warm" in text and f"Seed: {variant.params['spec']['seed']}" in text
     again = spec_from_a1111(text)
     fresh = services.store.get("local", book.id)

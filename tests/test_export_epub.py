@@ -44,7 +44,7 @@ def parse_clock(value: str) -> float:
 @pytest.fixture
 def epub(services, tmp_path):
     saved = make_book(services.store, pages=4, durations=DURATIONS, with_images=[True, False, True, True])
-    book = gather(saved, services.media, services.backends)
+    book = gather(saved, services.store.media_for(saved.owner), services.backends)
     return export_epub(book, tmp_path / "out", settings=services.settings), saved, services
 
 
@@ -78,7 +78,7 @@ def test_clips_equal_the_measured_narration_lengths(epub):
             if take is None:
                 assert xhtml.get("media-overlay") is None and f"OEBPS/{name}.smil" not in zf.namelist()
                 continue
-            info = soundfile.info(str(services.media.path(take.audio)))
+            info = soundfile.info(str(services.store.media_for(saved.owner).path(take.audio)))
             measured = info.frames / info.samplerate
             assert xhtml.get("media-overlay") == f"mo-{name}"
             smil = ET.fromstring(zf.read(f"OEBPS/{name}.smil"))
@@ -121,7 +121,7 @@ def test_clip_cache_reuses_and_forgets_old_clips(services, tmp_path, monkeypatch
     from studio.export import av
 
     monkeypatch.setattr(av, "_CLIP_CACHE", tmp_path / "cache")
-    book = gather(make_book(services.store, pages=4, durations=[0.3, 0.4, None, 0.5]), services.media)
+    book = gather(make_book(services.store, pages=4, durations=[0.3, 0.4, None, 0.5]), services.store.media_for("local"))
     ffmpeg = find_ffmpeg(services.settings)
     clips = av.compressed_clips(book, ffmpeg, 60)
     assert sorted(clips) == [1, 2, 4] and all(p.stat().st_size > 0 for p in clips.values())
@@ -155,7 +155,7 @@ def test_the_last_page_says_how_the_pictures_were_made_and_metadata_names_the_fa
     saved = make_book(services.store, pages=4, durations=[None] * 4, with_images=[False, True, False, True])
     saved = services.store.update("local", saved.id, lambda b: b.characters.append(Character(
         name="순자 할머니", consent=Consent(given_by="김민지", relation="손녀", date="2026-11-30", statement="네"))))
-    path = export_epub(gather(saved, services.media, services.backends), tmp_path, settings=services.settings)
+    path = export_epub(gather(saved, services.store.media_for(saved.owner), services.backends), tmp_path, settings=services.settings)
     with zipfile.ZipFile(path) as zf:
         opf = ET.fromstring(zf.read("OEBPS/content.opf"))
         spine = [i.get("idref") for i in opf.iter(f"{OPF}itemref")]

@@ -34,7 +34,7 @@ TEXTS = [
 def hostile(services):
     saved = make_book(services.store, pages=4, title=TITLE, dedicated_to=DEDICATION, texts=TEXTS,
                       durations=[0.5, 0.4, None, 0.6])
-    return gather(saved, services.media, services.backends), services
+    return gather(saved, services.store.media_for(saved.owner), services.backends), services
 
 
 def _safe_name(path, out_dir):

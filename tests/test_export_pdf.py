@@ -22,7 +22,7 @@ MM_TO_PT = 72 / 25.4
 def book(services):
     saved = make_book(services.store, pages=5, durations=[1.0, None, 1.0, 1.0, None],
                       with_images=[True, True, False, True, True])
-    return gather(saved, services.media, services.backends)
+    return gather(saved, services.store.media_for(saved.owner), services.backends)
 
 
 def _embedded_fonts(reader: PdfReader) -> set[str]:
@@ -75,7 +75,7 @@ def test_poppler_renders_every_page_and_reads_the_hangul(book, tmp_path):
 
 def test_long_text_still_fits_a_page(services, tmp_path):
     saved = make_book(services.store, pages=4, texts=["할머니의 이야기는 끝이 없었어요. " * 40] * 4)
-    path = export_pdf(gather(saved, services.media), tmp_path, size="square-8in")
+    path = export_pdf(gather(saved, services.store.media_for(saved.owner)), tmp_path, size="square-8in")
     reader = PdfReader(path)
     assert len(reader.pages) == 6  # no overflow pages: the text is set smaller instead
     assert "할머니의 이야기는" in reader.pages[1].extract_text()
@@ -96,9 +96,9 @@ class _BrokenBackends:
 
 def test_pages_without_a_picture_use_the_sketch_or_a_text_card(services, tmp_path):
     saved = make_book(services.store, pages=4, with_images=[False, True, False, True])
-    sources = [p.image_source for p in gather(saved, services.media, services.backends).pages]
+    sources = [p.image_source for p in gather(saved, services.store.media_for(saved.owner), services.backends).pages]
     assert sources[1] == sources[3] == "chosen" and sources[0] in ("sketch", "card")
-    card_book = gather(saved, services.media, _BrokenBackends())
+    card_book = gather(saved, services.store.media_for(saved.owner), _BrokenBackends())
     assert [p.image_source for p in card_book.pages] == ["card", "chosen", "card", "chosen"]
     assert card_book.pages[0].image_size == (768, 768)
     reader = PdfReader(export_pdf(card_book, tmp_path / "out"))
@@ -111,19 +111,19 @@ def test_metadata_names_the_book_the_family_and_the_dedication(services, tmp_pat
     saved = make_book(services.store, pages=4)
     saved = services.store.update("local", saved.id, lambda b: b.characters.append(Character(
         name="순자 할머니", consent=Consent(given_by="김민지", relation="손녀", date="2026-11-30", statement="네"))))
-    meta = PdfReader(export_pdf(gather(saved, services.media), tmp_path)).metadata
+    meta = PdfReader(export_pdf(gather(saved, services.store.media_for(saved.owner)), tmp_path)).metadata
     assert meta.title == "할머니의 감나무" and meta.author == "김민지"
     assert meta.subject == "사랑하는 순자 할머니께" and meta.creator == "Gieok Studio"
     plain = make_book(services.store, pages=4, dedicated_to="")
-    meta = PdfReader(export_pdf(gather(plain, services.media), tmp_path / "plain")).metadata
+    meta = PdfReader(export_pdf(gather(plain, services.store.media_for(plain.owner)), tmp_path / "plain")).metadata
     assert meta.author == "Gieok Studio" and not meta.subject  # no family named: the app, never the dedication
-    lang = PdfReader(export_pdf(gather(plain, services.media), tmp_path / "lang")).trailer["/Root"]["/Lang"]
+    lang = PdfReader(export_pdf(gather(plain, services.store.media_for(plain.owner)), tmp_path / "lang")).trailer["/Root"]["/Lang"]
     assert lang == "ko"
 
 
 def test_drawn_pictures_are_said_once_on_the_colophon_not_stamped(services, tmp_path):
     saved = make_book(services.store, pages=4, with_images=[False, False, True, False])
-    book = gather(saved, services.media, services.backends)
+    book = gather(saved, services.store.media_for(saved.owner), services.backends)
     assert [p.illustrator for p in book.pages] == ["sketch", "sketch", "test", "sketch"]
     reader = PdfReader(export_pdf(book, tmp_path))
     last = reader.pages[-1].extract_text().replace("\n", " ")
@@ -136,7 +136,7 @@ def test_drawn_pictures_are_said_once_on_the_colophon_not_stamped(services, tmp_
         assert (np.abs(corner - np.array([255, 250, 240])).sum(-1) < 6).mean() < 0.02
     english = make_book(services.store, pages=4, with_images=[False] * 4, title="Grandpa Harold")
     english = services.store.update("local", english.id, lambda b: setattr(b, "language", "en"))
-    text = PdfReader(export_pdf(gather(english, services.media, services.backends), tmp_path / "en")).pages[-1].extract_text()
+    text = PdfReader(export_pdf(gather(english, services.store.media_for(english.owner), services.backends), tmp_path / "en")).pages[-1].extract_text()
     assert "About this book" in text and "offline drawings" in text.replace("\n", " ")
 
 
@@ -145,7 +145,7 @@ def test_a4_pages_use_the_page_with_no_empty_bottom_third(services, tmp_path):
     texts = ["할머니와 감을 땄어요.", KOREAN_TEXTS[0] + " " + KOREAN_TEXTS[1],
              " ".join(KOREAN_TEXTS), " ".join(KOREAN_TEXTS * 3)]
     saved = make_book(services.store, pages=4, texts=texts)
-    path = export_pdf(gather(saved, services.media), tmp_path, size="a4")
+    path = export_pdf(gather(saved, services.store.media_for(saved.owner)), tmp_path, size="a4")
     subprocess.run(["pdftoppm", "-r", "30", "-png", "-f", "2", "-l", "5", str(path), str(tmp_path / "p")], check=True,
                    capture_output=True, timeout=60)
     for png in sorted(tmp_path.glob("p-*.png")):

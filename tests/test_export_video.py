@@ -25,7 +25,7 @@ def probe(path) -> dict:
 
 def narrated_book(services, durations):
     saved = make_book(services.store, pages=len(durations), durations=durations)
-    return gather(saved, services.media, services.backends)
+    return gather(saved, services.store.media_for(saved.owner), services.backends)
 
 
 def test_mp4_streams_length_and_chapters(services, tmp_path):
@@ -122,7 +122,7 @@ def test_long_pages_turn_their_captions_over_time_and_the_film_ends_with_credits
     long = " ".join(["할머니는 눈 내리는 밤마다 아이에게 옛날이야기를 들려주셨어요."] * 5)
     saved = make_book(services.store, pages=4, durations=[4.0, 0.5, 0.5, 0.5], texts=[long, "짧아요."] * 2,
                       with_images=[False, True, True, True])
-    book = gather(saved, services.media, services.backends)
+    book = gather(saved, services.store.media_for(saved.owner), services.backends)
     path = export_video(book, tmp_path / "out", burn_text=True, settings=services.settings, size=SMALL)
     early, late = frame_at(path, 0.4, tmp_path), frame_at(path, 3.6, tmp_path)
     band = slice(int(SMALL[1] * 0.6), SMALL[1])

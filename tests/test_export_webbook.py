@@ -30,7 +30,7 @@ def wait_for(frame, expression: str, timeout_s: float = 15.0):
 @pytest.fixture
 def webbook(services, tmp_path):
     saved = make_book(services.store, pages=4, durations=[1.0, 0.6, None, 0.8])
-    return export_webbook(gather(saved, services.media, services.backends), tmp_path / "out",
+    return export_webbook(gather(saved, services.store.media_for(saved.owner), services.backends), tmp_path / "out",
                           settings=services.settings)
 
 
@@ -99,7 +99,7 @@ def test_the_end_sheet_says_how_the_pictures_were_made(services):
     from studio.export.webbook import reader_html
 
     saved = make_book(services.store, pages=4, durations=[None] * 4, with_images=[False] * 4)
-    html = reader_html(gather_book(saved, services.media, services.backends), settings=services.settings)
+    html = reader_html(gather_book(saved, services.store.media_for(saved.owner), services.backends), settings=services.settings)
     end = html[html.index('class="sheet end"'):]
     assert "이 책에 대하여" in end and "그림 모델 없이" in end
     assert "sketch" not in html[:html.index("<script>")].lower().replace("sketch.py", "")

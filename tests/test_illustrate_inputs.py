@@ -80,7 +80,7 @@ def test_lora_upload_must_be_safetensors(services, book, tmp_path):
     with pytest.raises(ValueError, match="no LoRA weights"):
         page_inputs.add_user_lora(services, "local", book.id, page.id, full_model, "model.safetensors")
     assert services.store.get("local", book.id).pages[0].image.loras == []
-    assert not list(services.media.root.rglob("*.safetensors"))
+    assert not list(services.store.media_for("local").root.rglob("*.safetensors"))
 
 
 def test_lora_for_another_base_model_gets_a_clear_error(sd_services, tmp_path):
@@ -129,7 +129,7 @@ def test_img2img_photo_bomb_or_truncated_refused_before_decoding(services, book,
         page_inputs.set_page_photo(services, "local", book.id, page.id, truncated, "init")
     assert services.store.get("local", book.id).pages[1].image.init_image is None
     saved = page_inputs.set_page_photo(services, "local", book.id, page.id, good, "init")
-    assert saved.image.init_image and services.media.exists(saved.image.init_image)
+    assert saved.image.init_image and services.store.media_for("local").exists(saved.image.init_image)
 
 
 def test_control_maps_need_what_they_need(services, book):
@@ -137,9 +137,9 @@ def test_control_maps_need_what_they_need(services, book):
     spec = ImageSpec(width=96, height=64)
     spec.control.kind = "canny"
     with pytest.raises(ValueError, match="needs a photo"):
-        page_inputs.control_map(services, page, spec)
+        page_inputs.control_map(services, page, spec, "local")
     spec.control.kind = "openpose"
-    assert page_inputs.control_map(services, page, spec).size == (96, 64)
+    assert page_inputs.control_map(services, page, spec, "local").size == (96, 64)
 
 
 def test_missing_model_path_names_the_setting(tmp_path):

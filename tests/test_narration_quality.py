@@ -56,7 +56,7 @@ def test_every_take_lands_at_minus_18_lufs_with_true_peak_headroom(services, lan
     expected = "piper" if language == "en" and PIPER.ok else "espeak"
     for page in book.pages:
         take = narrate.narrate_page(services, OWNER, book.id, page.id)
-        samples, sr = read_wav(services.media.path(take.audio))  # the stored 16-bit file itself
+        samples, sr = read_wav(services.store.media_for(OWNER).path(take.audio))  # the stored 16-bit file itself
         assert take.speaker == expected
         assert abs(mastering.loudness_lufs(samples, sr) + 18.0) <= 1.0
         assert mastering.true_peak_db(samples) <= -1.0
@@ -159,7 +159,7 @@ def test_pitch_knob_moves_piper_through_narration(services):
     for pitch in (50, 80):  # 30 steps ≈ +5 semitones
         narrate.set_pipeline(services, OWNER, book.id, voice.id, "piper", "none", {"pitch": pitch})
         take = narrate.narrate_page(services, OWNER, book.id, book.pages[0].id)
-        medians.append(mastering.pitch_movement(*read_wav(services.media.path(take.audio)))["median_hz"])
+        medians.append(mastering.pitch_movement(*read_wav(services.store.media_for(OWNER).path(take.audio)))["median_hz"])
     semitones = 12 * np.log2(medians[1] / medians[0])
     assert 3.5 < semitones < 6.5, medians
 
@@ -224,5 +224,5 @@ def test_a_take_made_through_the_running_app_is_at_the_promised_loudness(launch_
     assert len(takes["choices"]) == 1 and audio is not None
     take = services.store.get(OWNER, book_id).pages[0].chosen_narration()
     assert take.speaker == ("piper" if PIPER.ok else "espeak")
-    samples, sr = read_wav(services.media.path(take.audio))
+    samples, sr = read_wav(services.store.media_for(OWNER).path(take.audio))
     assert abs(mastering.loudness_lufs(samples, sr) + 18.0) <= 1.0 and mastering.true_peak_db(samples) <= -1.0

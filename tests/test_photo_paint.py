@@ -83,7 +83,7 @@ def test_the_offline_illustrator_paints_the_pages_photo(services):
 
     buf = io.BytesIO()
     family_photo((400, 400)).save(buf, "PNG")
-    ref = services.media.put_bytes(buf.getvalue(), "png")
+    ref = services.store.media_for("local").put_bytes(buf.getvalue(), "png")
     book = services.store.create("local", "겨울", "", "ko", 4)
     book = services.store.update("local", book.id, lambda b: (
         b.pages.append(Page(text="눈이 오는 날 할머니와 찍은 사진", characters=[])),

@@ -161,7 +161,7 @@ def test_hostile_files_are_refused_from_their_header(tmp_path, monkeypatch):
 
 # -- through the running app -----------------------------------------------------------------------
 def _media_files(services) -> set[str]:
-    return {str(p) for p in Path(services.media.root).rglob("*") if p.is_file()}
+    return {str(p) for p in Path(services.store.media_for("local").root).rglob("*") if p.is_file()}
 
 
 def test_every_image_upload_takes_phone_photos_and_refuses_hostile_files(launch_app, client_for, tmp_path):
@@ -197,7 +197,7 @@ def test_every_image_upload_takes_phone_photos_and_refuses_hostile_files(launch_
         gallery, _, status = endpoints["/add_photos"](photo)
         assert gallery and "photo" in status, name
         page = services.store.get("local", book_id).page(page_id)
-        stored = services.media.path(page.image.init_image)
+        stored = services.store.media_for("local").path(page.image.init_image)
         with Image.open(stored) as img:
             assert img.format == "PNG" and img.getpixel((5, 5))[:3] == pytest.approx(FIRST, abs=4)
     assert c.predict(page_id, "canny", api_name="/preview_map") is not None  # the map photo is usable

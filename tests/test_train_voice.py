@@ -173,7 +173,7 @@ def _voice_with(services, tmp_path, *clips, consent=CONSENT):
     book = services.store.create("owner-a", "Grandma's book")
     from studio.narrate import create_voice
     voice = create_voice(services, "owner-a", book.id, "Grandma")
-    recordings = [Recording(audio=services.media.put_bytes(audiolib.wav_bytes(c, audiolib.WORK_SR), "wav"),
+    recordings = [Recording(audio=services.store.media_for("owner-a").put_bytes(audiolib.wav_bytes(c, audiolib.WORK_SR), "wav"),
                             original_name=f"r{i}.wav") for i, c in enumerate(clips)]
 
     def change(b):
@@ -221,6 +221,6 @@ def test_training_a_voice_makes_it_the_voices_model(kit, tmp_path):
     assert "sample" in kinds and samples == [1] and "eval" in kinds
     voice = services.store.get("owner-a", book_id).voice(voice_id)
     assert voice.converter == "rvc" and set(voice.model_files) == {"pth", "index"}
-    loaded = load_model(services.media.path(voice.model_files["pth"]))
+    loaded = load_model(services.store.media_for("owner-a").path(voice.model_files["pth"]))
     assert loaded.sample_rate == 40000 and "Minji" in loaded.info
     services.close()

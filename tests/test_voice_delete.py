@@ -42,7 +42,7 @@ def book(services):
 
 
 def _paths(services, refs):
-    return [services.media.path(ref) for ref in refs]
+    return [services.store.media_for(OWNER).path(ref) for ref in refs]
 
 
 def _recording_files(services, rec):
@@ -107,7 +107,7 @@ def test_deleting_a_voice_removes_its_files_and_keeps_the_narration(services, bo
     assert not any(p.exists() for p in her_files)
     kept = stored.page(book.pages[0].id).chosen_narration()  # the book's audio stays, still playable
     assert kept.id == take.id and kept.voice_id == her.id
-    samples, sr = read_wav(services.media.path(kept.audio))
+    samples, sr = read_wav(services.store.media_for(OWNER).path(kept.audio))
     assert len(samples) / sr == pytest.approx(kept.duration_s, abs=1e-3)
     with pytest.raises(ValueError, match="no longer in this book"):
         narrate.delete_voice(services, OWNER, book.id, her.id)
@@ -129,7 +129,7 @@ def test_files_another_book_uses_are_not_deleted(services, book, recordings, mod
     rec = voice.recordings[0]
     files = _recording_files(services, rec) + _paths(services, voice.model_files.values())
     copy = services.store.duplicate(OWNER, book.id)
-    # another family who happened to upload the very same recording shares its stored files too
+    # another family who happened to upload the very same recording has its own copy of the files
     stranger = services.store.create("stranger", "남의 책")
     theirs = narrate.add_recordings(services, "stranger", stranger.id,
                                     narrate.create_voice(services, "stranger", stranger.id, "할머니").id,
@@ -144,7 +144,9 @@ def test_files_another_book_uses_are_not_deleted(services, book, recordings, mod
     narrate.delete_voice(services, OWNER, book.id, voice.id)
     model = _paths(services, voice.model_files.values())
     assert not any(p.exists() for p in model)  # nobody uses the model any more
-    assert all(p.is_file() for p in _recording_files(services, rec))  # the stranger's book still does
+    assert not any(p.exists() for p in _recording_files(services, rec))  # ours are gone ...
+    stranger_media = services.store.media_for("stranger")  # ... the stranger's own copies stay
+    assert all(stranger_media.path(ref).is_file() for ref in (theirs.audio, *theirs.clips))
     assert services.store.get("stranger", stranger.id).voices[0].recordings == [theirs]
 
 
@@ -187,7 +189,7 @@ def test_remove_and_delete_through_the_app(launch_app, client_for, recordings, m
     assert book.voices == [] and book.narration_voice is None
     assert not any(p.exists() for p in her_files)
     take = book.page(page_id).chosen_narration()
-    assert take.voice_id == voice_id and services.media.path(take.audio).is_file()
+    assert take.voice_id == voice_id and services.store.media_for(OWNER).path(take.audio).is_file()
     _, takes, audio = c.predict(page_id, api_name="/narration_page")  # still playable in the tab
     assert len(takes["choices"]) == 1 and audio is not None
     with pytest.raises(AppError, match="not in the list of choices"):  # a stale voice is refused

@@ -222,13 +222,14 @@ class DiffusersIllustrator:
     # -- generation ------------------------------------------------------------------------
     def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
                    cancel: CancelToken | None = None):
-        if self._gpu_illustrate is None:  # wrapped once: spaces.GPU on ZeroGPU, unchanged elsewhere
-            from studio.backends.torch_device import gpu_task
+        if self._gpu_illustrate is None:  # wrapped once: a ZeroGPU turn sized from the picture, direct elsewhere
+            from studio import zerogpu
 
-            self._gpu_illustrate = gpu_task(self._illustrate)
-        return self._gpu_illustrate(request, on_step, cancel)
+            self._gpu_illustrate = zerogpu.GpuFunction("illustrate", self._illustrate, zerogpu.illustration_units,
+                                                       self.settings)
+        return self._gpu_illustrate(request, local={"on_step": on_step, "cancel": cancel})
 
-    def _illustrate(self, request: IllustrationRequest, on_step, cancel):
+    def _illustrate(self, request: IllustrationRequest, on_step=None, cancel=None):
         import torch
 
         from studio.backends.torch_device import free_memory, is_out_of_memory

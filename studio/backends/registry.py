@@ -20,10 +20,14 @@ KINDS: dict[str, dict[str, str]] = {
     "writer": {
         "gemini": "studio.backends.gemini:GeminiWriter",
         "openai": "studio.backends.openai_compat:OpenAICompatWriter",
+        "hf": "studio.backends.remote.hf_inference:HFWriter",
         "storyteller": "studio.backends.storyteller:OfflineStoryteller",
     },
     "illustrator": {
         "diffusers": "studio.backends.diffusers_sd:DiffusersIllustrator",
+        "a1111": "studio.backends.remote.a1111:A1111Illustrator",
+        "comfyui": "studio.backends.remote.comfyui:ComfyUIIllustrator",
+        "hf": "studio.backends.remote.hf_inference:HFIllustrator",
         "sketch": "studio.backends.sketch:SketchIllustrator",
     },
     "pose_detector": {
@@ -37,6 +41,7 @@ KINDS: dict[str, dict[str, str]] = {
     "speaker": {
         "xtts": "studio.backends.tts_xtts:XttsSpeaker",
         "vits": "studio.backends.tts_vits:VitsSpeaker",
+        "hf": "studio.backends.remote.hf_inference:HFSpeaker",
         "piper": "studio.backends.tts_piper:PiperSpeaker",  # English; eSpeak NG reads Korean
         "espeak": "studio.backends.tts_espeak:EspeakSpeaker",
     },

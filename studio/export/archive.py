@@ -1,31 +1,40 @@
 """The round-trippable book archive: ``book.json`` + ``media/<ref>`` in a zip.
 
-Import treats the archive as hostile: names are checked against an allow-list pattern (no
-``../``, absolute paths, symlinks or odd entries), entry count, total and per-file sizes and the
-compression ratio are capped, and bytes are streamed with a hard limit, so nothing is ever
-written outside the media store and a zip bomb stops early.
+Import treats the archive as hostile:
+* names are checked against an allow-list pattern (no ``../``, absolute paths, symlinks or odd
+  entries); entry count, per-entry ratio and the *total* expanded size are capped against the
+  upload's own size, an absolute cap and the owner's remaining quota — before anything is written;
+* ``book.json`` is validated against the typed schema with limits (``book_schema.check_import``)
+  before ``Book.from_dict`` sees it; the error names the field;
+* every media reference the archive does not carry is dropped, so a book can never point at a
+  file of someone else's (media are per owner anyway: ``store.media_for``);
+* files are streamed to disk while hashed, with a hard limit whatever the header claims; on any
+  failure the files this import added are removed again: a refused import writes nothing.
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import stat
 import zipfile
+import zlib
 from pathlib import Path
 
 from studio.book import SCHEMA_VERSION, Book
-from studio.media import MEDIA_REF, MediaStore
+from studio.book_schema import check_import
+from studio.media import MEDIA_REF, MediaError, MediaStore
 from studio.naming import safe_slug
-from studio.store import BookStore, migrate
+from studio.owners import refs_in
 from studio.storage import StoreError
+from studio.store import BookStore, migrate
 
 FORMAT = "gieok-book"
 MAX_ENTRIES = 10_000
-MAX_TOTAL_BYTES = 4 * 1024**3
-MAX_ENTRY_BYTES = 1024**3
 MAX_JSON_BYTES = 20 * 1024**2
 MAX_RATIO = 200  # uncompressed / compressed, per entry
+MAX_EXPANSION = 20  # the whole archive expands to at most this many times its own size ...
+MIN_ALLOWANCE = 64 * 1024**2  # ... but a tiny archive may still hold a few photos' worth
+MAX_TOTAL_BYTES = 1024**3  # and never more than this
 
 
 class ArchiveError(StoreError):
@@ -33,45 +42,68 @@ class ArchiveError(StoreError):
 
 
 def export_archive(store: BookStore, owner: str, book_id: str, out_dir: Path) -> Path:
-    book = store.get(owner, book_id)
+    """The book and its files as a zip. A damaged record is exported as it is stored, so a
+    family can keep (and repair) it elsewhere."""
+    try:
+        doc = store.get(owner, book_id).to_dict()
+    except StoreError as exc:
+        if getattr(exc, "key", "") != "store.book_damaged":
+            raise
+        doc = store.raw(owner, book_id)
+    media = store.media_for(owner)
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{safe_slug(book.title, fallback='book')}.gieok.zip"
-    manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "book": book.to_dict()}
-    manifest["book"]["owner"] = ""  # owners are per installation; import assigns the importer
+    title = doc.get("title") if isinstance(doc.get("title"), str) else ""
+    target = out_dir / f"{safe_slug(title, fallback='book')}.gieok.zip"
+    doc["owner"] = ""  # owners are per installation; import assigns the importer
+    manifest = {"format": FORMAT, "schema_version": SCHEMA_VERSION, "book": doc}
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("book.json", json.dumps(manifest, ensure_ascii=False, indent=1))
-        for ref in sorted(book.media_refs()):
-            if store.media.exists(ref):
-                zf.write(store.media.path(ref), f"media/{ref}", compress_type=_compression_for(ref))
+        for ref in sorted(refs_in(doc)):
+            if media.exists(ref):
+                zf.write(media.path(ref), f"media/{ref}", compress_type=_compression_for(ref))
     return target
 
 
-def import_archive(store: BookStore, owner: str, archive_path: Path) -> Book:
+def import_archive(store: BookStore, owner: str, archive_path: Path,
+                   max_expansion: int = MAX_EXPANSION, max_total_bytes: int = MAX_TOTAL_BYTES) -> Book:
+    archive_path = Path(archive_path)
     try:
         zf = zipfile.ZipFile(archive_path)
+        upload_size = archive_path.stat().st_size
     except (zipfile.BadZipFile, OSError):
-        raise ArchiveError("This file is not a Gieok book archive (.zip).") from None
-    with zf:
-        entries = _checked_entries(zf)
-        if "book.json" not in entries:
-            raise ArchiveError("This archive has no book.json: it is not a Gieok book.")
-        book = _read_book(zf, entries["book.json"])
-        media = {name[len("media/"):]: info for name, info in entries.items() if name.startswith("media/")}
-        missing = book.media_refs() - set(media)
-        wanted = book.media_refs()
-        for ref, info in media.items():
-            if ref in wanted:
-                _copy_media(zf, info, ref, store.media)
-    if missing:
-        _drop_missing(book, missing)
-    return store.insert_imported(owner, book)
+        raise ArchiveError("store.archive_not_zip") from None
+    media = store.media_for(owner)
+    added: list[str] = []
+    try:
+        with zf:
+            entries = _checked_entries(zf)
+            if "book.json" not in entries:
+                raise ArchiveError("store.archive_no_book")
+            allowance = min(max(upload_size * max_expansion, MIN_ALLOWANCE), max_total_bytes)
+            declared = sum(info.file_size for info in entries.values())
+            if declared > allowance:
+                raise ArchiveError("store.archive_too_big", limit_mb=max(1, round(allowance / 1024**2)))
+            book = _read_book(zf, entries["book.json"])
+            store.check_room(owner, books=1, pages=len(book.pages))
+            carried = {name[len("media/"):]: info for name, info in entries.items() if name.startswith("media/")}
+            wanted = book.media_refs()
+            book.forget_media(wanted - set(carried))
+            to_copy = {ref: carried[ref] for ref in book.media_refs()}
+            media.check_room(sum(info.file_size for info in to_copy.values()))
+            for ref, info in sorted(to_copy.items()):
+                if _copy_media(zf, info, ref, media):
+                    added.append(ref)
+        return store.insert_imported(owner, book)
+    except BaseException:
+        for ref in added:  # nothing of a refused import stays on disk
+            media.delete(ref)
+        raise
 
 
 def _checked_entries(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     infos = zf.infolist()
     if len(infos) > MAX_ENTRIES:
-        raise ArchiveError(f"This archive has {len(infos)} entries; a book archive has at most {MAX_ENTRIES}.")
-    total = 0
+        raise ArchiveError("store.archive_many_entries", count=len(infos), limit=MAX_ENTRIES)
     entries: dict[str, zipfile.ZipInfo] = {}
     for info in infos:
         name = info.filename
@@ -79,18 +111,13 @@ def _checked_entries(zf: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
             continue
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
-            raise ArchiveError(f"The archive contains a link ({name!r}); links are not allowed.")
+            raise ArchiveError("store.archive_link", name=name[:80])
         if name != "book.json" and not (name.startswith("media/") and MEDIA_REF.fullmatch(name[6:])):
-            raise ArchiveError(f"The archive contains an unexpected file {name[:80]!r}; nothing was imported.")
-        if info.file_size > MAX_ENTRY_BYTES:
-            raise ArchiveError(f"{name[:80]!r} is too large to import.")
+            raise ArchiveError("store.archive_unexpected", name=name[:80])
         if info.compress_size and info.file_size / info.compress_size > MAX_RATIO and info.file_size > 1024**2:
-            raise ArchiveError("The archive looks like a zip bomb (it expands far too much); nothing was imported.")
-        total += info.file_size
-        if total > MAX_TOTAL_BYTES:
-            raise ArchiveError("The archive expands to more than 4 GB; nothing was imported.")
+            raise ArchiveError("store.archive_bomb")
         if name in entries:
-            raise ArchiveError(f"The archive lists {name!r} twice; nothing was imported.")
+            raise ArchiveError("store.archive_twice", name=name[:80])
         entries[name] = info
     return entries
 
@@ -102,41 +129,40 @@ def _read_limited(zf: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> byt
         while chunk := fh.read(1 << 20):
             buf.write(chunk)
             if buf.tell() > limit:
-                raise ArchiveError(f"{info.filename[:80]!r} is larger than it claims; nothing was imported.")
+                raise ArchiveError("store.archive_lying", name=info.filename[:80])
     return buf.getvalue()
 
 
 def _read_book(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> Book:
+    if info.file_size > MAX_JSON_BYTES:
+        raise ArchiveError("store.archive_json_big", limit_mb=MAX_JSON_BYTES // 1024**2)
     try:
         manifest = json.loads(_read_limited(zf, info, MAX_JSON_BYTES).decode("utf-8"))
-        if manifest.get("format") != FORMAT or not isinstance(manifest.get("book"), dict):
-            raise ValueError
-        return Book.from_dict(migrate(manifest["book"]))
-    except ArchiveError:
+    except RecursionError:
+        raise ArchiveError("store.archive_too_deep") from None
+    except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, zlib.error, EOFError):
+        raise ArchiveError("store.archive_damaged") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or not isinstance(manifest.get("book"), dict):
+        raise ArchiveError("store.archive_not_book")
+    doc = migrate(manifest["book"])
+    check_import(doc)  # names the field: "pages[3].text is too long" ...
+    return Book.from_dict(doc)
+
+
+def _copy_media(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ref: str, media: MediaStore) -> bool:
+    """Stream one file into the owner's media; True if it was new to them."""
+    try:
+        with zf.open(info) as src:
+            _, new = media.put_stream(src, ref.rsplit(".", 1)[1], limit=info.file_size, expect_ref=ref)
+    except MediaError as exc:
+        if exc.key == "store.media_stream_too_large":
+            raise ArchiveError("store.archive_lying", name=info.filename[:80]) from None
+        if exc.key == "store.media_checksum":
+            raise ArchiveError("store.archive_checksum", ref=ref[:12]) from None
         raise
-    except (ValueError, TypeError, AttributeError, KeyError, UnicodeDecodeError):
-        raise ArchiveError("The archive's book.json is damaged or not a Gieok book.") from None
-
-
-def _copy_media(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ref: str, media: MediaStore) -> str:
-    data = _read_limited(zf, info, min(info.file_size, MAX_ENTRY_BYTES))
-    if hashlib.sha256(data).hexdigest() != ref.split(".")[0]:
-        raise ArchiveError(f"The file {ref[:12]}… in the archive is damaged (checksum mismatch).")
-    return media.put_bytes(data, ref.rsplit(".", 1)[1])
-
-
-def _drop_missing(book: Book, missing: set[str]) -> None:
-    """Keep the book usable when media is absent: forget references to files not in the archive."""
-    for page in book.pages:
-        page.variants = [v for v in page.variants if v.image not in missing]
-        if page.chosen_variant and not any(v.id == page.chosen_variant for v in page.variants):
-            page.chosen_variant = page.variants[-1].id if page.variants else None
-        page.takes = [t for t in page.takes if t.audio not in missing]
-        if page.chosen_take and not any(t.id == page.chosen_take for t in page.takes):
-            page.chosen_take = page.takes[-1].id if page.takes else None
-    book.memories.photos = [p for p in book.memories.photos if p not in missing]
-    if book.cover_image in missing:
-        book.cover_image = None
+    except (zipfile.BadZipFile, zlib.error, EOFError):  # bad CRC, corrupt deflate data, cut short
+        raise ArchiveError("store.archive_damaged") from None
+    return new
 
 
 def _compression_for(ref: str) -> int:

@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Callable
 
+from studio import lifecycle
 from studio.backends.base import CancelToken, Cancelled
 from studio.export.common import ExportBook, ExportError, clean_text
 
 SOUNDTRACK_RATE = 44100
-_CLIP_CACHE = Path(tempfile.gettempdir()) / "gieok-clip-cache"
+_CLIP_CACHE: Path | None = None  # None: lifecycle.cache_dir("clips"), private, inside the data dir
 CLIP_CACHE_DAYS = 2  # a kiosk runs for days: clips nobody played for this long are deleted
 
 
@@ -111,12 +111,13 @@ def chapters_metadata(book: ExportBook, spans: list[tuple[float, float]], target
 def compressed_clips(book: ExportBook, ffmpeg: str, timeout_s: float, ext: str = "m4a") -> dict[int, Path]:
     """Each page's narration as AAC (.m4a) or MP3, cached by content: page number -> file.
     One ffmpeg process encodes all missing clips (process start-up dominates on small files)."""
-    _CLIP_CACHE.mkdir(parents=True, exist_ok=True)
-    _prune(_CLIP_CACHE, CLIP_CACHE_DAYS * 86400)
+    cache = _CLIP_CACHE or lifecycle.cache_dir("clips")
+    cache.mkdir(parents=True, exist_ok=True)
+    _prune(cache, CLIP_CACHE_DAYS * 86400)
     result, todo = {}, []
     for page in book.narrated:
         key = hashlib.sha256(page.narration.name.encode()).hexdigest()[:32]
-        target = _CLIP_CACHE / f"{key}.{ext}"
+        target = cache / f"{key}.{ext}"
         result[page.number] = target
         if target.exists():
             target.touch()  # recently used clips stay cached

@@ -18,7 +18,7 @@ def export_book(services: Any, owner: str, book_id: str, kind: str, out_dir: Pat
     mp4(burn_text, cancel), audiobook(fmt="m4b"|"mp3", cancel), webbook(font)."""
     if kind not in FORMATS:
         raise ExportError(f"Unknown export {kind!r}.")
-    book = gather(services.store.get(owner, book_id), services.media, services.backends)
+    book = gather(services.store.get(owner, book_id), services.store.media_for(owner), services.backends)
     settings = services.settings
     if kind == "pdf":
         from studio.export.pdf import export_pdf
@@ -45,12 +45,12 @@ def reader_for(services: Any, owner: str, book_id: str, font: str = "myeongjo") 
     """The web book's HTML for the Preview tab."""
     from studio.export.webbook import reader_html
 
-    book = gather(services.store.get(owner, book_id), services.media, services.backends)
+    book = gather(services.store.get(owner, book_id), services.store.media_for(owner), services.backends)
     return reader_html(book, font, services.settings)
 
 
 def whats_missing(services: Any, owner: str, book_id: str) -> list[str]:
-    return missing(services.store.get(owner, book_id), services.media)
+    return missing(services.store.get(owner, book_id), services.store.media_for(owner))
 
 
 def fresh_export_dir(root: Path, keep_s: float = 3600.0) -> Path:

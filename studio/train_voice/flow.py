@@ -51,7 +51,7 @@ def train_voice(services, owner: str, book_id: str, voice_id: str, request: Trai
     voice = services.store.get(owner, book_id).voice(voice_id)
     if voice.consent is None or not voice.consent.complete:
         raise TrainingRefused("train_voice.no_consent", voice=voice.name)
-    recordings = [(r.original_name or r.id, services.media.path(r.audio)) for r in voice.recordings if r.audio]
+    recordings = [(r.original_name or r.id, services.store.media_for(owner).path(r.audio)) for r in voice.recordings if r.audio]
     found = survey(recordings, request.sample_rate, request.min_speech_s)
     yield Progress(0, 1, "train_voice.surveyed", {"event": "survey", "summary": found.summary(),
                                                   "warnings": list(found.warnings)})
@@ -82,7 +82,8 @@ def _publish(services, owner: str, book_id: str, voice_id: str, trainer: VoiceTr
     pth = export_pth(trainer.net_g, config, workdir / "model.pth", version=opts.version, use_f0=opts.use_f0,
                      epoch=opts.epochs, step=trainer.step, voice_name=voice.name, consent=voice.consent)
     index = build_index(items, workdir / "model.index")
-    refs = {"pth": services.media.put_file(pth, "pth"), "index": services.media.put_file(index, "index")}
+    media = services.store.media_for(owner)
+    refs = {"pth": media.put_file(pth, "pth"), "index": media.put_file(index, "index")}
 
     def change(book) -> None:
         v = book.voice(voice_id)

@@ -1,0 +1,138 @@
+"""Where the studio's passing files live, and the one sweep that removes them by age.
+
+Inside the data dir (private to this user, 0700 folders / 0600 files):
+    cache/<name>/         re-creatable results (compressed narration clips), kept CACHE_MAX_AGE_S
+Outside it, only what Gradio must serve (it refuses files from the data dir):
+    <tmp>/gieok-<uid>/exports/<stamp>/   downloads made for a visitor, kept EXPORT_MAX_AGE_S
+
+``sweep(now)`` removes cache entries, downloads, ``.tmp-*`` leftovers of killed media writes
+and the studio's older temp folders once they are older than their age, so nothing of the
+studio's outlives a day outside the data dir. The app runs it on a timer; tests pass a clock.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from studio.media import TEMP_PREFIX
+from studio.owners import MEDIA_DIR, OWNERS_DIR
+
+log = logging.getLogger(__name__)
+
+CACHE_MAX_AGE_S = 2 * 86400.0  # a kiosk runs for days: clips nobody played for this long go
+EXPORT_MAX_AGE_S = 2 * 3600.0  # a download is fetched within minutes
+TEMP_MAX_AGE_S = 12 * 3600.0  # working folders of exports (a long video may run for hours)
+LEFTOVER_MAX_AGE_S = 3600.0  # a write in progress is never this old
+ORPHAN_MAX_AGE_S = 6 * 3600.0  # an upload no book took up (the change that would have used it failed)
+TEMP_PREFIXES = ("gieok-exports-", "gieok-clip-cache", "gieok-audiobook-", "gieok-video-")
+
+_data_dir: Path | None = None
+
+
+def use_data_dir(data_dir: Path) -> None:
+    """Caches live under this data dir (``build_services`` sets it)."""
+    global _data_dir
+    _data_dir = Path(data_dir)
+
+
+def private_dir(path: Path) -> Path:
+    """A folder only this user can enter (made if needed, tightened if it exists)."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+    return path
+
+
+def cache_dir(name: str) -> Path:
+    """``<data dir>/cache/<name>``, private; a private temp folder when no data dir is set."""
+    base = _data_dir if _data_dir is not None else temp_root()
+    private_dir(base / "cache")
+    return private_dir(base / "cache" / name)
+
+
+def temp_root() -> Path:
+    return private_dir(Path(tempfile.gettempdir()) / f"gieok-{os.getuid()}")
+
+
+def new_export_dir() -> Path:
+    """A fresh private folder for one download; ``sweep`` removes it after EXPORT_MAX_AGE_S."""
+    root = private_dir(temp_root() / "exports")
+    return Path(tempfile.mkdtemp(prefix=f"{time.time_ns()}-", dir=root))
+
+
+@dataclass
+class SweepReport:
+    removed: list[Path] = field(default_factory=list)
+    orphan_media: int = 0  # owners' files that no book uses
+
+    def __len__(self) -> int:
+        return len(self.removed) + self.orphan_media
+
+
+def sweep(now: float | None = None, data_dir: Path | None = None, store=None) -> SweepReport:
+    """Remove every passing file older than its age. ``now`` is the clock (tests move it).
+    With ``store``, also each owner's media files that no book of theirs uses."""
+    now = time.time() if now is None else now
+    data_dir = Path(data_dir) if data_dir is not None else (store.data_dir if store is not None else _data_dir)
+    report = SweepReport()
+    if store is not None:
+        for info in store.owners():
+            report.orphan_media += store.purge_unreferenced_media(info.owner, ORPHAN_MAX_AGE_S, now_s=now)
+    if data_dir is not None:
+        cache = data_dir / "cache"
+        for folder in cache.iterdir() if cache.is_dir() else []:
+            _remove_older(folder.iterdir() if folder.is_dir() else [], now - CACHE_MAX_AGE_S, report)
+        owners = data_dir / OWNERS_DIR
+        leftovers = [*owners.glob(f"*/{MEDIA_DIR}/{TEMP_PREFIX}*"), *owners.glob(f"*/{MEDIA_DIR}/*/{TEMP_PREFIX}*"),
+                     *owners.glob("*/.*.tmp")]
+        _remove_older(leftovers, now - LEFTOVER_MAX_AGE_S, report)
+    root = Path(tempfile.gettempdir()) / f"gieok-{os.getuid()}"
+    exports = root / "exports"
+    _remove_older(exports.iterdir() if exports.is_dir() else [], now - EXPORT_MAX_AGE_S, report)
+    for folder in (root / "cache").iterdir() if (root / "cache").is_dir() else []:
+        _remove_older(folder.iterdir() if folder.is_dir() else [], now - CACHE_MAX_AGE_S, report)
+    older = [p for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(TEMP_PREFIXES) and _mine(p)]
+    _remove_older(older, now - TEMP_MAX_AGE_S, report)
+    if report.removed:
+        log.info("Swept %d passing files", len(report.removed))
+    return report
+
+
+def _remove_older(paths, cutoff: float, report: SweepReport) -> None:
+    for path in paths:
+        try:
+            if _newest_mtime(path) >= cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+            report.removed.append(path)
+        except FileNotFoundError:  # removed meanwhile
+            pass
+        except OSError as exc:
+            log.warning("Could not remove %s: %s", path, exc)
+
+
+def _newest_mtime(path: Path) -> float:
+    """A folder is as young as the newest thing in it (an export still being written)."""
+    newest = path.lstat().st_mtime
+    if path.is_dir() and not path.is_symlink():
+        for sub, _, files in os.walk(path):
+            for name in files:
+                try:
+                    newest = max(newest, os.lstat(os.path.join(sub, name)).st_mtime)
+                except FileNotFoundError:
+                    pass
+    return newest
+
+
+def _mine(path: Path) -> bool:
+    try:
+        return path.lstat().st_uid == os.getuid()
+    except OSError:
+        return False

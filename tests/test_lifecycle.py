@@ -1,0 +1,119 @@
+"""Passing files leave by age, caches are private and inside the data dir, and deleting a
+photo, a character, a page or a book deletes its files at once (unless the owner still uses them)."""
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+
+import pytest
+
+from studio import lifecycle, story
+from studio.book import Character, ImageVariant, Page
+from studio.export import av
+
+DAY = 86400.0
+
+
+@pytest.fixture
+def private_tmp(tmp_path, monkeypatch):
+    """The system temp dir, for this test alone (a sweep with a clock a day ahead must not touch
+    other programs' files)."""
+    folder = tmp_path / "systmp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _age(path, seconds):
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+
+
+def test_caches_live_inside_the_data_dir_and_are_private(services, private_tmp):
+    assert av._CLIP_CACHE is None  # the default: lifecycle decides
+    clips = lifecycle.cache_dir("clips")
+    assert clips == services.settings.data_dir / "cache" / "clips"
+    for folder in (clips, clips.parent):
+        assert folder.stat().st_mode & 0o777 == 0o700
+    export = lifecycle.new_export_dir()
+    assert export.parent.stat().st_mode & 0o777 == 0o700 and export.parent.parent.stat().st_mode & 0o777 == 0o700
+    assert str(export).startswith(str(private_tmp))  # Gradio may serve downloads only from a temp dir
+
+
+def test_sweep_removes_every_passing_file_by_its_age_and_keeps_the_library(services, private_tmp):
+    store = services.store
+    book = store.create("fam", "감나무")
+    media = store.media_for("fam")
+    kept_ref = media.put_bytes(b"a photo that a book uses", "png")
+    store.update("fam", book.id, lambda b: b.memories.photos.append(kept_ref))
+    clip = lifecycle.cache_dir("clips") / "abc.m4a"
+    clip.write_bytes(b"clip")
+    leftover = media.root / kept_ref[:2] / ".tmp-killed-write"
+    leftover.write_bytes(b"half a file")
+    export = lifecycle.new_export_dir() / "book.gieok.zip"
+    export.write_bytes(b"zip")
+    legacy = [private_tmp / "gieok-exports-abc", private_tmp / "gieok-clip-cache", private_tmp / "gieok-video-x"]
+    for folder in legacy:
+        folder.mkdir()
+        (folder / "file").write_bytes(b"x")
+    unrelated = private_tmp / "someone-elses"
+    unrelated.mkdir()
+    orphan = media.put_bytes(b"an upload whose book change failed", "png")
+
+    now = time.time()
+    assert len(lifecycle.sweep(now)) == 0  # nothing is old yet
+    removed = lifecycle.sweep(now + 1.5 * 3600)  # a killed write's leftover is never this young
+    assert removed.removed == [leftover] and clip.exists() and export.exists()
+    assert lifecycle.sweep(now + DAY + 60, store=store).orphan_media == 1
+    assert not media.exists(orphan) and media.exists(kept_ref)
+    assert clip.exists()  # caches keep two days, inside the data dir ...
+    outside = [p for p in private_tmp.rglob("*") if p.is_file()]
+    assert outside == []  # ... but nothing of the studio's outside the data dir survives a day
+    assert unrelated.exists() and not any(p.exists() for p in legacy)
+    lifecycle.sweep(now + 2 * DAY + 60)
+    assert not clip.exists()
+    assert media.read_bytes(kept_ref) == b"a photo that a book uses"  # the library itself is never swept
+    assert store.get("fam", book.id).memories.photos == [kept_ref]
+
+
+def test_a_folder_being_written_is_as_young_as_its_newest_file(services, private_tmp):
+    folder = lifecycle.new_export_dir()
+    _age(folder, 5 * 3600)
+    (folder / "part.mp4").write_bytes(b"still encoding")
+    assert folder.exists() and len(lifecycle.sweep()) == 0
+
+
+def _photo(store, owner, data):
+    return store.media_for(owner).put_bytes(data, "png")
+
+
+def test_removing_a_photo_or_a_character_deletes_its_file_unless_still_used(store):
+    book = store.create("fam", "감나무")
+    shared, alone, face = (_photo(store, "fam", d) for d in (b"shared", b"alone", b"face"))
+    other = store.create("fam", "another book", memories={"photos": [shared]})
+
+    def fill(b):
+        b.memories.photos = [shared, alone]
+        b.characters = [Character(name="할머니", photos=[shared]), Character(name="할아버지", photos=[face])]
+
+    store.update("fam", book.id, fill)
+    media = store.media_for("fam")
+    story.remove_photo(store, "fam", book.id, alone)
+    assert not media.exists(alone)
+    story.remove_photo(store, "fam", book.id, shared)
+    assert media.exists(shared)  # the other book still shows it
+    story.save_characters(store, "fam", book.id, [["할머니", "흰 머리"]])  # grandfather removed
+    assert not media.exists(face)
+    store.delete("fam", other.id)
+    assert not media.exists(shared) and media.refs() == []
+
+
+def test_deleting_a_page_deletes_its_pictures_unless_still_used(store):
+    media = store.media_for("fam")
+    mine, reused = _photo(store, "fam", b"page one"), _photo(store, "fam", b"on two pages")
+    pages = [Page(text="1", variants=[ImageVariant(image=mine), ImageVariant(image=reused)]),
+             Page(text="2", variants=[ImageVariant(image=reused)])]
+    book = store.create("fam", "책", pages=pages)
+    story.delete_page(store, "fam", book.id, book.pages[0].id)
+    assert not media.exists(mine) and media.exists(reused)
