@@ -16,23 +16,27 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import messages
+from studio import messages, zerogpu
 from studio.audio import read_wav
 from studio.backends.base import Cancelled
 from studio.jobs import Jobs
 from studio.messages import Localized
 from studio.train_voice import plan, session
-from tabs.common import USER_ERRORS, TabContext
+from tabs.common import USER_ERRORS, TabContext, require_owner
 
 log = logging.getLogger("gieok.ui")
 P = "voice_train_ui."
 SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples, side by side
 YIELD_EVERY_S = 0.5  # progress reaches the page at most this often (steps can be milliseconds)
-WINDOW_STEPS: int | None = None  # steps per shared-GPU turn; None: one run (no ZeroGPU here yet)
 
 
 def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> None:
-    services, t, jobs = ctx.services, ctx.t, Jobs()
+    services, t = ctx.services, ctx.t
+    # On ZeroGPU a GPU is lent per call: training runs in windows that each fit one turn
+    # (registered now, at start-up, so the forked GPU worker finds it). Elsewhere: one stream.
+    gpu_window = zerogpu.GpuFunction("train_voice", functools.partial(session.run_window, services),
+                                     session.window_units, services.settings) if zerogpu.on_zerogpu() else None
+    jobs = Jobs(services.limits)  # one long job at a time per visitor on a shared server
     gr.Markdown(f"### {t(P + 'title')}")
     gr.Markdown(t(P + "intro"), elem_classes=["gieok-hint"])
     consent_md = gr.Markdown()
@@ -100,7 +104,9 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         last_yield, shown_samples = 0.0, -1
         record = {"losses": [], "val": [], "overtraining": None}
         try:
-            events = session.train(services, owner, book_id, voice_id, preset_key, token, fresh, (g, d), WINDOW_STEPS)
+            window = session.steps_per_turn(gpu_window.clock) if gpu_window else None
+            events = session.train(services, owner, book_id, voice_id, preset_key, token, fresh, (g, d), window,
+                                   gpu_window)
             for event in events:
                 data = event.payload
                 kind = data.get("event")
@@ -210,8 +216,7 @@ class _Refused(Localized, ValueError):
 
 
 def _ids(owner, book_id, voice_id):
-    if not owner:
-        raise _Refused(P + "no_session")
+    owner = require_owner(owner)  # checked against this call's own visitor token
     if not book_id:
         raise _Refused(P + "no_book")
     if not voice_id:
@@ -291,7 +296,9 @@ def _event_text(event, lang: str) -> str:
         return _say(P + "phase_features", lang, computed=data["computed"], cached=data["cached"])
     if kind == "published":
         return _say("train_voice.published", lang)
-    head = "" if kind == "step" else event.text(lang) + "\n\n"
+    values = {k: round(v, 3) if isinstance(v, float) else v  # the trainer's values
+              for k, v in data.items() if isinstance(v, (int, float, str))}
+    head = "" if kind == "step" else _say(event.message, lang, **values) + "\n\n"
     return head + _progress_line(data, lang)
 
 

@@ -4,6 +4,7 @@ message in the visitor's language; survey, estimate, start, progress with ETA, a
 continue, finish; the new model narrates a page and exports with its consent."""
 from __future__ import annotations
 
+import functools
 import time
 import zipfile
 
@@ -91,8 +92,8 @@ def test_refusals_are_one_message_in_the_visitors_language(launch_app, monkeypat
     assert "녹음이 없어요" in refused(ko, *form, api_name="/voice_train_start")
     assert "no recordings" in refused(en, *form, api_name="/voice_train_estimate")
 
-    silence = services.media.put_bytes(audiolib.wav_bytes(np.zeros(5 * audiolib.WORK_SR, np.float32),
-                                                          audiolib.WORK_SR), "wav")
+    quiet = audiolib.wav_bytes(np.zeros(5 * audiolib.WORK_SR, np.float32), audiolib.WORK_SR)
+    silence = services.store.media_for("local").put_bytes(quiet, "wav")
     services.store.update("local", book_id, lambda b: setattr(b.voice(voice_id), "recordings",
                                                               [Recording(audio=silence, original_name="quiet.wav")]))
     assert "only silence" in refused(en, *form, api_name="/voice_train_start")
@@ -155,7 +156,7 @@ def test_train_stop_continue_narrate_and_export(launch_app, monkeypatch, hubert,
     assert voice.converter == "rvc" and set(voice.model_files) == {"pth", "index"}
     _, takes, audio = c.predict(voice_id, page_id, api_name="/narrate_page")
     take = services.store.get("local", book_id).page(page_id).chosen_narration()
-    samples, sr = read_wav(services.media.path(take.audio))
+    samples, sr = read_wav(services.store.media_for("local").path(take.audio))
     assert take.converter == "rvc" and sr == 40000 and np.sqrt(np.mean(samples ** 2)) > 0.01 and audio
 
     exported, consent = c.predict(voice_id, api_name="/voice_train_export")
@@ -198,7 +199,7 @@ def _services_with_voice(settings):
     services = build_services(settings)
     book = services.store.create("owner-a", "Book", "", "ko", 4)
     voice = create_voice(services, "owner-a", book.id, "Grandma")
-    ref = services.media.put_bytes(audiolib.wav_bytes(speechy(20.0), audiolib.WORK_SR), "wav")
+    ref = services.store.media_for("owner-a").put_bytes(audiolib.wav_bytes(speechy(20.0), audiolib.WORK_SR), "wav")
 
     def change(b):
         b.voice(voice.id).recordings = [Recording(audio=ref, original_name="g.wav")]
@@ -210,6 +211,7 @@ def _services_with_voice(settings):
 
 def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeypatch, hubert, tmp_path):
     from studio.backends.base import CancelToken
+    from studio import zerogpu
     from studio.config import Settings
     from studio.train_voice import session
     from tabs.voice_train import _warn_text
@@ -217,7 +219,11 @@ def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeyp
     monkeypatch.setitem(plan.PRESETS, "tiny", tiny_preset(epochs=3, sample_every=0))
     services, book_id, voice_id = _services_with_voice(
         Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
-    events = list(session.train(services, "owner-a", book_id, voice_id, "tiny", CancelToken(), window_steps=2))
+    # each window as one GPU call, as on ZeroGPU (here the call runs in this process)
+    turn = zerogpu.GpuFunction("train_voice_test", functools.partial(session.run_window, services),
+                               session.window_units, services.settings)
+    events = list(session.train(services, "owner-a", book_id, voice_id, "tiny", CancelToken(), window_steps=2,
+                                window_fn=turn))
     kinds = [e.payload["event"] for e in events]
     steps = [e.payload["step"] for e in events if e.payload["event"] == "step"]
     assert kinds.count("survey") == 1 and "paused" not in kinds and kinds[-1] == "published"
@@ -225,6 +231,7 @@ def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeyp
     st = session.status(services, "owner-a", voice_id)
     assert st["run"]["state"] == "done" and not st["resumable"] and len(st["run"]["losses"]) == 6
     assert not (session.workdir(services, "owner-a", voice_id) / "checkpoint.pt").exists()
+    assert turn.clock.measured == 3 and session.steps_per_turn(turn.clock) >= 1
     assert "epoch 4" in _warn_text({"overtraining": 4}, "en") and _warn_text(st["run"], "en") == ""
     services.close()
 

@@ -124,7 +124,8 @@ def build_request(settings, p: Preset, found: Survey, pretrained_g: str = "", pr
 def survey_voice(services, owner: str, book_id: str, voice_id: str, p: Preset) -> Survey:
     """What the voice's recordings hold; refusals (none, silence, too little) raise."""
     voice = services.store.get(owner, book_id).voice(voice_id)
-    recordings = [(r.original_name or r.id, services.media.path(r.audio)) for r in voice.recordings if r.audio]
+    media = services.store.media_for(owner)
+    recordings = [(r.original_name or r.id, media.existing_path(r.audio)) for r in voice.recordings if r.audio]
     return survey(recordings, p.sample_rate, p.min_speech_s)
 
 

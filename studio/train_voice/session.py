@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import shutil
 import time
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -28,6 +29,7 @@ from studio.jobs import Progress
 from studio.train_voice import TrainingRefused
 from studio.train_voice.plan import Preset, build_request, preset, require_consent, survey_voice
 
+log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
 MAX_POINTS = 2000  # loss points kept for the curve (older ones thinned)
 SAMPLE_KEY = "voice_train_ui.sample_sentence"
@@ -85,9 +87,17 @@ def sample_maker(services, owner: str, book_id: str, voice_id: str, folder: Path
     standard: dict = {}
 
     def make(epoch: int, model) -> dict:
+        try:
+            return sample(epoch, model)
+        except Exception:  # noqa: BLE001 - a sample that cannot be made must not stop hours of training
+            log.warning("no training sample at epoch %s", epoch, exc_info=True)
+            return {"epoch": epoch, "file": None}
+
+    def sample(epoch: int, model) -> dict:
         if not standard:  # the book's own speech path (speaker, rate, pitch), without conversion
             plain = dataclasses.replace(voice, converter="none")
-            spoken = narrate.render(services, plain, text(SAMPLE_KEY, book.language), book.language).standard
+            spoken = narrate.render(services, plain, text(SAMPLE_KEY, book.language), book.language,
+                                    owner=owner).standard
             standard["audio"] = spoken
             _write_wav(out / "standard.wav", spoken.samples, spoken.sample_rate)
         spoken = standard["audio"]
@@ -110,11 +120,13 @@ def _write_wav(path: Path, samples_: np.ndarray, rate: int) -> Path:
 
 
 def train(services, owner: str, book_id: str, voice_id: str, preset_key: str | None, cancel: CancelToken,
-          fresh: bool = True, pretrained: tuple[str, str] = ("", ""),
-          window_steps: int | None = None) -> Iterator[Progress]:
+          fresh: bool = True, pretrained: tuple[str, str] = ("", ""), window_steps: int | None = None,
+          window_fn: Callable | None = None) -> Iterator[Progress]:
     """Start (``fresh``) or continue this voice's training; yields the flow's events and keeps
     ``run.json`` current. With ``window_steps`` the trainer runs in windows of that many steps
-    (each fits one shared-GPU turn; the checkpoint carries everything across windows)."""
+    (each fits one shared-GPU turn; the checkpoint carries everything across windows). A
+    ``window_fn`` (a ``zerogpu.GpuFunction`` over :func:`run_window`) runs each window as one
+    GPU turn and hands back its events when the turn ends; cancel then acts between windows."""
     from studio.train_voice.flow import TrainRequest, train_voice
     from studio.train_voice.trainer import TrainOptions
 
@@ -145,7 +157,12 @@ def train(services, owner: str, book_id: str, voice_id: str, preset_key: str | N
     try:
         while True:
             paused = False
-            for event in train_voice(services, owner, book_id, voice_id, request, cancel, make_sample):
+            if window_fn is None:
+                events = train_voice(services, owner, book_id, voice_id, request, cancel, make_sample)
+            else:
+                cancel.raise_if_cancelled()  # the last window left a checkpoint
+                events = window_fn(owner, book_id, voice_id, request, local={"cancel": cancel})
+            for event in events:
                 kind = event.payload.get("event")
                 if window and kind in ("survey", "features"):
                     continue  # said once, in the first window
@@ -167,6 +184,25 @@ def train(services, owner: str, book_id: str, voice_id: str, preset_key: str | N
     _write_run(folder, run)
     if run["state"] == "done":  # the model is in the media store; the large checkpoint can go
         (folder / "checkpoint.pt").unlink(missing_ok=True)
+
+
+def run_window(services, owner: str, book_id: str, voice_id: str, request, cancel: CancelToken | None = None
+               ) -> list[Progress]:
+    """One window of training (``request.max_steps`` steps) as a plain call, for a GPU turn."""
+    from studio.train_voice.flow import train_voice
+
+    make_sample = sample_maker(services, owner, book_id, voice_id, workdir(services, owner, voice_id))
+    return list(train_voice(services, owner, book_id, voice_id, request, cancel, make_sample))
+
+
+def window_units(owner: str, book_id: str, voice_id: str, request, *_, **__) -> float:
+    """The work of one window for the GPU clock: its training steps."""
+    return float(request.max_steps or 1)
+
+
+def steps_per_turn(clock) -> int:
+    """Steps that fit one GPU turn, leaving 40% for loading, checks, samples and the index."""
+    return max(1, int((clock.max_s - clock.overhead_s) * 0.6 / (clock.seconds_per_unit * 1.25)))
 
 
 def _request_record(request, p: Preset) -> dict:
@@ -202,11 +238,12 @@ def export_model(services, owner: str, book_id: str, voice_id: str, out_dir: Pat
         raise TrainingRefused("voice_train_ui.nothing_to_export", voice=voice.name)
     require_consent(voice)
     name = safe_slug(voice.name, fallback="voice")
+    media = services.store.media_for(owner)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{name}-rvc.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.write(services.media.path(voice.model_files["pth"]), f"{name}.pth")
+        zf.write(media.existing_path(voice.model_files["pth"]), f"{name}.pth")
         if voice.model_files.get("index"):
-            zf.write(services.media.path(voice.model_files["index"]), f"{name}.index")
+            zf.write(media.existing_path(voice.model_files["index"]), f"{name}.index")
         zf.writestr("consent.json", json.dumps(consent_record(voice.consent), ensure_ascii=False, indent=2))
     return target
