@@ -43,7 +43,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     with gr.Row():
         survey_md = gr.Markdown()
         survey_btn = gr.Button(t(P + "survey"), scale=0)
-    preset_radio = gr.Radio([(_say(P + f"preset_{k}", "en"), k) for k in plan.PRESETS], value=plan.DEFAULT_PRESET,
+    preset_radio = gr.Radio(_preset_choices("en"), value=plan.DEFAULT_PRESET,
                             label=t(P + "preset"))
     with gr.Accordion(t(P + "advanced"), open=False):
         with gr.Row():
@@ -56,7 +56,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         cancel_btn = gr.Button(t(P + "cancel"), variant="stop")
     estimate_md = gr.Markdown()
     status_md = gr.Markdown()
-    warn_md = gr.Markdown(elem_classes=["gieok-notice"])
+    warn_md = gr.Markdown(elem_classes=["gieok-notice"], visible=False)
     plot = gr.LinePlot(x="step", y="value", color="loss", label=t(P + "plot"), height=260)
     with gr.Row():
         slots = [gr.Audio(interactive=False, visible=False) for _ in range(SAMPLE_SLOTS)]
@@ -68,23 +68,24 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     view_outputs = [consent_md, survey_md, preset_radio, status_md, warn_md, plot, resume_btn, *slots]
     run_outputs = [status_md, warn_md, plot, resume_btn, *slots]
 
-    def view(lang, owner, book_id, voice_id):
+    def view(lang, owner, book_id, voice_id, preset_key=plan.DEFAULT_PRESET):
         if not (owner and book_id and voice_id):
             return (_say(P + "choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
                     *[gr.update(visible=False) for _ in slots])
         voice = services.store.get(owner, book_id).voice(voice_id)
-        found = _survey_text(services, owner, book_id, voice_id, plan.DEFAULT_PRESET, lang) if voice.recordings \
+        found = _survey_text(services, owner, book_id, voice_id, preset_key, lang) if voice.recordings \
             else _say("train_voice.no_recordings", lang)
         st = session.status(services, owner, voice_id)
         run = st["run"]
-        presets = gr.update(choices=[(_say(P + f"preset_{k}", lang), k) for k in plan.PRESETS])
+        presets = gr.update(choices=_preset_choices(lang))
         return (_consent_text(voice, lang), found, presets, _status_text(run, lang, st["resumable"]),
-                _warn_text(run, lang), _frame(run), gr.update(visible=st["resumable"]),
+                _warning(run, lang), _frame(run), gr.update(visible=st["resumable"]),
                 *_slot_updates(st["samples"], lang))
 
     @_refusals_as_messages
-    def refresh(request: gr.Request, owner, book_id, voice_id):
-        return view(_lang(request), owner, book_id, voice_id)
+    def refresh(request: gr.Request, owner, book_id, voice_id, preset_key):
+        return view(_lang(request), owner, book_id, voice_id, preset_key if preset_key in plan.PRESETS
+                    else plan.DEFAULT_PRESET)
 
     @_refusals_as_messages
     def check(request: gr.Request, owner, book_id, voice_id, preset_key):
@@ -122,14 +123,14 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
                 found = st["samples"]
                 slot_updates = _slot_updates(found, lang) if len(found) != shown_samples else [gr.update()] * len(slots)
                 shown_samples = len(found)
-                yield (_event_text(event, lang), _warn_text(run_, lang), _frame(run_), gr.update(visible=False),
+                yield (_event_text(event, lang), _warning(run_, lang), _frame(run_), gr.update(visible=False),
                        *slot_updates)
             st = session.status(services, owner, voice_id)
-            yield (_say(P + "finished", lang), _warn_text(st["run"], lang), _frame(st["run"]),
+            yield (_say(P + "finished", lang), _warning(st["run"], lang), _frame(st["run"]),
                    gr.update(visible=False), *_slot_updates(st["samples"], lang))
         except Cancelled:
             st = session.status(services, owner, voice_id)
-            yield (_status_text(st["run"], lang, st["resumable"], stopped=True), _warn_text(st["run"], lang),
+            yield (_status_text(st["run"], lang, st["resumable"], stopped=True), _warning(st["run"], lang),
                    _frame(st["run"]), gr.update(visible=st["resumable"]), *_slot_updates(st["samples"], lang))
         finally:
             jobs.finish(owner, "train_voice", token)
@@ -163,8 +164,8 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
 
     ids = [ctx.owner, ctx.book_id, voice_dd]
     form = [*ids, preset_radio, pre_g, pre_d]
-    tab.select(refresh, ids, view_outputs, api_name="voice_train_refresh")
-    voice_dd.change(refresh, ids, view_outputs, api_visibility="private")
+    tab.select(refresh, [*ids, preset_radio], view_outputs, api_name="voice_train_refresh")
+    voice_dd.change(refresh, [*ids, preset_radio], view_outputs, api_visibility="private")
     survey_btn.click(check, [*ids, preset_radio], survey_md, api_name="voice_train_survey")
     estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate",
                        concurrency_id="gpu", concurrency_limit=1)
@@ -260,8 +261,8 @@ def _survey_text(services, owner, book_id, voice_id, preset_key, lang, refuse=Fa
         lines.append(_say(P + "survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
     lines.append(_say(P + ("survey_enough" if s["enough"] else "survey_not_enough"), lang))
     lines += ["⚠️ " + _say(k, lang, **v) for k, v in found.warnings]
-    epochs = " · ".join(f"{_say(P + f'preset_{k}', lang)}: {plan.epochs_for(q, found.speech_s / 60)}"
-                        for k, q in plan.PRESETS.items())
+    epochs = " · ".join(f"{label}: {plan.epochs_for(plan.PRESETS[k], found.speech_s / 60)}"
+                        for label, k in _preset_choices(lang))
     lines.append(_say(P + "survey_epochs", lang, presets=epochs))
     return "\n\n".join(lines)
 
@@ -321,6 +322,19 @@ def _status_text(run: dict, lang: str, resumable: bool, stopped: bool = False) -
 def _warn_text(run: dict, lang: str) -> str:
     epoch = run.get("overtraining")
     return "" if not epoch else "⚠️ " + _say("train_voice.warn_overtraining", lang, epoch=epoch)
+
+
+def _warning(run: dict, lang: str):
+    said = _warn_text(run, lang)
+    return gr.update(value=said, visible=bool(said))
+
+
+_PRESET_LABELS = {"quick": P + "preset_quick", "balanced": P + "preset_balanced", "best": P + "preset_best"}
+
+
+def _preset_choices(lang: str) -> list[tuple[str, str]]:
+    """Presets in the visitor's language (one added elsewhere, e.g. by a test, shows its key)."""
+    return [(_say(_PRESET_LABELS[k], lang) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS]
 
 
 def _frame(run: dict):

@@ -119,8 +119,9 @@ def test_train_stop_continue_narrate_and_export(launch_app, monkeypatch, hubert,
     c.predict(voice_id, "Minji", "granddaughter", "2026-11-30", "We agree to train Grandma's voice for our book.",
               api_name="/voice_consent")
 
-    view = c.predict(voice_id, api_name="/voice_train_refresh")
+    view = c.predict(voice_id, "tiny", api_name="/voice_train_refresh")
     assert "Consent given by Minji" in view[0] and "not been trained" in view[3]
+    assert "of clear speech usable" in view[1]  # the survey comes first, without asking
     survey = c.predict(voice_id, "tiny", api_name="/voice_train_survey")
     assert "min** of clear speech usable" in survey and "about 10 minutes" in survey
     estimate = c.predict(voice_id, "tiny", "", "", api_name="/voice_train_estimate")
@@ -143,7 +144,7 @@ def test_train_stop_continue_narrate_and_export(launch_app, monkeypatch, hubert,
     checkpoint = next((services.settings.data_dir / "train_voice").rglob("checkpoint.pt"))
     said = refused(c, voice_id, "tiny", "", "", api_name="/voice_train_start")  # one click loses nothing
     assert "press “Start training” again" in said and checkpoint.is_file()
-    view = c.predict(voice_id, api_name="/voice_train_refresh")  # as after a restart: offered to continue
+    view = c.predict(voice_id, "tiny", api_name="/voice_train_refresh")  # as after a restart: offered to continue
     assert "can continue" in view[3]
     job = c.submit(voice_id, "tiny", "", "", api_name="/voice_train_resume")
     job.result(timeout=90)
@@ -265,4 +266,24 @@ def test_a_stopped_training_continues_after_a_restart(monkeypatch, hubert, tmp_p
     assert [p["step"] for p in steps] == [4] and events[-1].payload["event"] == "published"
     assert steps[0]["elapsed_s"] > 0 and steps[0]["eta_s"] is not None and stopped_eta is not None
     assert [p["step"] for p in session.status(services, "owner-a", voice_id)["run"]["losses"]] == [1, 2, 3, 4]
+    services.close()
+
+
+def test_a_sample_that_cannot_be_made_does_not_stop_training(monkeypatch, hubert, tmp_path):
+    from studio import narrate
+    from studio.backends.base import BackendError
+    from studio.config import Settings
+    from studio.train_voice import session
+
+    services, book_id, voice_id = _services_with_voice(
+        Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
+
+    def speaker_gone(*_a, **_k):
+        raise BackendError("voice.speaker_unavailable", name="Remote", reason="the server is down")
+
+    monkeypatch.setattr(narrate, "render", speaker_gone)
+    folder = session.workdir(services, "owner-a", voice_id)
+    make = session.sample_maker(services, "owner-a", book_id, voice_id, folder)
+    assert make(3, model=None) == {"epoch": 3, "file": None}
+    assert session.samples(folder) == []
     services.close()
