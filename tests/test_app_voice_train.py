@@ -287,3 +287,21 @@ def test_a_sample_that_cannot_be_made_does_not_stop_training(monkeypatch, hubert
     assert make(3, model=None) == {"epoch": 3, "file": None}
     assert session.samples(folder) == []
     services.close()
+
+
+def test_the_estimate_stops_timing_on_a_slow_computer(monkeypatch, hubert, tmp_path):
+    from studio.config import Settings
+
+    from studio.train_voice.trainer import VoiceTrainer
+
+    monkeypatch.setattr(plan, "ESTIMATE_BUDGET_S", 0.0)  # as if the first step took too long
+    steps_run, real_step = [], VoiceTrainer.train_step
+    monkeypatch.setattr(VoiceTrainer, "train_step", lambda self, batch: steps_run.append(1) or real_step(self, batch))
+    services, book_id, voice_id = _services_with_voice(
+        Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
+    est = plan.estimate(services, "owner-a", book_id, voice_id, tiny_preset(epochs=5))
+    assert est.device == "cpu" and est.epochs == 5 and est.total_steps == 10  # 5 training slices, batch 4
+    assert len(steps_run) == 1 and est.seconds_per_step > 0 and est.total_s >= est.seconds_per_step * 10
+    assert est.gpu_s is None  # the field figure is for the published model only
+    assert not any((tmp_path / "data" / "train_voice").rglob("*"))  # timing leaves nothing behind
+    services.close()

@@ -22,6 +22,7 @@ CURVE_EPOCHS, CURVE_MINUTES, CURVE_POWER = 50.0, 10.0, math.log(5) / math.log(3)
 # the studio cannot measure on a CPU-only computer, so it is shown as an estimate from that report.
 FIELD_GPU_S_PER_SPEECH_MINUTE_EPOCH = 6 * 60 / 15
 TIMED_STEPS = 3  # the first is a warm-up; the others are timed
+ESTIMATE_BUDGET_S = 20.0  # stop timing once the steps took this long (a full model on a slow CPU)
 
 
 @dataclass(frozen=True)
@@ -169,9 +170,14 @@ def estimate(services, owner: str, book_id: str, voice_id: str, p: Preset, pretr
     config = list(request.config or V2_CONFIGS[request.sample_rate])
     timed = replace(opts, epochs=max(opts.epochs, TIMED_STEPS), sample_every=0, eval_every=0,
                     save_every=10 ** 9, pretrained_g="", pretrained_d="")
+    elapsed: list[float] = []
     with tempfile.TemporaryDirectory(prefix="gieok-estimate-") as tmp:
         trainer = VoiceTrainer(items, config, timed, Path(tmp))
-        elapsed = [e.payload["elapsed_s"] for e in trainer.run(cancel, TIMED_STEPS) if e.payload["event"] == "step"]
+        for event in trainer.run(cancel, TIMED_STEPS):
+            if event.payload["event"] == "step":
+                elapsed.append(event.payload["elapsed_s"])
+                if elapsed[-1] > ESTIMATE_BUDGET_S:
+                    break  # a slow computer: one step (with its warm-up, so rather over) says enough
     per_step = [b - a for a, b in zip(elapsed, elapsed[1:])] or elapsed[:1]
     seconds_per_step = sorted(per_step)[len(per_step) // 2]
     slices = len(found.slices)
