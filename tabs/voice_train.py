@@ -25,7 +25,7 @@ from studio.train_voice import plan, session
 from tabs.common import USER_ERRORS, TabContext, require_owner
 
 log = logging.getLogger("gieok.ui")
-P = "voice_train_ui."
+WARN = "※ "  # a plain glyph: many computers have no colour-emoji font
 SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples, side by side
 YIELD_EVERY_S = 0.5  # progress reaches the page at most this often (steps can be milliseconds)
 
@@ -37,32 +37,32 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     gpu_window = zerogpu.GpuFunction("train_voice", functools.partial(session.run_window, services),
                                      session.window_units, services.settings) if zerogpu.on_zerogpu() else None
     jobs = Jobs(services.limits)  # one long job at a time per visitor on a shared server
-    gr.Markdown(f"### {t(P + 'title')}")
-    gr.Markdown(t(P + "intro"), elem_classes=["gieok-hint"])
+    gr.Markdown(f"### {t('voice_train_ui.title')}")
+    gr.Markdown(t("voice_train_ui.intro"), elem_classes=["gieok-hint"])
     consent_md = gr.Markdown()
     with gr.Row():
         survey_md = gr.Markdown()
-        survey_btn = gr.Button(t(P + "survey"), scale=0)
+        survey_btn = gr.Button(t("voice_train_ui.survey"), scale=0)
     preset_radio = gr.Radio(_preset_choices("en"), value=plan.DEFAULT_PRESET,
-                            label=t(P + "preset"))
-    with gr.Accordion(t(P + "advanced"), open=False):
+                            label=t("voice_train_ui.preset"))
+    with gr.Accordion(t("voice_train_ui.advanced"), open=False):
         with gr.Row():
-            pre_g = gr.Textbox(label=t(P + "pretrained_g"), max_length=300, placeholder="owner/repo/f0G40k.pth")
-            pre_d = gr.Textbox(label=t(P + "pretrained_d"), max_length=300, placeholder="owner/repo/f0D40k.pth")
+            pre_g = gr.Textbox(label=t("voice_train_ui.pretrained_g"), max_length=300, placeholder="owner/repo/f0G40k.pth")
+            pre_d = gr.Textbox(label=t("voice_train_ui.pretrained_d"), max_length=300, placeholder="owner/repo/f0D40k.pth")
     with gr.Row():
-        estimate_btn = gr.Button(t(P + "estimate"))
-        start_btn = gr.Button(t(P + "start"), variant="primary")
-        resume_btn = gr.Button(t(P + "resume"), visible=False)
-        cancel_btn = gr.Button(t(P + "cancel"), variant="stop")
+        estimate_btn = gr.Button(t("voice_train_ui.estimate"))
+        start_btn = gr.Button(t("voice_train_ui.start"), variant="primary")
+        resume_btn = gr.Button(t("voice_train_ui.resume"), visible=False)
+        cancel_btn = gr.Button(t("voice_train_ui.cancel"), variant="stop")
     estimate_md = gr.Markdown()
     status_md = gr.Markdown()
     warn_md = gr.Markdown(elem_classes=["gieok-notice"], visible=False)
-    plot = gr.LinePlot(x="step", y="value", color="loss", label=t(P + "plot"), height=260)
+    plot = gr.LinePlot(x="step", y="value", color="loss", label=t("voice_train_ui.plot"), height=260)
     with gr.Row():
         slots = [gr.Audio(interactive=False, visible=False) for _ in range(SAMPLE_SLOTS)]
     with gr.Row():
-        export_btn = gr.Button(t(P + "export"))
-        export_file = gr.File(label=t(P + "export_file"), interactive=False)
+        export_btn = gr.Button(t("voice_train_ui.export"))
+        export_file = gr.File(label=t("voice_train_ui.export_file"), interactive=False)
         export_consent = gr.Markdown()
 
     view_outputs = [consent_md, survey_md, preset_radio, status_md, warn_md, plot, resume_btn, *slots]
@@ -70,11 +70,11 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
 
     def view(lang, owner, book_id, voice_id, preset_key=plan.DEFAULT_PRESET):
         if not (owner and book_id and voice_id):
-            return (_say(P + "choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
+            return (say("voice_train_ui.choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
                     *[gr.update(visible=False) for _ in slots])
         voice = services.store.get(owner, book_id).voice(voice_id)
         found = _survey_text(services, owner, book_id, voice_id, preset_key, lang) if voice.recordings \
-            else _say("train_voice.no_recordings", lang)
+            else say("train_voice.no_recordings", lang)
         st = session.status(services, owner, voice_id)
         run = st["run"]
         presets = gr.update(choices=_preset_choices(lang))
@@ -126,7 +126,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
                 yield (_event_text(event, lang), _warning(run_, lang), _frame(run_), gr.update(visible=False),
                        *slot_updates)
             st = session.status(services, owner, voice_id)
-            yield (_say(P + "finished", lang), _warning(st["run"], lang), _frame(st["run"]),
+            yield (say("voice_train_ui.finished", lang), _warning(st["run"], lang), _frame(st["run"]),
                    gr.update(visible=False), *_slot_updates(st["samples"], lang))
         except Cancelled:
             st = session.status(services, owner, voice_id)
@@ -142,7 +142,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         if session.status(services, owner, voice_id)["resumable"] and (owner, voice_id) not in starting_over:
             starting_over.add((owner, voice_id))  # hours of training are not thrown away by one click
-            raise _Refused(P + "start_over_confirm")
+            raise _Refused("voice_train_ui.start_over_confirm")
         starting_over.discard((owner, voice_id))
         yield from run(request, owner, book_id, voice_id, preset_key, g, d, True)
 
@@ -153,7 +153,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     @_refusals_as_messages
     def cancel(request: gr.Request, owner):
         stopped = bool(owner) and jobs.cancel(owner, "train_voice")
-        return _say(P + ("stopping" if stopped else "nothing_running"), _lang(request))
+        return say(("voice_train_ui.stopping" if stopped else "voice_train_ui.nothing_running"), _lang(request))
 
     @_refusals_as_messages
     def export(request: gr.Request, owner, book_id, voice_id):
@@ -190,7 +190,7 @@ def _refusals_as_messages(fn):
             said = str(exc)
         else:
             log.exception("internal error in %s", fn.__name__)
-            said = _say(P + "internal_error", lang)
+            said = say("voice_train_ui.internal_error", lang)
         gr.Warning(html.escape(said))  # toasts render HTML; names in messages are the family's words
 
     if inspect.isgeneratorfunction(fn):
@@ -219,9 +219,9 @@ class _Refused(Localized, ValueError):
 def _ids(owner, book_id, voice_id):
     owner = require_owner(owner)  # checked against this call's own visitor token
     if not book_id:
-        raise _Refused(P + "no_book")
+        raise _Refused("voice_train_ui.no_book")
     if not voice_id:
-        raise _Refused(P + "choose_voice")
+        raise _Refused("voice_train_ui.choose_voice")
     return owner, book_id, voice_id
 
 
@@ -230,7 +230,8 @@ def _lang(request) -> str:
     return messages.language_of(headers.get("accept-language"))
 
 
-def _say(key: str, lang: str, **values) -> str:
+def say(key: str, lang: str, **values) -> str:
+    """A message in the visitor's language (``lang`` from the request)."""
     return messages.text(key, lang, **values)
 
 
@@ -238,11 +239,11 @@ def _say(key: str, lang: str, **values) -> str:
 def duration(seconds: float, lang: str) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 60:
-        return _say(P + "dur_seconds", lang, seconds=max(1, round(seconds)))
+        return say("voice_train_ui.dur_seconds", lang, seconds=max(1, round(seconds)))
     minutes = round(seconds / 60)
     if minutes < 60:
-        return _say(P + "dur_minutes", lang, minutes=minutes)
-    return _say(P + "dur_hours", lang, hours=minutes // 60, minutes=minutes % 60)
+        return say("voice_train_ui.dur_minutes", lang, minutes=minutes)
+    return say("voice_train_ui.dur_hours", lang, hours=minutes // 60, minutes=minutes % 60)
 
 
 def _survey_text(services, owner, book_id, voice_id, preset_key, lang, refuse=False) -> str:
@@ -252,38 +253,38 @@ def _survey_text(services, owner, book_id, voice_id, preset_key, lang, refuse=Fa
     except Exception as exc:  # noqa: BLE001 - a refusal is shown in the box, anything else goes up
         if refuse or not isinstance(exc, Localized):
             raise
-        return "⚠️ " + exc.render(lang)
+        return WARN + exc.render(lang)
     s = found.summary()
-    lines = [_say(P + "survey_minutes", lang, given=s["given_minutes"], recordings=s["recordings"],
+    lines = [say("voice_train_ui.survey_minutes", lang, given=s["given_minutes"], recordings=s["recordings"],
                   speech=s["speech_minutes"], slices=s["slices"])]
     if s["rejected"]:
-        reasons = ", ".join(f"{_say(k, lang, seconds='…')} × {n}" for k, n in s["rejected"].items())
-        lines.append(_say(P + "survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
-    lines.append(_say(P + ("survey_enough" if s["enough"] else "survey_not_enough"), lang))
-    lines += ["⚠️ " + _say(k, lang, **v) for k, v in found.warnings]
+        reasons = ", ".join(f"{say(k, lang, seconds='…')} × {n}" for k, n in s["rejected"].items())
+        lines.append(say("voice_train_ui.survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
+    lines.append(say(("voice_train_ui.survey_enough" if s["enough"] else "voice_train_ui.survey_not_enough"), lang))
+    lines += [WARN + say(k, lang, **v) for k, v in found.warnings]
     epochs = " · ".join(f"{label}: {plan.epochs_for(plan.PRESETS[k], found.speech_s / 60)}"
                         for label, k in _preset_choices(lang))
-    lines.append(_say(P + "survey_epochs", lang, presets=epochs))
+    lines.append(say("voice_train_ui.survey_epochs", lang, presets=epochs))
     return "\n\n".join(lines)
 
 
 def _estimate_text(est: plan.Estimate, lang: str) -> str:
-    where = P + ("estimate_gpu_here" if est.device == "cuda" else "estimate_cpu_here")
-    lines = [_say(where, lang, time=duration(est.total_s, lang), epochs=est.epochs, steps=est.total_steps,
+    where = ("voice_train_ui.estimate_gpu_here" if est.device == "cuda" else "voice_train_ui.estimate_cpu_here")
+    lines = [say(where, lang, time=duration(est.total_s, lang), epochs=est.epochs, steps=est.total_steps,
                   per_step=f"{est.seconds_per_step:.2f}")]
     if est.gpu_s is not None:
-        lines.append(_say(P + "estimate_gpu_field", lang, time=duration(est.gpu_s, lang)))
+        lines.append(say("voice_train_ui.estimate_gpu_field", lang, time=duration(est.gpu_s, lang)))
     return "\n\n".join(lines)
 
 
 def _progress_line(data: dict, lang: str) -> str:
     eta = data.get("eta_s")
-    line = _say(P + "progress", lang, epoch=data.get("epoch", 0), epochs=data.get("epochs", 0),
+    line = say("voice_train_ui.progress", lang, epoch=data.get("epoch", 0), epochs=data.get("epochs", 0),
                 step=data.get("step", 0), total=data.get("total_steps", 0), percent=data.get("percent", 0),
-                eta=_say(P + "eta_unknown", lang) if eta is None else duration(eta, lang))
+                eta=say("voice_train_ui.eta_unknown", lang) if eta is None else duration(eta, lang))
     losses = data.get("losses")
     if losses:
-        line += "\n\n" + _say(P + "losses", lang, **{k: f"{v:.3f}" for k, v in losses.items()})
+        line += "\n\n" + say("voice_train_ui.losses", lang, **{k: f"{v:.3f}" for k, v in losses.items()})
     return line
 
 
@@ -292,36 +293,36 @@ def _event_text(event, lang: str) -> str:
     kind = data.get("event")
     if kind == "survey":
         s = data["summary"]
-        return _say(P + "phase_survey", lang, speech=s["speech_minutes"], slices=s["slices"])
+        return say("voice_train_ui.phase_survey", lang, speech=s["speech_minutes"], slices=s["slices"])
     if kind == "features":
-        return _say(P + "phase_features", lang, computed=data["computed"], cached=data["cached"])
+        return say("voice_train_ui.phase_features", lang, computed=data["computed"], cached=data["cached"])
     if kind == "published":
-        return _say("train_voice.published", lang)
+        return say("train_voice.published", lang)
     values = {k: round(v, 3) if isinstance(v, float) else v  # the trainer's values
               for k, v in data.items() if isinstance(v, (int, float, str))}
-    head = "" if kind == "step" else _say(event.message, lang, **values) + "\n\n"
+    head = "" if kind == "step" else say(event.message, lang, **values) + "\n\n"
     return head + _progress_line(data, lang)
 
 
 def _status_text(run: dict, lang: str, resumable: bool, stopped: bool = False) -> str:
     state, last = run.get("state"), run.get("last") or {}
     if not state:
-        return _say(P + "never_trained", lang)
+        return say("voice_train_ui.never_trained", lang)
     if state == "done":
-        return _say(P + "finished", lang)
+        return say("voice_train_ui.finished", lang)
     line = _progress_line(last, lang) if last else ""
     if resumable:
-        head = _say(P + "stopped_resumable", lang)
+        head = say("voice_train_ui.stopped_resumable", lang)
     elif state == "running" and not stopped:
         return line
     else:
-        head = _say(P + "stopped_early", lang)
+        head = say("voice_train_ui.stopped_early", lang)
     return head + ("\n\n" + line if line else "")
 
 
 def _warn_text(run: dict, lang: str) -> str:
     epoch = run.get("overtraining")
-    return "" if not epoch else "⚠️ " + _say("train_voice.warn_overtraining", lang, epoch=epoch)
+    return "" if not epoch else WARN + say("train_voice.warn_overtraining", lang, epoch=epoch)
 
 
 def _warning(run: dict, lang: str):
@@ -329,12 +330,13 @@ def _warning(run: dict, lang: str):
     return gr.update(value=said, visible=bool(said))
 
 
-_PRESET_LABELS = {"quick": P + "preset_quick", "balanced": P + "preset_balanced", "best": P + "preset_best"}
+_PRESET_LABELS = {"quick": "voice_train_ui.preset_quick", "balanced": "voice_train_ui.preset_balanced",
+                  "best": "voice_train_ui.preset_best"}
 
 
 def _preset_choices(lang: str) -> list[tuple[str, str]]:
     """Presets in the visitor's language (one added elsewhere, e.g. by a test, shows its key)."""
-    return [(_say(_PRESET_LABELS[k], lang) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS]
+    return [(say(_PRESET_LABELS[k], lang) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS]
 
 
 def _frame(run: dict):
@@ -350,7 +352,7 @@ def _slot_updates(found: list, lang: str) -> list:
     updates = []
     for epoch, path in shown:
         samples, rate = read_wav(path)  # the data dir is not served: hand the page the numbers
-        label = _say(P + ("sample_standard" if epoch == 0 else "sample_epoch"), lang, epoch=epoch)
+        label = say(("voice_train_ui.sample_standard" if epoch == 0 else "voice_train_ui.sample_epoch"), lang, epoch=epoch)
         updates.append(gr.update(value=(rate, (samples.clip(-1, 1) * 32767).astype("int16")), label=label,
                                  visible=True))
     return updates + [gr.update(value=None, visible=False)] * (SAMPLE_SLOTS - len(updates))
@@ -359,6 +361,6 @@ def _slot_updates(found: list, lang: str) -> list:
 def _consent_text(voice, lang: str, full: bool = False) -> str:
     c = voice.consent
     if c is None or not c.complete:
-        return "⚠️ " + _say(P + "consent_missing", lang, voice=voice.name)
-    line = _say(P + "consent_given", lang, given_by=c.given_by, relation=c.relation, date=c.date)
+        return WARN + say("voice_train_ui.consent_missing", lang, voice=voice.name)
+    line = say("voice_train_ui.consent_given", lang, given_by=c.given_by, relation=c.relation, date=c.date)
     return line + (f"\n\n> {c.statement}" if full else "")
