@@ -72,6 +72,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         if not (owner and book_id and voice_id):
             return (say("voice_train_ui.choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
                     *[gr.update(visible=False) for _ in slots])
+        owner = require_owner(owner)  # the state is checked against this call's own visitor
         voice = services.store.get(owner, book_id).voice(voice_id)
         found = _survey_text(services, owner, book_id, voice_id, preset_key, lang) if voice.recordings \
             else say("train_voice.no_recordings", lang)
@@ -152,7 +153,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
 
     @_refusals_as_messages
     def cancel(request: gr.Request, owner):
-        stopped = bool(owner) and jobs.cancel(owner, "train_voice")
+        stopped = jobs.cancel(require_owner(owner), "train_voice")
         return say(("voice_train_ui.stopping" if stopped else "voice_train_ui.nothing_running"), _lang(request))
 
     @_refusals_as_messages
