@@ -266,6 +266,11 @@ def test_a_stopped_training_continues_after_a_restart(monkeypatch, hubert, tmp_p
     assert [p["step"] for p in steps] == [4] and events[-1].payload["event"] == "published"
     assert steps[0]["elapsed_s"] > 0 and steps[0]["eta_s"] is not None and stopped_eta is not None
     assert [p["step"] for p in session.status(services, "owner-a", voice_id)["run"]["losses"]] == [1, 2, 3, 4]
+    folder = session.workdir(services, "owner-a", voice_id)
+    assert folder.is_dir() and session.forget_voice(services, "owner-a", voice_id) and not folder.exists()
+    assert not session.forget_voice(services, "owner-a", voice_id)
+    folder.mkdir(parents=True)
+    assert session.forget_owner(services, "owner-a") and not folder.parent.exists()
     services.close()
 
 

@@ -226,6 +226,25 @@ def _record(run: dict, event: Progress) -> None:
         run["last"] = keep
 
 
+def forget_voice(services, owner: str, voice_id: str) -> bool:
+    """Delete a voice's training folder (checkpoint, samples of her voice, run record): to be
+    called when the voice is deleted. Returns whether there was one."""
+    folder = workdir(services, owner, voice_id)
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
+def forget_owner(services, owner: str) -> bool:
+    """Delete every training folder of one owner (a visitor's data being purged)."""
+    folder = workdir(services, owner, "x").parent
+    if not folder.exists():
+        return False
+    shutil.rmtree(folder)
+    return True
+
+
 # -- export ---------------------------------------------------------------------------------------
 def export_model(services, owner: str, book_id: str, voice_id: str, out_dir: Path) -> Path:
     """A zip with the voice's ``.pth`` (+ ``.index``) under the voice's name and the consent it
