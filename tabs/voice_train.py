@@ -10,15 +10,14 @@ import functools
 import html
 import inspect
 import logging
-import tempfile
 import time
-from pathlib import Path
 
 import gradio as gr
 
-from studio import messages, zerogpu
+from studio import lifecycle, messages, zerogpu
 from studio.audio import read_wav
 from studio.backends.base import Cancelled
+from studio.export.exports import fresh_export_dir
 from studio.jobs import Jobs
 from studio.messages import Localized
 from studio.train_voice import plan, session
@@ -37,6 +36,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     gpu_window = zerogpu.GpuFunction("train_voice", functools.partial(session.run_window, services),
                                      session.window_units, services.settings) if zerogpu.on_zerogpu() else None
     jobs = Jobs(services.limits)  # one long job at a time per visitor on a shared server
+    export_root = lifecycle.private_dir(lifecycle.temp_root() / "exports")  # Gradio serves it; swept by age
     gr.Markdown(f"### {t('voice_train_ui.title')}")
     gr.Markdown(t("voice_train_ui.intro"), elem_classes=["gieok-hint"])
     consent_md = gr.Markdown()
@@ -104,28 +104,20 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         token = jobs.start(owner, "train_voice")
         last_yield, shown_samples = 0.0, -1
-        record = {"losses": [], "val": [], "overtraining": None}
         try:
             window = session.steps_per_turn(gpu_window.clock) if gpu_window else None
             events = session.train(services, owner, book_id, voice_id, preset_key, token, fresh, (g, d), window,
                                    gpu_window)
             for event in events:
-                data = event.payload
-                kind = data.get("event")
-                if kind == "step":
-                    record["losses"].append({"step": data["step"], **data["losses"]})
-                if kind == "overtraining":
-                    record["overtraining"] = data["epoch"]
-                if kind == "step" and time.monotonic() - last_yield < YIELD_EVERY_S:
+                if event.payload.get("event") == "step" and time.monotonic() - last_yield < YIELD_EVERY_S:
                     continue
                 last_yield = time.monotonic()
-                st = session.status(services, owner, voice_id)
-                run_ = {**st["run"], "losses": st["run"].get("losses") or record["losses"]}
+                st = session.status(services, owner, voice_id)  # the run record: curve, warning, samples
                 found = st["samples"]
                 slot_updates = _slot_updates(found, lang) if len(found) != shown_samples else [gr.update()] * len(slots)
                 shown_samples = len(found)
-                yield (_event_text(event, lang), _warning(run_, lang), _frame(run_), gr.update(visible=False),
-                       *slot_updates)
+                yield (_event_text(event, lang), _warning(st["run"], lang), _frame(st["run"]),
+                       gr.update(visible=False), *slot_updates)
             st = session.status(services, owner, voice_id)
             yield (say("voice_train_ui.finished", lang), _warning(st["run"], lang), _frame(st["run"]),
                    gr.update(visible=False), *_slot_updates(st["samples"], lang))
@@ -159,7 +151,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     @_refusals_as_messages
     def export(request: gr.Request, owner, book_id, voice_id):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
-        path = session.export_model(services, owner, book_id, voice_id, Path(tempfile.mkdtemp(prefix="gieok-rvc-")))
+        path = session.export_model(services, owner, book_id, voice_id, fresh_export_dir(export_root))
         voice = services.store.get(owner, book_id).voice(voice_id)
         return str(path), _consent_text(voice, _lang(request), full=True)
 

@@ -31,6 +31,7 @@ from studio.train_voice.plan import Preset, build_request, preset, require_conse
 
 log = logging.getLogger(__name__)
 RUN_FILE = "run.json"
+RUN_WRITE_EVERY_S = 0.5  # the page reads the curve from the run record as often
 MAX_POINTS = 2000  # loss points kept for the curve (older ones thinned)
 SAMPLE_KEY = "voice_train_ui.sample_sentence"
 
@@ -168,7 +169,7 @@ def train(services, owner: str, book_id: str, voice_id: str, preset_key: str | N
                     continue  # said once, in the first window
                 paused = kind == "paused" and window_steps is not None
                 _record(run, event)
-                if kind != "step" or time.monotonic() - written > 2.0:
+                if kind != "step" or time.monotonic() - written > RUN_WRITE_EVERY_S:
                     _write_run(folder, run)
                     written = time.monotonic()
                 if not paused:
