@@ -4,7 +4,6 @@
 """
 from __future__ import annotations
 
-import html
 import logging
 import os
 import tempfile
@@ -16,9 +15,10 @@ from studio.config import Settings
 from starlette.middleware import Middleware
 
 from studio import visitors, zerogpu
-from studio.messages import catalogue, language_of, text
+from studio.messages import LANGUAGES, catalogue, language_of, text
 from studio.session_guard import SessionGuard, request_visitor
 from studio.services import Services, build_services
+from studio.story import escape_md
 from tabs import export as export_tab
 from tabs import library as library_tab
 from tabs import pages as pages_tab
@@ -26,18 +26,15 @@ from tabs import preview as preview_tab
 from tabs import settings as settings_tab
 from tabs import story as story_tab
 from tabs import voice as voice_tab
-from tabs.common import TabContext, require_owner
+from tabs.common import TabContext, require_owner, say, user_errors
 
 log = logging.getLogger("gieok")
 TAB_MODULES = [library_tab, story_tab, pages_tab, voice_tab, preview_tab, export_tab, settings_tab]
 ASSETS = Path(__file__).parent / "assets"
 
 def build_i18n() -> gr.I18n:
-    merged: dict[str, dict[str, str]] = {lang: dict(catalogue(lang)) for lang in ("en", "ko")}
-    for strings in [m.STRINGS for m in TAB_MODULES]:
-        for lang in merged:
-            merged[lang].update(strings.get(lang, {}))
-    return gr.I18n(**merged)
+    """Every catalogue key in every language: the browser picks the visitor's language."""
+    return gr.I18n(**{lang: dict(catalogue(lang)) for lang in LANGUAGES})
 
 
 def owner_for(mode: str, token: str | None, profile: gr.OAuthProfile | None, secret: bytes) -> str:
@@ -55,29 +52,26 @@ def build_app(services: Services) -> gr.Blocks:
     with gr.Blocks(title="Gieok Studio · 기억 스튜디오", delete_cache=(3600, 6 * 3600)) as demo:
         owner = gr.State(None)
         book_id = gr.State(None)
-        with gr.Row(elem_id="gieok-header"):
-            gr.HTML(
-                "<h1 style='margin:0'>기억 스튜디오 · Gieok Studio</h1>"
-                "<p style='margin:0;opacity:.8'>사랑하는 사람의 기억을 그림책으로 · "
-                "Turn memories of someone you love into a picture book</p>"
-            )
+        with gr.Row(elem_id="gieok-header", equal_height=True):
+            # No emoji here: many computers have no colour-emoji font and show an empty box.
+            with gr.Column(elem_id="gieok-title", scale=3, min_width=240):
+                gr.Markdown(f"# {i18n('app.title')}")  # one translated phrase per string: Gradio translates markers
+                gr.Markdown(i18n("app.tagline"), elem_id="gieok-tagline")
             open_title = gr.Markdown(elem_id="gieok-open-book")
             if settings.mode == "public" and os.environ.get("OAUTH_CLIENT_ID"):
                 gr.LoginButton()  # Spaces with hf_oauth: books follow the Hugging Face account
         visitor_notice = gr.Markdown(visible=False, elem_id="gieok-visitor-notice")
-        with gr.Tabs() as tabs:
+        with gr.Tabs(overflow_behavior="wrap", elem_id="gieok-tabs") as tabs:  # every tab named on a phone
             ctx = TabContext(services=services, owner=owner, book_id=book_id, i18n=i18n, tabs=tabs)
             for module in TAB_MODULES:
                 with gr.Tab(i18n(module.TITLE), id=module.__name__.rsplit(".", 1)[-1]) as tab:
                     module.build(ctx, tab)
 
+        @user_errors
         def show_open_book(owner_id, open_id):
             if not (owner_id and open_id):
                 return ""
-            try:
-                return f"📖 **{html.escape(services.store.get(require_owner(owner_id), open_id).title)}**"
-            except Exception:
-                return ""
+            return say("common.open_book", title=f"**{escape_md(services.store.get(require_owner(owner_id), open_id).title)}**")
 
         book_id.change(show_open_book, [owner, book_id], open_title, api_visibility="private")
 

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterator
 
 from studio.backends.base import BackendError, CancelToken, IllustrationRequest, StepCallback
 from studio.book import Book, ImageSpec, ImageVariant, Page
-from studio.image_params import to_a1111, tone_grade
+from studio.image_params import PictureError, to_a1111, tone_grade
 from studio.images import to_png_bytes
 from studio.jobs import Progress
 
@@ -61,7 +61,7 @@ def style(style_id: str) -> StylePreset | None:
     try:
         return styles()[style_id]
     except KeyError:
-        raise ValueError(f"There is no style named '{style_id}'.") from None
+        raise PictureError("error.no_style", style=style_id) from None
 
 
 def character_sheet(book: Book, page: Page) -> str:
@@ -101,15 +101,15 @@ def apply_style(spec: ImageSpec, style_id: str, lora_dir: str = "") -> ImageSpec
 
 def check_spec(spec: ImageSpec) -> None:
     if not (64 <= spec.width <= MAX_SIDE and 64 <= spec.height <= MAX_SIDE):
-        raise ValueError(f"A page picture is 64 to {MAX_SIDE} pixels wide and high.")
+        raise PictureError("error.picture_size", largest=MAX_SIDE)
     if not 1 <= spec.steps <= 150:
-        raise ValueError("Steps go from 1 to 150.")
+        raise PictureError("error.steps")
     if not 0.0 <= spec.guidance <= 30.0:
-        raise ValueError("Guidance goes from 0 to 30.")
+        raise PictureError("error.guidance")
     if not 0.0 <= spec.strength <= 1.0:
-        raise ValueError("img2img strength goes from 0 to 1.")
+        raise PictureError("error.strength")
     if not 0.0 <= spec.control.start <= spec.control.end <= 1.0:
-        raise ValueError("ControlNet start must come before its end (both between 0 and 1).")
+        raise PictureError("error.control_range")
 
 
 def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int) -> ImageSpec:
@@ -194,16 +194,18 @@ def save_spec(services, owner: str, book_id: str, page_id: str, spec: ImageSpec)
 def generate_variants(services, owner: str, book_id: str, page_id: str, spec: ImageSpec, count: int = 1,
                       backend=None, cancel: CancelToken | None = None,
                       on_step: Callable[[int, int, int, int], None] | None = None) -> list[ImageVariant]:
-    """``count`` pictures for a page (seed, seed+1, ... when locked; random seeds otherwise).
+    """``count`` pictures for a page (seed, seed+1, ...; random seeds when the seed is negative).
 
     The page's settings are saved first; each picture is saved as soon as it is made. The first
     one becomes the page's image when it has none yet; earlier variants stay available."""
     if not 1 <= int(count) <= MAX_VARIANTS:
-        raise ValueError(f"Make 1 to {MAX_VARIANTS} variants at a time.")
+        raise PictureError("error.variant_count", most=MAX_VARIANTS)
     backend = backend or services.backends.active("illustrator")
     book = save_spec(services, owner, book_id, page_id, spec)
     page = book.page(page_id)
-    seeds = [spec.seed + i if spec.seed_locked else secrets.randbelow(2**31) for i in range(int(count))]
+    # A typed seed is used as typed (the lock only decides whether the UI moves it on afterwards);
+    # a negative seed asks for new ones.
+    seeds = [spec.seed + i if spec.seed >= 0 else secrets.randbelow(2**31) for i in range(int(count))]
     made = []
     for i, seed in enumerate(seeds):
         step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
@@ -219,7 +221,7 @@ def choose_variant(services, owner: str, book_id: str, page_id: str, variant_id:
     def change(book: Book) -> None:
         page = book.page(page_id)
         if not any(v.id == variant_id for v in page.variants):
-            raise ValueError("That picture is not one of this page's variants.")
+            raise PictureError("error.not_a_variant")
         page.chosen_variant = variant_id
 
     return services.store.update(owner, book_id, change)
@@ -233,7 +235,7 @@ def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str,
     page = book.page(page_id)
     original = next((v for v in page.variants if v.id == variant_id), None)
     if original is None:
-        raise ValueError("That picture is not one of this page's variants.")
+        raise PictureError("error.not_a_variant")
     if backend is None:
         backend = services.backends.get("illustrator", original.backend) if original.backend else None
     from studio.backends.remote.common import with_credentials
@@ -275,7 +277,7 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
         if page not in pages_to_illustrate(book, backend.name):
             continue
         number = book.pages.index(page) + 1
-        seed = page.image.seed if page.image.seed_locked else secrets.randbelow(2**31)
+        seed = page.image.seed if page.image.seed_locked and page.image.seed >= 0 else secrets.randbelow(2**31)
         spec = final_spec(book, page, page.image, seed)
 
         def work(emit, book=book, page=page, spec=spec, done=done, number=number):

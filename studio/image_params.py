@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from studio.book import TONES, ControlSpec, ImageSpec, LoraChoice
+from studio.messages import Localized
 
 _PARAM = re.compile(r'\s*([\w ]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 # The tone grade per channel: (multiply, add) for R, G, B. Gentle, like a warm/cool photo filter.
@@ -20,6 +21,10 @@ TONE_CURVES = {
     "warm": ((1.06, 6), (1.0, 2), (0.9, -4)),
     "cool": ((0.92, -4), (1.0, 0), (1.07, 6)),
 }
+
+
+class PictureError(Localized, ValueError):
+    """A picture request that cannot be made as asked: a message key and its values."""
 
 
 def _quote(value: str) -> str:
@@ -59,7 +64,7 @@ def parse_a1111(text: str) -> dict[str, Any]:
     """``{"prompt", "negative_prompt", <key>: <str value>...}`` from a ``parameters`` text."""
     lines = (text or "").strip().split("\n")
     if not lines or not lines[-1].strip():
-        raise ValueError("These image parameters are empty.")
+        raise PictureError("error.params_empty")
     *head, last = lines
     if len(_PARAM.findall(last)) < 3:  # no settings line: the whole text is the prompt
         head, last = lines, ""
@@ -98,7 +103,7 @@ def spec_from_a1111(text: str) -> ImageSpec:
             ref, _, weight = item.rpartition(":")
             spec.loras.append(LoraChoice(ref=ref, weight=float(weight)))
     except (TypeError, ValueError) as exc:
-        raise ValueError(f"These image parameters cannot be read: {exc}") from None
+        raise PictureError("error.params_unreadable", detail=str(exc)) from None
     return spec
 
 
@@ -112,7 +117,7 @@ def read_png_parameters(path) -> str:
 def tone_grade(image, tone: str):
     """A gentle warm or cool colour grade applied after generation (neutral: unchanged)."""
     if tone not in TONES:
-        raise ValueError(f"The tone is one of {', '.join(TONES)}.")
+        raise PictureError("error.tone", tones=", ".join(TONES))
     if tone == "neutral":
         return image
     curves = TONE_CURVES[tone]

@@ -15,6 +15,7 @@ from studio import poses
 from studio.backends.base import BackendError
 from studio.backends.lora_files import LoraFileError, inspect_lora
 from studio.book import CONTROL_KINDS, Book, ImageSpec, LoraChoice, Page, is_media_ref
+from studio.image_params import PictureError
 from studio.images import open_user_image, to_png_bytes
 
 MAX_LORA_BYTES = 1024 * 1024 * 1024
@@ -71,7 +72,7 @@ def set_page_photo(services, owner: str, book_id: str, page_id: str, path: str |
                    purpose: str) -> Page:
     """``purpose`` "init" (img2img source) or "control" (pose/depth/edges source); None clears it."""
     if purpose not in ("init", "control"):
-        raise ValueError("A page photo is for img2img ('init') or for a control map ('control').")
+        raise PictureError("error.photo_purpose")
     ref = store_photo(services, path, owner) if path else None
 
     def change(page: Page) -> None:
@@ -86,7 +87,7 @@ def set_page_photo(services, owner: str, book_id: str, page_id: str, path: str |
 def use_memory_photo(services, owner: str, book_id: str, page_id: str, ref: str) -> Page:
     book = services.store.get(owner, book_id)
     if ref not in book.memories.photos and not any(ref in c.photos for c in book.characters):
-        raise ValueError("That photo is not among this book's memories.")
+        raise PictureError("error.not_a_memory")
     return _update_control(services, owner, book_id, page_id, lambda p: setattr(p.image, "init_image", ref))
 
 
@@ -102,11 +103,10 @@ def detect_pose(services, owner: str, book_id: str, page_id: str) -> Page:
     page = services.store.get(owner, book_id).page(page_id)
     ref = page.image.control.source_image
     if not ref:
-        raise ValueError("Upload a photo for the pose first.")
+        raise PictureError("error.pose_photo_first")
     detector = services.backends.active_or_none("pose_detector")
     if detector is None:
-        raise BackendError("No pose detector is set up (GIEOK_POSE_MODEL, or install controlnet-aux); "
-                           "choose a pose from the library instead.")
+        raise BackendError("error.no_pose_finder")
     pose = detector.detect(_open_ref(services, ref, owner))
 
     def change(p: Page) -> None:
@@ -122,17 +122,17 @@ def control_map(services, page: Page, spec: ImageSpec, owner: str):
 
     kind = spec.control.kind
     if kind not in CONTROL_KINDS or kind == "none":
-        raise ValueError(f"Unknown ControlNet kind '{kind}'.")
+        raise PictureError("error.control_kind", kind=kind)
     if kind == "openpose":
         return poses.render(current_pose(page, spec), spec.width, spec.height)
     ref = spec.control.source_image
     if not ref:
-        raise ValueError(f"ControlNet {kind} needs a photo: upload one under “Photo for the map”.")
+        raise PictureError("error.control_needs_photo")
     photo = _open_ref(services, ref, owner).resize((spec.width, spec.height))
     if kind == "depth":
         estimator = services.backends.active_or_none("depth_estimator")
         if estimator is None:
-            raise BackendError("Depth from a photo needs GIEOK_DEPTH_MODEL (or controlnet-aux installed).")
+            raise BackendError("error.no_depth_finder")
         return estimator.detect(photo)
     return EDGE_DETECTORS[kind]().detect(photo)
 
@@ -161,13 +161,13 @@ def lora_file(services, ref: str, owner: str) -> Path:
         path = services.store.media_for(owner).path(ref)
     else:
         if not ref or Path(ref).name != ref or not ref.endswith(".safetensors"):
-            raise ValueError(f"'{ref}' is not a LoRA file name.")
+            raise PictureError("error.lora_name", name=ref)
         folder = services.settings.lora_dir
         if not folder:
-            raise BackendError(f"The style LoRA {ref} needs GIEOK_LORA_DIR (the folder holding it).")
+            raise BackendError("error.lora_folder", name=ref)
         path = Path(folder).expanduser() / ref
     if not path.is_file():
-        raise BackendError(f"The LoRA file {ref} is missing (looked in {path.parent}).")
+        raise BackendError("error.lora_missing", name=ref)
     return path
 
 
@@ -178,18 +178,17 @@ def lora_paths(services, spec: ImageSpec, owner: str) -> dict[str, str]:
 def check_lora_upload(services, path: str | Path, original_name: str) -> None:
     name = Path(original_name or str(path)).name
     if not name.lower().endswith(".safetensors"):
-        raise ValueError(f"{name}: only .safetensors LoRA files are accepted "
-                         "(.ckpt/.pt/.bin files can run code when opened).")
+        raise PictureError("error.lora_type", name=name)
     if Path(path).stat().st_size > MAX_LORA_BYTES:
-        raise ValueError(f"{name} is larger than 1 GB; a style LoRA is usually 10-300 MB.")
+        raise PictureError("error.lora_size", name=name)
     try:
         info = inspect_lora(path)
     except LoraFileError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+        raise PictureError("error.lora_unreadable", name=name, detail=exc) from None  # rendered in the reader's language
     sd = services.backends.get("illustrator", "diffusers")
     reason = info.mismatch(sd.model_cross_attention_dim()) if sd.available().ok else None
     if reason:
-        raise BackendError(f"{name}: {reason}")
+        raise BackendError("error.lora_mismatch", name=name, detail=reason)
 
 
 def add_user_lora(services, owner: str, book_id: str, page_id: str, path: str | Path,

@@ -70,28 +70,28 @@ def bundled(name: str) -> dict[str, Any]:
     try:
         return {"people": copy.deepcopy(_bundled()[name]["people"])}
     except KeyError:
-        raise PoseError(f"There is no pose named '{name}'. Choose one of: {', '.join(bundled_names())}.") from None
+        raise PoseError("error.no_pose", name=name) from None
 
 
 def validate(pose: Any) -> dict[str, Any]:
     """A clean copy of a pose, or ``PoseError`` saying what is wrong with it."""
     if not isinstance(pose, dict) or not isinstance(pose.get("people"), list):
-        raise PoseError("A pose needs a list of people.")
+        raise PoseError("error.pose_people")
     people = pose["people"]
     if not 1 <= len(people) <= MAX_PEOPLE:
-        raise PoseError(f"A pose has 1 to {MAX_PEOPLE} people.")
+        raise PoseError("error.pose_count", most=MAX_PEOPLE)
     clean = []
     for person in people:
         if not isinstance(person, list) or len(person) != len(KEYPOINTS):
-            raise PoseError(f"Each person has {len(KEYPOINTS)} keypoints (OpenPose-18).")
+            raise PoseError("error.pose_points", count=len(KEYPOINTS))
         points = []
         for point in person:
             try:
                 x, y, c = (float(v) for v in point)
             except (TypeError, ValueError):
-                raise PoseError("A keypoint is [x, y, confidence].") from None
+                raise PoseError("error.pose_point") from None
             if not all(math.isfinite(v) for v in (x, y, c)):
-                raise PoseError("A keypoint has a non-numeric coordinate.")
+                raise PoseError("error.pose_number")
             points.append([min(max(x, 0.0), 1.0), min(max(y, 0.0), 1.0), min(max(c, 0.0), 1.0)])
         clean.append(points)
     return {"people": clean}
@@ -115,7 +115,7 @@ def transform_person(pose: dict[str, Any], index: int, dx: float = 0.0, dy: floa
 
     The move is limited so the whole person stays inside the picture."""
     if not 0.2 <= scale <= 5.0:
-        raise PoseError("Scale a person between 0.2× and 5×.")
+        raise PoseError("error.pose_scale")
     out = validate(pose)
     person = _person(out, index)
     cx, cy = person_center(out, index)
@@ -138,7 +138,7 @@ def move_joint(pose: dict[str, Any], index: int, joint: int, x: float, y: float)
     out = validate(pose)
     person = _person(out, index)
     if not 0 <= joint < len(KEYPOINTS):
-        raise PoseError(f"Joint {joint} is not an OpenPose-18 keypoint.")
+        raise PoseError("error.pose_joint", joint=joint)
     person[joint] = [min(max(float(x), 0.0), 1.0), min(max(float(y), 0.0), 1.0), 1.0]
     return out
 
@@ -170,7 +170,7 @@ def from_coco17(people: list[list[tuple[float, float, float]]], width: int, heig
             person[1] = [(rs[0] + ls[0]) / 2, (rs[1] + ls[1]) / 2, min(rs[2], ls[2])]
         out.append(person)
     if not out:
-        raise PoseError("No person was found in the photo.")
+        raise PoseError("error.pose_nobody")
     return validate({"people": out[:MAX_PEOPLE]})
 
 
@@ -217,5 +217,5 @@ def limb_lengths(pose: dict[str, Any], index: int) -> list[float]:
 def _person(pose: dict[str, Any], index: int) -> list[list[float]]:
     people = pose["people"]
     if not 0 <= index < len(people):
-        raise PoseError(f"This pose has {len(people)} people; there is no person {index + 1}.")
+        raise PoseError("error.pose_person", count=len(people), number=index + 1)
     return people[index]

@@ -392,7 +392,8 @@ def story_markdown(book: Book) -> str:
 
 def escape_md(text: str) -> str:
     """HTML-escaped and Markdown-neutral: shown as the words that were written, nothing more."""
-    return re.sub(r"([\\`*_{}\[\]()#+\-!|~>])", r"\\\1", html.escape(text or "", quote=True))
+    # quote=False: "&#x27;" would have its "#" escaped below and show as the raw entity.
+    return re.sub(r"([\\`*_{}\[\]()#+\-!|~>])", r"\\\1", html.escape(text or "", quote=False))
 
 
 def _index(book: Book, page_id: str | None) -> int:

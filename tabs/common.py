@@ -1,20 +1,31 @@
 """What every tab receives from the app shell, and small helpers tabs share.
 
-This is not a tab: tabs import it, never each other. A tab module exposes
-``TITLE`` (an i18n key), ``STRINGS = {"en": {...}, "ko": {...}}`` and ``build(ctx, tab)``.
+This is not a tab: tabs import it, never each other. A tab module exposes ``TITLE`` (a catalogue
+key) and ``build(ctx, tab)``; its words live in ``locales/<lang>/ui_<tab>.json``.
+
+Two languages meet on a page: the *visitor's* (the browser's Accept-Language: buttons, status,
+messages) and the *book's* (placeholders, sample sentences, consent wording). ``say`` speaks the
+visitor's, ``messages.text(key, book.language)`` the book's.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
+import html
+import inspect
 import logging
+import os
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
+from studio import messages
 from studio.backends.base import BackendError, Cancelled
 from studio.media import MediaError
-from studio.messages import language_of, text
+from studio.messages import Localized
 from studio.session_guard import request_visitor
 from studio.services import Services
 from studio.storage import StoreError
@@ -22,8 +33,16 @@ from studio.visitors import owner_matches
 
 log = logging.getLogger("gieok.ui")
 
+
+class Refused(Localized, ValueError):
+    """A user action that cannot run now (no book open, no voice yet...): a message key + values."""
+
+
 # Errors whose messages are written for users; anything else is logged and shown generically.
-USER_ERRORS: tuple[type[BaseException], ...] = (StoreError, BackendError, MediaError, ValueError)
+USER_ERRORS: tuple[type[BaseException], ...] = (Refused, StoreError, BackendError, MediaError, ValueError)
+
+_visitor_language: contextvars.ContextVar[str] = contextvars.ContextVar("gieok_visitor_language",
+                                                                       default=messages.DEFAULT_LANGUAGE)
 
 
 @dataclass
@@ -35,26 +54,125 @@ class TabContext:
     tabs: gr.Tabs | None = None  # the studio's tab strip, to move the visitor along (e.g. to "story")
 
     def t(self, key: str) -> Any:
+        """A label the browser translates (UI chrome follows the visitor's language)."""
         return self.i18n(key)
 
 
+# -- the visitor's language ------------------------------------------------------------------
+def visitor_language() -> str:
+    return _visitor_language.get()
+
+
+def language_of_request(request: gr.Request | None) -> str:
+    headers = getattr(request, "headers", None) or {}
+    return messages.language_of(headers.get("accept-language"))
+
+
+def say(key: str, **values: Any) -> str:
+    """A message in the visitor's language (status lines, progress, warnings)."""
+    return messages.text(key, visitor_language(), **values)
+
+
+def message_of(exc: BaseException) -> str:
+    """An error's message in the visitor's language (values that are messages themselves too)."""
+    if not isinstance(exc, Localized):
+        return str(exc)
+    lang = visitor_language()
+    values = getattr(exc, "values", {}) or {}
+    if any(isinstance(v, Localized) for v in values.values()) and messages.has_key(exc.key):
+        return messages.text(exc.key, lang, **{k: message_of(v) if isinstance(v, Localized) else v
+                                               for k, v in values.items()})
+    return exc.render(lang)
+
+
+# -- one way for every handler to fail without breaking the page -------------------------------
+def refuse(key: str, **values: Any):
+    raise Refused(key, **values)
+
+
+def _report(exc: BaseException, name: str) -> None:
+    """Say why nothing happened, as a toast in the visitor's language; outputs stay as they were."""
+    if isinstance(exc, gr.Error):
+        warn(exc.message)
+    elif isinstance(exc, Cancelled):
+        gr.Info(html.escape(message_of(exc) or say("common.stopped")))
+    elif isinstance(exc, USER_ERRORS):
+        warn(message_of(exc))
+    else:
+        log.exception("internal error in %s", name)
+        warn(say("common.internal_error"))
+
+
+def warn(message: str) -> None:
+    """One toast (Gradio renders its text as HTML: user words in messages are escaped)."""
+    gr.Warning(html.escape(message))
+
+
+def _split_request(args: tuple) -> tuple[str, tuple, gr.Request | None]:
+    """Gradio passes the request first (see the wrapper's signature); Python callers don't."""
+    if args and isinstance(args[0], gr.Request):
+        return language_of_request(args[0]), args[1:], args[0]
+    return visitor_language(), args, None
+
+
 def user_errors(fn: Callable) -> Callable:
-    """Turn known failures into ``gr.Error`` with their message; hide internal errors."""
+    """Run a handler in the visitor's language; a refused or failed action shows one message
+    (``gr.Warning``) and returns ``gr.skip()``, so no output is put into an error state.
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except gr.Error:
-            raise
-        except Cancelled as exc:
-            raise gr.Error(str(exc) or "Stopped.", title="Stopped") from None
-        except USER_ERRORS as exc:
-            raise gr.Error(str(exc)) from None
-        except Exception:
-            log.exception("internal error in %s", fn.__name__)
-            raise gr.Error("Something went wrong on our side. Your saved work is safe; please try again.") from None
+    The wrapper's signature starts with a ``gr.Request`` parameter, so Gradio fills it (Gradio
+    fills special parameters only in positional places, so it cannot be a keyword); a handler
+    receives it only when its own first parameter is annotated ``gr.Request``. Generators are
+    wrapped step by step: Gradio runs each step in a fresh copy of the context, so the language
+    is set again for every step."""
+    signature = inspect.signature(fn)
+    params = list(signature.parameters.values())
+    pass_request = bool(params) and _is_request(params[0])
 
+    def call_args(args):
+        lang, rest, request = _split_request(args)
+        return lang, ((request, *rest) if pass_request else rest)
+
+    if inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            lang, rest = call_args(args)
+            steps = None
+            while True:
+                token = _visitor_language.set(lang)
+                failed = False
+                try:  # nothing may be yielded inside: the next step runs in another context
+                    if steps is None:
+                        steps = fn(*rest, **kwargs)
+                    item = next(steps)
+                except StopIteration:
+                    return
+                except Exception as exc:  # noqa: BLE001 - every failure becomes one message
+                    _report(exc, fn.__name__)
+                    failed = True
+                finally:
+                    _visitor_language.reset(token)
+                if failed:
+                    yield gr.skip()
+                    return
+                yield item
+    else:
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            lang, rest = call_args(args)
+            token = _visitor_language.set(lang)
+            try:
+                return fn(*rest, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every failure becomes one message
+                _report(exc, fn.__name__)
+                return gr.skip()
+            finally:
+                _visitor_language.reset(token)
+
+    request_param = inspect.Parameter("gieok_request", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                                      annotation=gr.Request)
+    own = params[1:] if pass_request else params
+    wrapper.__signature__ = signature.replace(parameters=[request_param, *own])
+    wrapper.__annotations__ = {**getattr(fn, "__annotations__", {}), "gieok_request": gr.Request}
     return wrapper
 
 
@@ -66,19 +184,83 @@ def current_request() -> gr.Request | None:
     return LocalContext.request.get(None)
 
 
+def _is_request(param: inspect.Parameter) -> bool:
+    return param.annotation in (gr.Request, "gr.Request", "gr.Request | None")
+
+
 def require_owner(owner: str | None) -> str:
     """The visitor's owner id, checked against this call's own token/login (not only the
     ``gr.State`` filled at load, which follows the browser-chosen session hash)."""
     request = current_request()
-    lang = language_of(request.headers.get("accept-language") if request is not None else None)
     if not owner:
-        raise gr.Error(text("spaces.session_not_started", lang))
+        refuse("common.no_session")
     if owner != "local" and not owner_matches(owner, *request_visitor(request)):
-        raise gr.Error(text("spaces.session_taken", lang))
+        refuse("spaces.session_taken")
     return owner
 
 
 def require_book(book_id: str | None) -> str:
     if not book_id:
-        raise gr.Error("Open a book in the Library first. / 먼저 서재에서 책을 열어 주세요.")
+        refuse("common.no_book")
     return book_id
+
+
+# -- pictures the browser can always load ------------------------------------------------------
+_PICTURES = Path(tempfile.mkdtemp(prefix="gieok-pictures-"))  # outside the data dir, per process
+
+
+def picture(services: Services, owner: str | None, ref: str | None, max_side: int | None = None) -> str | None:
+    """A stable file for a stored picture: written once, atomically, under a name made from the
+    picture's content reference. Handing Gradio PIL images made it rewrite the same cache file
+    while a browser was still reading it (``Content-Length`` mismatch, broken thumbnails)."""
+    if not (owner and ref):
+        return None
+    media = services.store.media_for(owner)
+    if not media.exists(ref):
+        return None
+    stem = ref.rsplit(".", 1)[0]
+    target = _PICTURES / (f"{stem}-{max_side}.png" if max_side else f"{stem}.png")
+    if target.exists():
+        return str(target)
+    from PIL import Image
+
+    try:
+        with Image.open(media.path(ref)) as img:
+            img = img.convert("RGB")
+            if max_side:
+                img.thumbnail((max_side, max_side))
+            partial = target.with_suffix(f".{os.getpid()}.{id(img)}.part")
+            img.save(partial, format="PNG")
+        os.replace(partial, target)
+    except OSError:
+        log.warning("picture %s could not be read", ref)
+        return None
+    return str(target)
+
+
+def next_button(ctx: TabContext, label_key: str, target_tab: str, visible: bool = False) -> gr.Button:
+    """A hidden "next step" button that moves the visitor to ``target_tab``; a handler shows it
+    (``gr.update(visible=True)``) once the step before it is done."""
+    button = gr.Button(ctx.t(label_key), visible=visible, variant="primary",
+                       elem_classes=["gieok-next"])
+    if ctx.tabs is not None:
+        button.click(lambda: gr.Tabs(selected=target_tab), None, ctx.tabs, api_visibility="private")
+    return button
+
+
+# -- which engine does what, in plain words ----------------------------------------------------
+def engine_name(kind: str, name: str) -> str:
+    key = f"engine.{kind}.{name}"
+    return say(key) if messages.has_key(key) else name
+
+
+def engine_line(services: Services, kind: str) -> str:
+    """"Pictures: pencil sketches (offline) — connect a picture model…": no setting names here
+    (those live in the Settings tab's details)."""
+    active = services.backends.active_or_none(kind)
+    if active is None:
+        return say(f"line.{kind}.none") if messages.has_key(f"line.{kind}.none") else say("engine.none")
+    own = f"line.{kind}.{active.name}"
+    if messages.has_key(own):
+        return say(own)
+    return say(f"line.{kind}.other", engine=engine_name(kind, active.name))

@@ -6,57 +6,33 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import lifecycle
-from studio.export.exports import export_book, fresh_export_dir, whats_missing
+from studio.export.exports import export_book, fresh_export_dir
 from studio.jobs import Jobs
-from tabs.common import TabContext, require_book, require_owner, user_errors
+from tabs.common import TabContext, require_book, require_owner, say, user_errors
 
 TITLE = "tab.export"
-STRINGS = {
-    "en": {
-        "tab.export": "Export",
-        "ex.check": "Check the book again",
-        "ex.font": "Font",
-        "ex.pdf": "Picture book (PDF)",
-        "ex.size": "Page size",
-        "ex.bleed": "Add 3 mm bleed for a print shop",
-        "ex.epub": "E-book that reads aloud (EPUB 3)",
-        "ex.mp4": "Video (MP4)",
-        "ex.burn": "Show the words on the video",
-        "ex.audio": "Audiobook",
-        "ex.audio_format": "Format",
-        "ex.web": "Web book (one HTML file, works offline)",
-        "ex.make": "Make",
-        "ex.stop": "Stop",
-        "ex.file": "Download",
-    },
-    "ko": {
-        "tab.export": "내보내기",
-        "ex.check": "책 다시 확인하기",
-        "ex.font": "글꼴",
-        "ex.pdf": "그림책 (PDF)",
-        "ex.size": "판형",
-        "ex.bleed": "인쇄소용 재단 여백 3mm 추가",
-        "ex.epub": "읽어 주는 전자책 (EPUB 3)",
-        "ex.mp4": "동영상 (MP4)",
-        "ex.burn": "영상에 글 넣기",
-        "ex.audio": "오디오북",
-        "ex.audio_format": "형식",
-        "ex.web": "웹 책 (HTML 파일 하나, 오프라인에서도 재생)",
-        "ex.make": "만들기",
-        "ex.stop": "멈추기",
-        "ex.file": "내려받기",
-    },
-}
-SIZES = [("A4", "a4"), ("8×8 in", "square-8in"), ("20×20 cm", "square-20cm")]
-FONTS = [("나눔명조 · Nanum Myeongjo", "myeongjo"), ("나눔고딕 · Nanum Gothic", "gothic")]
-AUDIO_FORMATS = [("M4B (chapters)", "m4b"), ("MP3", "mp3")]
-READY = "✓ Everything is there: every page has a picture and a narration. / 모든 쪽에 그림과 낭독이 있습니다."
+SIZES = [("ex.size_a4", "a4"), ("ex.size_8in", "square-8in"), ("ex.size_20cm", "square-20cm")]
+FONTS = [("ex.font_myeongjo", "myeongjo"), ("ex.font_gothic", "gothic")]
+AUDIO_FORMATS = [("ex.format_m4b", "m4b"), ("ex.format_mp3", "mp3")]
 
 
-def status_markdown(notes: list[str]) -> str:
+def book_checklist(book, media) -> str:
+    """What the exports will fill in, in the visitor's words; the "ready" line when nothing is."""
+    if not book.pages:
+        return say("ex.no_pages")
+    notes = []
+    for number, page in enumerate(book.pages, start=1):
+        chosen = page.chosen_image()
+        if not (chosen and media.exists(chosen.image)):
+            notes.append(say("ex.no_picture", page=number))
+        take = page.chosen_narration()
+        if not (take and media.exists(take.audio)):
+            notes.append(say("ex.no_narration", page=number))
+        if not page.text.strip():
+            notes.append(say("ex.no_text", page=number))
     if not notes:
-        return READY
-    return "\n".join(f"- {note}" for note in notes)
+        return say("ex.ready")
+    return "\n".join(f"- {note}" for note in notes) + "\n\n" + say("ex.can_still")
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
@@ -68,11 +44,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         status = gr.Markdown(elem_classes=["gieok-notice"])
     with gr.Row():
         check_btn = gr.Button(t("ex.check"), scale=1)
-        font = gr.Radio(FONTS, value="myeongjo", label=t("ex.font"), scale=3)
+        font = gr.Radio([(t(k), v) for k, v in FONTS], value="myeongjo", label=t("ex.font"), scale=3)
     with gr.Row(equal_height=False):
         with gr.Column(min_width=260):
             gr.Markdown(f"### {t('ex.pdf')}")
-            size = gr.Radio(SIZES, value="a4", label=t("ex.size"))
+            size = gr.Radio([(t(k), v) for k, v in SIZES], value="a4", label=t("ex.size"))
             bleed = gr.Checkbox(False, label=t("ex.bleed"))
             pdf_btn = gr.Button(t("ex.make"), variant="primary")
             pdf_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
@@ -91,7 +67,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 mp4_stop = gr.Button(t("ex.stop"), variant="stop", scale=1)
             mp4_file = gr.File(label=t("ex.file"), interactive=False, height=80, visible=False)
             gr.Markdown(f"### {t('ex.audio')}")
-            audio_format = gr.Radio(AUDIO_FORMATS, value="m4b", label=t("ex.audio_format"))
+            audio_format = gr.Radio([(t(k), v) for k, v in AUDIO_FORMATS], value="m4b", label=t("ex.audio_format"))
             with gr.Row():
                 audio_btn = gr.Button(t("ex.make"), variant="primary", scale=3)
                 audio_stop = gr.Button(t("ex.stop"), variant="stop", scale=1)
@@ -100,8 +76,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def make(owner, book_id, kind, progress, **options):
         owner, book_id = require_owner(owner), require_book(book_id)
 
+        doing = say("ex.making", kind=say(f"ex.kind_{kind}"))
+
         def report(p):
-            progress(p.fraction, desc=p.message)
+            progress(p.fraction, desc=doing)
 
         if kind in ("mp4", "audiobook"):
             options["cancel"] = token = jobs.start(owner, "encode")
@@ -113,6 +91,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 jobs.finish(owner, "encode", token)
         return gr.update(value=str(path), visible=True)  # the download box appears once there is a file
 
+    @user_errors
     def stop(owner):
         if owner:
             jobs.cancel(owner, "encode")
@@ -120,8 +99,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     @user_errors
     def check(owner, book_id):
         if not (owner and book_id):
-            return "Open a book in the Library first. / 먼저 서재에서 책을 열어 주세요."
-        return status_markdown(whats_missing(services, owner, book_id))
+            return say("common.no_book_yet")
+        return book_checklist(services.store.get(owner, book_id), services.store.media_for(owner))
 
     @user_errors
     def make_pdf(owner, book_id, size_, bleed_, font_, progress=gr.Progress()):

@@ -1,80 +1,41 @@
 """Library tab: my books — create, open, rename, duplicate, delete, export and import."""
 from __future__ import annotations
 
+import functools
+import tempfile
 import time
 from pathlib import Path
 
 import gradio as gr
 
-from studio import lifecycle
+from studio import lifecycle, messages
 from studio.book import MAX_PAGES, MIN_PAGES
 from studio.export.archive import export_archive, import_archive
-from studio.messages import text
-from tabs.common import TabContext, require_owner, user_errors
+from tabs.common import (TabContext, next_button, picture, refuse, require_owner, say, user_errors,
+                         visitor_language)
 
 TITLE = "tab.library"
-STRINGS = {
-    "en": {
-        "tab.library": "Library",
-        "lib.new": "New book",
-        "lib.title": "Title",
-        "lib.dedicated": "Dedicated to",
-        "lib.language": "Language of the book",
-        "lib.pages": "Number of pages",
-        "lib.create": "Create book",
-        "lib.mine": "My books",
-        "lib.choose": "Book",
-        "lib.open": "Open",
-        "lib.rename_to": "New title",
-        "lib.rename": "Rename",
-        "lib.duplicate": "Duplicate",
-        "lib.delete": "Delete…",
-        "lib.confirm": "Yes, delete this book forever",
-        "lib.cancel": "Keep it",
-        "lib.export": "Download as archive (.zip)",
-        "lib.import": "Import a book archive (.zip)",
-        "lib.archive": "Archive",
-    },
-    "ko": {
-        "tab.library": "서재",
-        "lib.new": "새 책",
-        "lib.title": "제목",
-        "lib.dedicated": "이 책을 바치는 분",
-        "lib.language": "책의 언어",
-        "lib.pages": "쪽 수",
-        "lib.create": "책 만들기",
-        "lib.mine": "나의 책",
-        "lib.choose": "책",
-        "lib.open": "열기",
-        "lib.rename_to": "새 제목",
-        "lib.rename": "이름 바꾸기",
-        "lib.duplicate": "복제",
-        "lib.delete": "삭제…",
-        "lib.confirm": "네, 이 책을 영구히 삭제합니다",
-        "lib.cancel": "취소",
-        "lib.export": "보관 파일(.zip)로 내려받기",
-        "lib.import": "보관 파일(.zip) 가져오기",
-        "lib.archive": "보관 파일",
-    },
-}
-LANG_CHOICES = [("한국어", "ko"), ("English", "en")]
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
     store = services.store
 
+    welcome = gr.Markdown(t("lib.welcome"), elem_classes=["gieok-welcome"], visible=False)
     with gr.Row():
         with gr.Column(scale=1, min_width=280):
             gr.Markdown(f"### {t('lib.new')}")
-            title = gr.Textbox(label=t("lib.title"), placeholder="할머니의 감나무", max_length=200)
-            dedicated = gr.Textbox(label=t("lib.dedicated"), placeholder="사랑하는 순자 할머니께", max_length=300)
-            language = gr.Radio(LANG_CHOICES, value="ko", label=t("lib.language"))
+            title = gr.Textbox(label=t("lib.title"), placeholder=t("lib.title_placeholder"), max_length=200)
+            dedicated = gr.Textbox(label=t("lib.dedicated"), placeholder=t("lib.dedicated_placeholder"),
+                                   max_length=300)
+            language = gr.Radio([(t("lang.ko"), "ko"), (t("lang.en"), "en")], value="ko", label=t("lib.language"))
             page_count = gr.Slider(MIN_PAGES, MAX_PAGES, value=6, step=1, label=t("lib.pages"))
             create_btn = gr.Button(t("lib.create"), variant="primary")
-            gr.Markdown(f"### {t('lib.import')}")
-            upload = gr.File(label=t("lib.archive"), file_types=[".zip"], type="filepath")
-        with gr.Column(scale=2):
+            created = gr.Markdown(elem_classes=["gieok-notice"], visible=False)
+            to_story = next_button(ctx, "lib.to_story", "story")
+            with gr.Accordion(t("lib.import"), open=False):
+                upload = gr.File(label=t("lib.archive"), file_types=[".zip"], type="filepath")
+        with gr.Column(scale=2, visible=False) as shelf:  # shown once there is a book
             gr.Markdown(f"### {t('lib.mine')}")
             covers = gr.Gallery(show_label=False, columns=6, rows=1, height=180, object_fit="contain",
                                 allow_preview=False, preview=False, fit_columns=False,
@@ -109,29 +70,42 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return listing(owner)
 
     @user_errors
+    def welcome_view(owner):
+        """The empty library greets a new family with the way to their first book, and the new
+        book's language starts as the visitor's."""
+        empty = bool(owner) and not store.list(owner)
+        return gr.update(visible=empty), gr.update(visible=bool(owner) and not empty), visitor_language()
+
+    @user_errors
+    def shelf_view(owner):
+        books = bool(owner) and bool(store.list(owner))
+        return gr.update(visible=not books), gr.update(visible=books)
+
+    @user_errors
     def create(owner, title_, dedicated_, language_, pages_):
         owner = require_owner(owner)
         book = store.create(owner, title_, dedicated_, language_, int(pages_))
         drop, thumbs = listing(owner, book.id)
-        return book.id, drop, thumbs, f"“{book.title}” ✓", ""
+        done = gr.update(value=say("lib.created", title=book.title), visible=True)
+        return book.id, drop, thumbs, done, "", gr.update(visible=True), gr.update(visible=False), gr.update(visible=True)
 
     @user_errors
     def open_book(owner, chosen):
         book = store.get(require_owner(owner), _chosen(chosen))
-        return book.id, f"📖 “{book.title}”", gr.Tabs(selected="story")
+        return book.id, say("lib.opened", title=book.title), gr.Tabs(selected="story")
 
     @user_errors
     def rename(owner, chosen, title_):
         owner = require_owner(owner)
         book = store.rename(owner, _chosen(chosen), title_)
-        return (*listing(owner, book.id), f"✓ “{book.title}”")
+        return (*listing(owner, book.id), say("lib.renamed", title=book.title))
 
     @user_errors
     def duplicate(owner, chosen):
         owner = require_owner(owner)
         source = store.get(owner, _chosen(chosen))
-        copy = store.duplicate(owner, source.id, " (사본)" if source.language == "ko" else " (copy)")
-        return (*listing(owner, copy.id), f"✓ “{copy.title}”")
+        copy = store.duplicate(owner, source.id, messages.text("lib.copy_suffix", source.language))
+        return (*listing(owner, copy.id), say("lib.duplicated", title=copy.title))
 
     @user_errors
     def delete(owner, chosen, open_id):
@@ -140,7 +114,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         title_ = next((_label(b) for b in store.list(owner) if b.id == book_id), "")
         store.delete(owner, book_id)  # its photos, recordings and voice files go with it
         still_open = None if open_id == book_id else open_id
-        return (*listing(owner), gr.update(visible=False), still_open, f"🗑 “{title_}”")
+        return (*listing(owner), gr.update(visible=False), still_open, say("lib.deleted", title=title_))
 
     @user_errors
     def export(owner, chosen):
@@ -151,11 +125,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def import_(owner, path):
         owner = require_owner(owner)
         if not path:
-            raise gr.Error("Choose a .zip book archive first.")
+            refuse("lib.no_archive")
         settings = services.settings
         book = import_archive(store, owner, Path(path), max_expansion=settings.import_max_expansion,
                               max_total_bytes=settings.import_max_mb * 1024**2)
-        return (*listing(owner, book.id), f"✓ “{book.title}”")
+        return (*listing(owner, book.id), say("lib.imported", title=book.title))
 
     def pick_from_gallery(owner, evt: gr.SelectData):
         books = store.list(owner) if owner else []
@@ -163,9 +137,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     lists = [chooser, covers]
     create_btn.click(create, [ctx.owner, title, dedicated, language, page_count],
-                     [ctx.book_id, *lists, status, title], api_name="create_book")
+                     [ctx.book_id, *lists, created, title, to_story, welcome, shelf], api_name="create_book")
     gr.on([tab.select], refresh, [ctx.owner], lists, api_name="list_books")
     ctx.owner.change(refresh, [ctx.owner], lists, api_visibility="private")
+    gr.on([tab.select, ctx.owner.change], welcome_view, [ctx.owner], [welcome, shelf, language],
+          api_visibility="private")
     open_btn.click(open_book, [ctx.owner, chooser], [ctx.book_id, status, ctx.tabs], api_name="open_book")
     covers.select(pick_from_gallery, [ctx.owner], [chooser], api_visibility="private")
     rename_btn.click(rename, [ctx.owner, chooser, new_title], [*lists, status], api_name="rename_book")
@@ -173,39 +149,38 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     delete_btn.click(lambda: gr.update(visible=True), None, confirm_row, api_visibility="private")
     keep_btn.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
     confirm_btn.click(delete, [ctx.owner, chooser, ctx.book_id], [*lists, confirm_row, ctx.book_id, status],
-                      api_name="delete_book")
+                      api_name="delete_book").then(shelf_view, [ctx.owner], [welcome, shelf], api_visibility="private")
     export_btn.click(export, [ctx.owner, chooser], [archive], api_name="export_book")
-    upload.upload(import_, [ctx.owner, upload], [*lists, status], api_name="import_book")
+    upload.upload(import_, [ctx.owner, upload], [*lists, status], api_name="import_book").then(
+        shelf_view, [ctx.owner], [welcome, shelf], api_visibility="private")
 
 
 def _chosen(chosen: str | None) -> str:
     if not chosen:
-        raise gr.Error("Choose a book first. / 먼저 책을 골라 주세요.")
+        refuse("lib.no_choice")
     return chosen
 
 
 def _label(book) -> str:
     """A damaged record has no trustworthy title: show it as damaged (it can be deleted or exported)."""
     if book.damaged:
-        return f"{text('store.damaged_title', 'ko')} · {text('store.damaged_title', 'en').lstrip('⚠ ')}"
+        return say('store.damaged_title')
     return book.title
 
 
 def _thumbnail(services, book):
-    """A small cover image (PIL) for the gallery; a soft paper card when there is no picture yet."""
+    """A small cover (a stable file) for the gallery; a soft paper card when there is no picture yet."""
+    return picture(services, book.owner, book.cover(), 256) or _paper_card()
+
+
+@functools.lru_cache(maxsize=1)
+def _paper_card():
     from PIL import Image, ImageDraw
 
-    ref = book.cover()
-    media = services.store.media_for(book.owner)
-    if ref and media.exists(ref):
-        try:
-            with Image.open(media.path(ref)) as img:
-                img.thumbnail((256, 256))
-                return img.convert("RGB")
-        except OSError:
-            pass
     card = Image.new("RGB", (256, 256), (250, 240, 225))
     draw = ImageDraw.Draw(card)
     draw.rounded_rectangle((16, 16, 240, 240), radius=18, outline=(214, 170, 120), width=4)
     draw.ellipse((98, 70, 158, 130), fill=(240, 196, 140))
-    return card
+    path = Path(tempfile.mkdtemp(prefix="gieok-card-")) / "paper-card.png"
+    card.save(path)
+    return str(path)

@@ -30,3 +30,61 @@ def browser_page(width=1280, height=900, locale="ko-KR"):
             yield context.new_page()
         finally:
             browser.close()
+
+
+# -- what a visitor sees -------------------------------------------------------------------------
+HANGUL = r"[\uac00-\ud7a3\u3131-\u318e]"
+# Latin words a Korean page may show: product, model and file-format names, units.
+LATIN_ALLOWED = {"PDF", "EPUB", "MP4", "MP3", "M4B", "HTML", "LoRA", "RVC", "XTTS", "VITS", "ControlNet", "img2img",
+                 "A4", "MB", "cm", "mm", "Gieok", "Studio", "Gradio", "Stable", "Diffusion", "zip", "safetensors",
+                 "pth", "index", "in", "Hz", "README", "TOML", "CSV", "TSV", "KB", "wav"}
+
+_VISIBLE_TEXT = """() => {
+  const parts = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walker.nextNode()) {
+    const node = walker.currentNode, el = node.parentElement;
+    if (!el || !node.textContent.trim()) continue;
+    const style = getComputedStyle(el);
+    if (style.visibility === 'hidden' || style.display === 'none' || !el.getClientRects().length) continue;
+    if (el.closest('[hidden], .hide, [aria-hidden="true"], script, style, noscript')) continue;
+    parts.push(node.textContent.trim());
+  }
+  document.querySelectorAll('input[placeholder], textarea[placeholder]').forEach(el => {
+    if (el.getClientRects().length && !el.value) parts.push(el.placeholder);
+  });
+  return parts.join('\\n');
+}"""
+
+_ERROR_BADGES = """() => [...document.querySelectorAll('.error, [data-testid="status-tracker"].error')]
+  .filter(el => el.getClientRects().length && !el.closest('.toast-body, .toast-wrap'))
+  .map(el => (el.closest('[id]') || el).id || el.className)"""
+
+_BROKEN_IMAGES = """() => [...document.images]
+  .filter(img => img.getClientRects().length && img.complete && img.naturalWidth === 0)
+  .map(img => img.currentSrc || img.src)"""
+
+
+def visible_text(page) -> str:
+    return page.evaluate(_VISIBLE_TEXT)
+
+
+def foreign_words(text: str, language: str, own: list[str] = ()) -> list[str]:
+    """Words of the other language on the page, leaving out the family's own words (``own``)."""
+    import re
+
+    for words in sorted(own, key=len, reverse=True):
+        if words:
+            text = text.replace(words, " ")
+    if language == "en":
+        return sorted({line.strip() for line in text.splitlines() if re.search(HANGUL, line)})
+    allowed = {w.lower() for w in LATIN_ALLOWED}  # "a4.pdf" in a file name is the same word
+    return sorted({w for w in re.findall(r"[A-Za-z][A-Za-z0-9+\-]+", text) if w.lower() not in allowed})
+
+
+def error_badges(page) -> list[str]:
+    return page.evaluate(_ERROR_BADGES)
+
+
+def broken_images(page) -> list[str]:
+    return page.evaluate(_BROKEN_IMAGES)

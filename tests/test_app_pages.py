@@ -3,7 +3,7 @@ three variants on page 2 (keep the second), the rest in one call, all still ther
 from __future__ import annotations
 
 import pytest
-from gradio_client.exceptions import AppError
+from ui_helpers import refused, toasts
 
 from studio.book import ImageSpec, Page
 from tiny_sd import tiny_models  # noqa: F401  (session fixture)
@@ -27,7 +27,7 @@ def test_a_family_illustrates_a_book_with_sketches(launch_app, client_for):
              image=ImageSpec(width=192, height=128)) for i in range(6)]))
 
     pages, overview, status = c.predict(None, api_name="/list_pages")
-    assert "Sketch illustrator — GIEOK_SD_MODEL is not set" in status and overview == []
+    assert status.startswith("Pictures: pencil sketches (offline)") and "GIEOK" not in status and overview == []
     page_ids = [value for _, value in pages["choices"]]
     assert len(page_ids) == 6
 
@@ -38,8 +38,8 @@ def test_a_family_illustrates_a_book_with_sketches(launch_app, client_for):
     assert "watercolor" in form[0] and form[4] == 25  # the preset's steps
     pose_img, person, kind = c.predict(page_ids[1], "hugging", api_name="/choose_pose")
     assert kind == "none" and len(person["choices"]) == 2  # no ControlNet set up: the sketch draws the pose
-    gallery, variant, overview, status = c.predict(page_ids[1], 3, *form, api_name="/generate_variants")
-    assert len(gallery) == 3 and len(variant["choices"]) == 3 and status.startswith("✓ 3")
+    gallery, variant, overview, status, _ = c.predict(page_ids[1], 3, *form, api_name="/generate_variants")
+    assert len(gallery) == 3 and len(variant["choices"]) == 3 and status.startswith("3 pictures made")
     second = variant["choices"][1][1]
     gallery, variant, overview = c.predict(page_ids[1], second, api_name="/choose_variant")
     assert variant["value"] == second and len(overview) == 1
@@ -47,7 +47,7 @@ def test_a_family_illustrates_a_book_with_sketches(launch_app, client_for):
     # page 4 keeps its words but is locked; the rest in one call
     c.predict(page_ids[3], True, api_name="/lock_page")
     overview, message = c.predict(api_name="/illustrate_book")
-    assert message.startswith("✓ 4 pages illustrated") and len(overview) == 5
+    assert message.startswith("4 pages illustrated") and len(overview) == 5
 
     # reload: a new browser session sees the same book, page 2 still shows the second variant
     c2 = client_for(url)
@@ -72,22 +72,20 @@ def test_bad_lora_upload_shows_a_clear_error(launch_app, client_for, tmp_path):
     services.store.update("local", drop["value"], lambda b: setattr(b, "pages", [Page(text="one")]))
     pages, *_ = c.predict(None, api_name="/list_pages")
     c.predict(None, api_name="/show_page")  # no page chosen yet: nothing happens, no error
-    with pytest.raises(AppError, match="Choose a page first"):
-        c.predict(None, "canny", api_name="/preview_map")
+    assert refused(c, None, "canny", api_name="/preview_map") == "Choose a page first."
     bad = tmp_path / "style.safetensors"
     bad.write_bytes(b"this is not a safetensors file at all")
-    with pytest.raises(AppError, match="not a valid .safetensors"):
-        c.predict(pages["value"], handle_file(str(bad)), api_name="/upload_lora")
+    assert "not a valid .safetensors" in refused(c, pages["value"], handle_file(str(bad)), api_name="/upload_lora")
     from PIL import Image
 
     photo = tmp_path / "family.png"
     Image.new("RGB", (64, 48), (250, 250, 250)).save(photo)
     cut = tmp_path / "cut.png"
     cut.write_bytes(photo.read_bytes()[:60])
-    with pytest.raises(AppError, match="damaged|not an image"):
-        c.predict(pages["value"], handle_file(str(cut)), api_name="/set_init_photo")
+    said = refused(c, pages["value"], handle_file(str(cut)), api_name="/set_init_photo")
+    assert "damaged" in said or "not an image" in said
     assert services.store.get("local", drop["value"]).pages[0].image.init_image is None
-    assert c.predict(pages["value"], handle_file(str(photo)), api_name="/set_map_photo").startswith("✓ control")
+    assert c.predict(pages["value"], handle_file(str(photo)), api_name="/set_map_photo").startswith("The photo will guide")
     assert c.predict(pages["value"], "canny", api_name="/preview_map") is not None  # an edge map of the photo
     assert c.predict(pages["value"], "depth", api_name="/preview_map") is None  # made at generation time
 
@@ -100,7 +98,7 @@ def test_with_a_model_configured_pages_are_painted_by_stable_diffusion(launch_ap
         Page(text=f"page {i}", illustration_prompt="a grandmother in the garden",
              image=ImageSpec(width=64, height=64, steps=2)) for i in range(4)]))
     pages, _, status = c.predict(None, api_name="/list_pages")
-    assert status.startswith("Stable Diffusion (diffusers) — model: ")
+    assert status.startswith("Pictures: Stable Diffusion")
     page_ids = [value for _, value in pages["choices"]]
     c.predict(page_ids[1], "reading together", api_name="/choose_pose")
     before = services.store.get("local", drop["value"]).pages[1].image.control.pose
@@ -108,11 +106,11 @@ def test_with_a_model_configured_pages_are_painted_by_stable_diffusion(launch_ap
     assert services.store.get("local", drop["value"]).pages[1].image.control.pose != before
     form = [_plain(v) for v in c.predict(page_ids[1], api_name="/show_page")[FORM]]
     form[2], form[3] = 7, True  # seed 7, locked: seeds 7, 8, 9
-    gallery, variant, _, status = c.predict(page_ids[1], 3, *form, api_name="/generate_variants")
-    assert status == "✓ 3 · seeds 7, 8, 9"
+    gallery, variant, _, status, seed_after = c.predict(page_ids[1], 3, *form, api_name="/generate_variants")
+    assert "(seeds 7, 8, 9)" in status and seed_after == 7  # kept: the lock is ticked
     c.predict(page_ids[1], variant["choices"][1][1], api_name="/choose_variant")
     overview, message = c.predict(api_name="/illustrate_book")
-    assert message == "✓ 3 pages illustrated" and len(overview) == 4
+    assert message.startswith("3 pages illustrated") and len(overview) == 4
     book = services.store.get("local", drop["value"])
     assert all(p.chosen_image().backend == "diffusers" for p in book.pages)
     assert book.pages[1].chosen_image().params["spec"]["seed"] == 8
@@ -134,10 +132,31 @@ def test_stop_button_cancels_the_whole_book_job_within_a_step(launch_app, client
         assert time.time() < deadline, "the first page never finished"
         time.sleep(0.05)
     started = time.time()
-    assert "stopping" in c.predict(api_name="/cancel_illustration")  # not stuck behind the GPU queue
-    with pytest.raises(AppError, match="Stopped"):
-        job.result(timeout=60)
+    assert "Stopping" in c.predict(api_name="/cancel_illustration")  # not stuck behind the GPU queue
+    job.result(timeout=60)
+    assert any("Stopped" in said for said in toasts(job))
     assert time.time() - started < 10
     book = services.store.get("local", drop["value"])
     # page 2 was stopped part-way (not finished first), page 1 is kept, nothing half-made is stored
     assert [len(p.variants) for p in book.pages] == [1, 0, 0, 0] and book.pages[0].chosen_image()
+
+
+def test_a_typed_seed_is_used_as_typed_and_random_gives_others(launch_app, client_for):
+    url, services = launch_app()
+    c = client_for(url)
+    drop, *_ = c.predict("Seeds", "", "en", 4, api_name="/create_book")
+    services.store.update("local", drop["value"], lambda b: setattr(b, "pages", [
+        Page(text="one", image=ImageSpec(width=64, height=64))]))
+    pages, *_ = c.predict(None, api_name="/list_pages")
+    page_id = pages["value"]
+    form = [_plain(v) for v in c.predict(page_id, api_name="/show_page")[FORM]]
+    form[2], form[3] = 12345, False  # typed, not kept
+    _, variant, _, status, seed_after = c.predict(page_id, 3, *form, api_name="/generate_variants")
+    page = services.store.get("local", drop["value"]).pages[0]
+    assert [v.params["spec"]["seed"] for v in page.variants] == [12345, 12346, 12347]
+    assert "(seeds 12345, 12346, 12347)" in status
+    assert seed_after != 12345  # not kept: the next press makes other pictures
+    form[2] = -1  # "a new one each time"
+    _, _, _, status, seed_after = c.predict(page_id, 3, *form, api_name="/generate_variants")
+    seeds = [v.params["spec"]["seed"] for v in services.store.get("local", drop["value"]).pages[0].variants[3:]]
+    assert len(seeds) == 3 and not set(seeds) & {12345, 12346, 12347, -1} and seed_after == -1

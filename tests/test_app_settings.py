@@ -1,14 +1,21 @@
-"""The Settings tab tells the family which model does each part, and why the others do not."""
+"""The Settings tab tells the family which engine does each part in plain words; the setting
+names are only in the details for whoever set the studio up."""
+from ui_helpers import client_in
 
 
-def test_backend_status_lists_every_backend_with_reasons(launch_app, client_for):
+def test_backend_status_in_plain_words_with_details(launch_app):
     url, _ = launch_app()
-    table = client_for(url).predict(api_name="/backend_status")
-    rows = {(r[0].split(" · ")[0], r[1]): (r[2], r[3]) for r in table["data"]}
+    table, details = client_in(url, "en-US").predict(api_name="/backend_status")
+    table = table.get("value", table)  # an update carrying the headers too
+    rows = {(r[0], r[1]): (r[2], r[3]) for r in table["data"]}
     in_use = {part for (part, _), (active, _) in rows.items() if active == "✓"}
-    assert {"Story writer", "Illustrator", "Speech", "Voice conversion"} <= in_use
-    assert rows[("Story writer", "Gemini")] == ("", "✗ no GEMINI_API_KEY set")
-    sd = next(v for (part, name), v in rows.items() if part == "Illustrator" and "Stable Diffusion" in name)
-    assert sd[0] == "" and "GIEOK_SD_MODEL" in sd[1]
-    active_illustrator = [name for (part, name), (a, _) in rows.items() if part == "Illustrator" and a == "✓"]
-    assert active_illustrator and "offline" in active_illustrator[0]
+    assert {"Story", "Pictures", "Reading voice", "Voice likeness"} <= in_use
+    assert rows[("Story", "Gemini (Google's writing model)")] == ("", "not set up")
+    assert rows[("Pictures", "Pencil sketches (offline)")] == ("✓", "ready")
+    assert not any("GIEOK" in cell or "API_KEY" in cell for row in table["data"] for cell in row)
+    assert "GIEOK_SD_MODEL" in details and "no GEMINI_API_KEY set" in details  # for the person who configures
+
+    table, details = client_in(url, "ko-KR").predict(api_name="/backend_status")
+    table = table.get("value", table)
+    assert ["그림", "연필 스케치 (오프라인)", "✓", "준비됨"] in table["data"]
+    assert "README" in details and "환경 변수" in details

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from gradio_client import handle_file
-from gradio_client.exceptions import AppError
+from ui_helpers import refused, toasts
 from PIL import Image
 
 from studio.store import BookStore
@@ -21,18 +21,18 @@ def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for, tm
     Image.new("RGB", (64, 48), "orange").save(tmp_path / "grandma.png")
     (tmp_path / "fake.png").write_text("not an image")
     gallery, _, status = c.predict([handle_file(str(tmp_path / "grandma.png"))], api_name="/add_photos")
-    assert len(gallery) == 1 and "1 photo" in status
-    with pytest.raises(AppError, match="not an image"):
-        c.predict([handle_file(str(tmp_path / "fake.png"))], api_name="/add_photos")
+    assert len(gallery) == 1 and status == "Photos of the memories: 1."
+    assert "not an image" in refused(c, [handle_file(str(tmp_path / "fake.png"))], api_name="/add_photos")
     loaded = c.predict(api_name="/story_load")
     writer_dd, why = loaded[10], loaded[11]
     assert writer_dd["value"] == "storyteller"
-    assert "**Offline storyteller** is writing" in why and "no GEMINI_API_KEY set" in why
+    assert why.startswith("Story: the offline storyteller writes it") and "GEMINI" not in why
 
     # (The confirmation row is a layout, so it is not among the API's outputs.)
     status, seed, chooser, text, prompt, info, overview, sheet = c.predict(
         "storyteller", 0, *FORM, api_name="/write_story")
-    assert "6 pages written" in status and seed == 0
+    sheet = sheet["value"]
+    assert status.startswith("6 pages written") and seed == 0
     page_ids = [value for _, value in chooser["choices"]]
     assert len(page_ids) == 6 and chooser["value"] == page_ids[0] and text and prompt.isascii()
     assert sheet["data"][0][0] == "순자 할머니"
@@ -43,11 +43,11 @@ def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for, tm
     # Edit page 2 (text and illustration prompt).
     out = c.predict(page_ids[1], "고친 둘째 쪽: 할머니가 뜨개질을 했어요.", "grandmother knitting by the window",
                     api_name="/save_page")
-    assert out[0] == "✓" and out[2] == "고친 둘째 쪽: 할머니가 뜨개질을 했어요."
+    assert out[0] == "Page saved." and out[2] == "고친 둘째 쪽: 할머니가 뜨개질을 했어요."
     # Regenerate page 3: new words, same place in the book, other pages untouched.
     before = services.store.get("local", book_id)
     status, chooser, text, *_ = c.predict(page_ids[2], "storyteller", 0, api_name="/regenerate_page")
-    assert "Page 3 rewritten" in status and chooser["value"] == page_ids[2]
+    assert status == "Page 3 was written again." and chooser["value"] == page_ids[2]
     after = services.store.get("local", book_id)
     assert after.pages[2].text == text != before.pages[2].text
     assert [p.text for i, p in enumerate(after.pages) if i != 2] == [p.text for i, p in enumerate(before.pages) if i != 2]
@@ -56,10 +56,10 @@ def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for, tm
     assert [v for _, v in out[1]["choices"]][:3] == [page_ids[0], page_ids[2], page_ids[1]]
     c.predict(page_ids[5], api_name="/move_page_down")
     # The character sheet is editable.
-    out = c.predict({"headers": ["Name / 이름", "Look (English) / 모습"],
+    out = c.predict({"headers": ["Name", "Look"],
                      "data": [["순자 할머니", "elderly woman, gray bun, red scarf"], ["아이", "a small child"]]},
                     api_name="/save_characters")
-    assert out[1]["data"][0][1] == "elderly woman, gray bun, red scarf"
+    assert out[1]["value"]["data"][0][1] == "elderly woman, gray bun, red scarf"
     # Pressing "write" again does not silently throw the pages away: it asks.
     status, *_ = c.predict("storyteller", 0, *FORM, api_name="/write_story")
     assert "already has 6 pages" in status
@@ -84,24 +84,21 @@ def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for, tm
 def test_new_version_after_confirmation_and_clear_errors(launch_app, client_for):
     url, services = launch_app()
     c = client_for(url)
-    with pytest.raises(AppError, match="Open a book in the Library first"):
-        c.predict("storyteller", 0, *FORM, api_name="/write_story")
+    assert refused(c, "storyteller", 0, *FORM, api_name="/write_story") == "Open a book in the Library first."
     drop, *_ = c.predict("Grandma's tree", "", "en", 4, api_name="/create_book")
-    with pytest.raises(AppError, match="write at least one memory"):
-        c.predict("storyteller", 0, "Sunja", "grandma", "", "", "", "gentle fairy tale", "5-8", 4, "en",
-                  api_name="/write_story")
+    assert "write at least one memory" in refused(c, "storyteller", 0, "Sunja", "grandma", "", "", "",
+                                                  "gentle fairy tale", "5-8", 4, "en", api_name="/write_story")
     form = ("Sunja", "grandma", "kind", "persimmon tree", "She sang to me.", "lullaby", "3-5", 4, "en")
     first = c.predict("storyteller", 0, *form, api_name="/write_story")
-    assert "4 pages written" in first[0]
-    with pytest.raises(AppError, match="Gemini is not available: no GEMINI_API_KEY set"):
-        c.predict("gemini", 0, *form, api_name="/write_new_version")
+    assert first[0].startswith("4 pages written")
+    assert "Gemini is not available" in refused(c, "gemini", 0, *form, api_name="/write_new_version")
     status, seed, chooser, text, *_ = c.predict("storyteller", 0, *form, api_name="/write_new_version")
-    assert "4 pages written" in status and seed == 1
+    assert status.startswith("4 pages written") and seed == 1
     assert text != first[3]
     assert c.predict(api_name="/cancel_story") == ""  # nothing running: nothing to stop
 
 
-@pytest.mark.parametrize("writer, label", [("openai", "**Local model"), ("gemini", "**Gemini**")])
+@pytest.mark.parametrize("writer, label", [("openai", "A connected writing model"), ("gemini", "Gemini (Google")])
 def test_model_writer_writes_regenerates_and_can_be_stopped(launch_app, client_for, monkeypatch, writer, label):
     import json
     import time
@@ -121,7 +118,7 @@ def test_model_writer_writes_regenerates_and_can_be_stopped(launch_app, client_f
         fake.replies = [("http", 503), ("ok", story_json(pages=4, text="<script>alert(1)</script> 할머니"))]
         status, seed, chooser, text, *_, overview, sheet = c.predict(writer, 0, *FORM[:7], 4, "ko",
                                                                      api_name="/write_story")
-        assert "4 pages written" in status and text.startswith("<script>")  # a text box shows it as text
+        assert status.startswith("4 pages written") and text.startswith("<script>")  # a text box shows it as text
         assert "<script>" not in overview and "&lt;script&gt;" in overview
         page_ids = [v for _, v in chooser["choices"]]
         fake.replies = [("ok", json.dumps({"text": "새로 쓴 셋째 쪽", "illustration_prompt": "a hug", "characters": [],
@@ -136,8 +133,8 @@ def test_model_writer_writes_regenerates_and_can_be_stopped(launch_app, client_f
         time.sleep(1.5)
         assert c.predict(api_name="/cancel_story").startswith("Stopping")
         started = time.monotonic()
-        with pytest.raises(AppError, match="Stopped"):
-            job.result(timeout=10)
+        job.result(timeout=10)
+        assert any("Stopped" in said for said in toasts(job))
         assert time.monotonic() - started < 2.5
         assert any("is writing… 1 s" in str(out[0]) for out in job.outputs())  # progress was shown
         book = services.store.list("local")[0]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from gradio_client import handle_file
-from gradio_client.exceptions import AppError
+from ui_helpers import refused
 
 from studio.audio import loudness_lufs, read_wav
 from studio.book import Page
@@ -47,7 +47,7 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     c.predict(api_name="/voice_refresh")
     out = c.predict("순자 할머니", api_name="/voice_create")
     voice_id = out[0]["value"]
-    assert voice_id and "consent" in out[10].lower()
+    assert voice_id and "consent needed" in out[10]
     long_text = "할머니는 매일 아침 일찍 일어나 마당을 쓸고 감나무에 물을 주며 노래를 흥얼거리셨어요 " * 2
     rec1 = _espeak_recording(tmp_path / "rec1.wav", long_text, 80)
     rec2 = tmp_path / "rec2.wav"
@@ -55,26 +55,24 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     mic = _espeak_recording(tmp_path / "mic.wav", long_text, 85)
     bad = tmp_path / "bad.wav"
     bad.write_text("not audio")
-    with pytest.raises(AppError, match="not an audio file"):
-        c.predict(voice_id, [handle_file(str(rec1)), handle_file(str(bad))], None, api_name="/voice_add_recordings")
+    assert "not an audio file" in refused(c, voice_id, [handle_file(str(rec1)), handle_file(str(bad))], None,
+                                          api_name="/voice_add_recordings")
     assert services.store.get("local", book_id).voice(voice_id).recordings == []
     out = c.predict(voice_id, [handle_file(str(rec1)), handle_file(str(rec2))], handle_file(str(mic)),
                     api_name="/voice_add_recordings")
-    assert "3 recording(s)" in out[1] and "usable minutes" in out[1]
+    assert out[1].startswith("Recordings: 3 · usable speech:")
     voice = services.store.get("local", book_id).voice(voice_id)
     assert len(voice.recordings) == 3 and voice.profile["median_pitch_hz"] > 100
 
     c.predict(voice_id, "espeak", "voice_match", *KNOBS, api_name="/voice_pipeline")
-    with pytest.raises(AppError, match="consent"):  # her voice is not used without consent
-        c.predict(False, api_name="/narrate_book")
-    with pytest.raises(AppError, match="statement"):
-        c.predict(voice_id, "민수", "손자", "2026-11-22", "", api_name="/voice_consent")
+    assert "consent" in refused(c, False, api_name="/narrate_book")  # her voice is not used without consent
+    assert "statement" in refused(c, voice_id, "민수", "손자", "2026-11-22", "", api_name="/voice_consent")
     out = c.predict(voice_id, "민수", "손자", "2026-11-22", "할머니 목소리로 책을 읽어도 좋다고 가족이 동의합니다.",
                     api_name="/voice_consent")
-    assert "consent given" in out[6]
+    assert out[6] == "Consent given by 민수 on 2026-11-22."
 
     final = c.predict(False, api_name="/narrate_book")
-    assert final.startswith("✓ 4/4")
+    assert final.startswith("4 of 4 pages are narrated.")
     book = services.store.get("local", book_id)
     levels = []
     for page in book.pages:
@@ -93,10 +91,9 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     # the RVC model she already has: validated upload, then page 3 in the converted voice
     evil = tmp_path / "evil.pth"
     evil.write_bytes(b"\x80\x04\x95" + b"not a model")
-    with pytest.raises(AppError, match="pth"):
-        c.predict(voice_id, handle_file(str(evil)), None, api_name="/voice_rvc_model")
+    assert "pth" in refused(c, voice_id, handle_file(str(evil)), None, api_name="/voice_rvc_model")
     out = c.predict(voice_id, handle_file(str(pth)), handle_file(str(index)), api_name="/voice_rvc_model")
-    assert "RVC model" in out[10] and "v2" in out[10]
+    assert "likeness: Voice model (RVC)" in out[10]
     standard, converted = c.predict(voice_id, "안녕하세요 할머니", api_name="/voice_preview")
     assert standard and converted
     _, takes3, _ = c.predict(voice_id, page_ids[2], api_name="/narrate_page")

@@ -80,12 +80,12 @@ def test_without_detectors_the_message_says_what_to_set(services, tmp_path):
     book = services.store.update("local", book.id, lambda b: b.pages.append(Page()))
     page_id = book.pages[0].id
     page_inputs.set_page_photo(services, "local", book.id, page_id, _photo(tmp_path / "p.png"), "control")
-    with pytest.raises(BackendError, match="GIEOK_POSE_MODEL"):
+    with pytest.raises(BackendError, match="Finding a pose in a photo is not set up"):
         page_inputs.detect_pose(services, "local", book.id, page_id)
     page = services.store.get("local", book.id).page(page_id)
     spec = ImageSpec.from_dict(page.image.to_dict())
     spec.control.kind = "depth"
-    with pytest.raises(BackendError, match="GIEOK_DEPTH_MODEL"):
+    with pytest.raises(BackendError, match="Finding depth in a photo is not set up"):
         page_inputs.control_map(services, page, spec, "local")
     assert page.image.control.pose is None  # nothing changed on the page
     rows = {(r.kind, r.name): r.availability.reason for r in services.backends.statuses()}

@@ -163,7 +163,7 @@ def test_prompt_is_composed_from_style_characters_and_page(book):
     assert illustrate.compose_prompt(book, page, "") == ("picking persimmons 2, a small grandmother with grey permed hair", "")
     edited = ImageSpec(prompt="my own words", style="watercolor")
     assert illustrate.final_spec(book, page, edited, 5).prompt == "my own words"
-    with pytest.raises(ValueError, match="no style named"):
+    with pytest.raises(ValueError, match="no picture style named"):
         illustrate.compose_prompt(book, page, "vaporwave")
 
 
@@ -207,5 +207,5 @@ def test_tone_grade_warms_and_cools():
 def test_spec_limits_are_checked(services, book):
     with pytest.raises(ValueError, match="64 to"):
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, ImageSpec(width=4000))
-    with pytest.raises(ValueError, match="1 to 8 variants"):
+    with pytest.raises(ValueError, match="1 to 8 pictures at a time"):
         illustrate.generate_variants(services, "local", book.id, book.pages[0].id, ImageSpec(), count=50)

@@ -100,7 +100,7 @@ def test_validate_refuses_bad_poses():
                 {"people": [[[float("nan"), 0, 1]] * 18]}):
         with pytest.raises(poses.PoseError):
             poses.validate(bad)
-    with pytest.raises(poses.PoseError, match="no pose named"):
+    with pytest.raises(poses.PoseError, match="no ready-made pose named"):
         poses.bundled("dancing on the moon")
 
 

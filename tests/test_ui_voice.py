@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import soundfile as sf
 
-from browser import browser_page, chromium_missing_reason
+from browser import browser_page, chromium_missing_reason, error_badges
 from studio.book import Page
 from tiny_voice import speech_like
 
@@ -26,19 +26,19 @@ def test_voice_from_recording_to_narrated_book(launch_app, tmp_path):
         page.get_by_role("tab", name="목소리").click()
         page.get_by_label("새 목소리 이름").fill("순자 할머니")
         page.get_by_role("button", name="목소리 만들기").click()
-        page.get_by_text("consent needed").wait_for(timeout=15000)
+        page.get_by_text("동의 필요").first.wait_for(timeout=15000)
         files = page.locator("#gieok-voice-files")
         files.locator("input[type=file]").set_input_files(str(recording))
         files.get_by_text("할머니.wav").first.wait_for(timeout=15000)
         page.get_by_role("button", name="녹음 추가").click()
-        page.get_by_text("usable minutes").wait_for(timeout=30000)
+        page.get_by_text("녹음 1개 · 쓸 수 있는 말소리").wait_for(timeout=30000)
         page.get_by_label("동의하는 분").fill("민수")
-        page.get_by_label("그분과의 관계").fill("손자")
+        page.get_by_label("그분과의 관계", exact=True).fill("손자")
         page.get_by_role("button", name="동의 저장").click()
-        page.get_by_text("✓ consent given").wait_for(timeout=15000)
+        page.get_by_text("민수 님이").wait_for(timeout=15000)
         page.get_by_role("button", name="책 전체 낭독").click()
-        page.get_by_text("✓ 4/4 pages narrated.").wait_for(timeout=90000)
+        page.get_by_text("4쪽 중 4쪽을 읽었어요.").wait_for(timeout=90000)
         page.screenshot(path=str(tmp_path / "voice.png"), full_page=True)
-        assert page.get_by_text("Error").count() == 0
+        assert error_badges(page) == []
     pages = services.store.get("local", book.id).pages
     assert all(p.chosen_narration() and p.chosen_narration().converter == "voice_match" for p in pages)

@@ -7,13 +7,14 @@ import pytest
 import soundfile as sf
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from ui_helpers import refused
 
 from studio import narrate
 from studio.audio import read_wav
 from studio.backends.base import BackendError
 from studio.book import Page
 from studio.storage import StoreError
-from browser import browser_page, chromium_missing_reason
+from browser import browser_page, chromium_missing_reason, error_badges
 from tiny_voice import make_index, make_rvc_pth, speech_like
 
 OWNER = "local"
@@ -160,14 +161,13 @@ def test_remove_and_delete_through_the_app(launch_app, client_for, recordings, m
     c.predict(api_name="/voice_refresh")
     voice_id = c.predict("순자 할머니", api_name="/voice_create")[0]["value"]
     out = c.predict(voice_id, [handle_file(str(low)), handle_file(str(high))], None, api_name="/voice_add_recordings")
-    assert "2 recording(s)" in out[1] and len(out[-3]["choices"]) == 2  # then the cleared uploads
+    assert out[1].startswith("Recordings: 2 ·") and len(out[-3]["choices"]) == 2  # then the cleared uploads
     keep, gone = services.store.get(OWNER, book_id).voice(voice_id).recordings
     measured_both = services.store.get(OWNER, book_id).voice(voice_id).profile
 
-    with pytest.raises(AppError, match="Choose the recording"):
-        c.predict(voice_id, None, api_name="/voice_remove_recording")
+    assert refused(c, voice_id, None, api_name="/voice_remove_recording") == "Choose the recording to remove."
     out = c.predict(voice_id, gone.id, api_name="/voice_remove_recording")
-    assert "1 recording(s)" in out[1] and [v for _, v in out[-1]["choices"]] == [keep.id]
+    assert out[1].startswith("Recordings: 1 ·") and [v for _, v in out[-1]["choices"]] == [keep.id]
     voice = services.store.get(OWNER, book_id).voice(voice_id)
     assert [r.id for r in voice.recordings] == [keep.id] and voice.profile["clips"] < measured_both["clips"]
     assert not any(p.exists() for p in _recording_files(services, gone))
@@ -175,7 +175,7 @@ def test_remove_and_delete_through_the_app(launch_app, client_for, recordings, m
 
     out = c.predict(voice_id, handle_file(str(model_files[0])), handle_file(str(model_files[1])),
                     api_name="/voice_rvc_model")
-    assert "RVC model" in out[10]
+    assert "Voice model (RVC)" in out[10]
     voice = narrate.set_pipeline(services, OWNER, book_id, voice_id, "espeak", "none")
     _, takes, audio = c.predict(voice_id, page_id, api_name="/narrate_page")
     assert len(takes["choices"]) == 1 and audio is not None
@@ -229,9 +229,9 @@ def test_a_korean_family_removes_a_recording_and_deletes_the_voice_after_confirm
         page.get_by_role("button", name="열기").click()
         page.locator("#gieok-open-book").get_by_text("할머니의 감나무").wait_for(timeout=45000)
         page.get_by_role("tab", name="목소리").click()
-        page.get_by_text("1 recording(s)").wait_for(timeout=45000)
+        page.get_by_text("녹음 1개 · 쓸 수 있는 말소리").wait_for(timeout=45000)
         page.get_by_role("button", name="이 녹음 파일 빼기").click()
-        page.get_by_text("No recordings yet.").wait_for(timeout=45000)
+        page.get_by_text("아직 녹음이 없어요.").wait_for(timeout=45000)
         assert services.store.get(OWNER, book.id).voice(voice.id).recordings == []
         warning = page.get_by_text("이미 낭독한 쪽의 낭독은 그대로 남습니다")
         assert warning.count() == 0 or not warning.is_visible()
@@ -242,10 +242,10 @@ def test_a_korean_family_removes_a_recording_and_deletes_the_voice_after_confirm
         assert [v.id for v in services.store.get(OWNER, book.id).voices] == [voice.id]
         page.get_by_role("button", name="목소리 삭제하기…").click()
         page.get_by_role("button", name="네, 이 목소리와 녹음 파일을 삭제합니다").click()
-        page.get_by_text("“순자 할머니” deleted").wait_for(timeout=45000)
+        page.get_by_text("“순자 할머니” 목소리를 지웠어요.").wait_for(timeout=45000)
         warning.wait_for(state="hidden", timeout=15000)
         page.screenshot(path=str(tmp_path / "voice-delete.png"), full_page=True)
-        assert page.get_by_text("Error").count() == 0
+        assert error_badges(page) == []
     assert services.store.get(OWNER, book.id).voices == []
 
 

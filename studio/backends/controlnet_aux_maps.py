@@ -31,11 +31,11 @@ class _AuxBase:
         if self._detector is None:
             status = self.available()
             if not status.ok:
-                raise BackendError(f"{self.label} is not available: {status.reason}.")
+                raise BackendError("error.finder_unavailable", detail=status.reason)
             try:
                 self._detector = factory()
             except (OSError, ValueError) as exc:
-                raise BackendError(f"{self.label} could not load its annotator: {exc}") from exc
+                raise BackendError("error.finder_load", detail=str(exc)) from exc
         return self._detector
 
 
@@ -63,7 +63,7 @@ class OpenposeAuxDetector(_AuxBase):
                 person.append([0.0, 0.0, 0.0] if kp is None else [kp.x, kp.y, float(kp.score or 1.0)])
             people.append(person)
         if not people:
-            raise BackendError("No person was found in the photo.")
+            raise BackendError("error.pose_nobody")
         return validate({"people": people[:6]})
 
 

@@ -28,13 +28,13 @@ class TransformersDepth:
             if self._pipe is None:
                 status = self.available()
                 if not status.ok:
-                    raise BackendError(f"Depth from photo is not available: {status.reason}.")
+                    raise BackendError("error.finder_unavailable", detail=status.reason)
                 from transformers import pipeline
 
                 try:
                     self._pipe = pipeline("depth-estimation", model=self.settings.depth_model)
                 except (OSError, ValueError) as exc:
-                    raise BackendError(f"The depth model could not be loaded: {exc}") from exc
+                    raise BackendError("error.finder_load", detail=str(exc)) from exc
             depth = self._pipe(image.convert("RGB"))["depth"]
         depth = ImageOps.autocontrast(depth.convert("L"))
         return Image.merge("RGB", [depth] * 3).resize(image.size)

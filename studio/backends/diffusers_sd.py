@@ -105,7 +105,7 @@ class DiffusersIllustrator:
             return self._base
         problem = source_problem(self.source, "GIEOK_SD_MODEL")
         if problem:
-            raise BackendError(f"Stable Diffusion cannot start: {problem}.")
+            raise BackendError("error.sd_cannot_start", detail=problem)
         self._unload()
         from studio.backends.torch_device import choose_placement, place_pipeline
 
@@ -113,7 +113,7 @@ class DiffusersIllustrator:
         try:
             pipe = self._load_pipeline(self.source, self._placement.dtype)
         except (OSError, ValueError, EnvironmentError, KeyError, LoraFileError) as exc:
-            raise BackendError(f"The model {self.source} could not be loaded: {exc}") from exc
+            raise BackendError("error.sd_load", detail=f"{self.source}: {exc}") from exc
         if hasattr(pipe, "safety_checker"):
             pipe.safety_checker = None  # family photos of a grandmother; the checker false-flags them
         pipe.set_progress_bar_config(disable=True)
@@ -140,12 +140,12 @@ class DiffusersIllustrator:
         if kind not in self._controlnets:
             setting = CONTROL_SETTINGS.get(kind)
             if setting is None:
-                raise BackendError(f"Unknown ControlNet kind '{kind}'.")
+                raise BackendError("error.control_kind", kind=kind)
             source = getattr(self.settings, setting, "")
             env_name = "GIEOK_" + setting.upper()
             problem = source_problem(source, env_name)
             if problem:
-                raise BackendError(f"ControlNet {kind} cannot be used: {problem}.")
+                raise BackendError("error.control_unusable", kind=kind, detail=problem)
             from diffusers import ControlNetModel
 
             path = Path(source).expanduser()
@@ -157,7 +157,7 @@ class DiffusersIllustrator:
                                                             dtype=self._placement.dtype,
                                                             local_files_only=path.is_dir())
             except (OSError, ValueError) as exc:
-                raise BackendError(f"ControlNet {kind} ({source}) could not be loaded: {exc}") from exc
+                raise BackendError("error.control_load", kind=kind, detail=f"{source}: {exc}") from exc
             if not self._placement.offload:
                 model.to(self._placement.device)
             self._controlnets[kind] = model
@@ -204,7 +204,7 @@ class DiffusersIllustrator:
 
                     self._base.load_lora_weights(load_file(str(path)), adapter_name=name)
                 except (ValueError, KeyError, RuntimeError, OSError) as exc:
-                    raise BackendError(f"The LoRA {Path(path).name} does not fit this model: {exc}") from exc
+                    raise BackendError("error.lora_mismatch", name=Path(path).name, detail=str(exc)) from exc
                 self._adapters[key] = name
             active.append((self._adapters[key], weights.get(ref, 0.8)))
         if not self._adapters:
@@ -266,8 +266,7 @@ class DiffusersIllustrator:
             except Exception as exc:
                 if is_out_of_memory(exc):
                     free_memory()
-                    raise BackendError("The GPU ran out of memory for this page. Try a smaller size or "
-                                       "fewer variants; the studio is ready for the next try.") from None
+                    raise BackendError("error.out_of_memory") from None
                 raise
             if cancel.cancelled:
                 raise Cancelled("Stopped.")
@@ -277,7 +276,7 @@ class DiffusersIllustrator:
         import diffusers
 
         if name not in SCHEDULERS:
-            raise BackendError(f"Unknown scheduler '{name}'. Choose one of: {', '.join(SCHEDULERS)}.")
+            raise BackendError("error.scheduler", name=name, choices=", ".join(SCHEDULERS))
         cls_name = SCHEDULERS[name]
         base_config = self._default_scheduler.config
         if cls_name is None:

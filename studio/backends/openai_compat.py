@@ -62,8 +62,7 @@ class OpenAICompatWriter(llm_json.SchemaWriter):
     def _get_client(self):
         url = self.settings.openai_base_url
         if not url:
-            raise BackendError("No local model server is set: set GIEOK_OPENAI_BASE_URL, e.g. "
-                               "http://127.0.0.1:11434/v1 for Ollama, and restart the studio.")
+            raise BackendError("error.no_model_server")
         with self._lock:
             if self._client is None or self._client_url != url:
                 import openai

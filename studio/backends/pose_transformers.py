@@ -30,14 +30,14 @@ class VitPoseDetector:
         if self._model is None:
             status = self.available()
             if not status.ok:
-                raise BackendError(f"Pose from photo is not available: {status.reason}.")
+                raise BackendError("error.finder_unavailable", detail=status.reason)
             from transformers import AutoProcessor, VitPoseForPoseEstimation
 
             try:
                 self._processor = AutoProcessor.from_pretrained(self.settings.pose_model)
                 self._model = VitPoseForPoseEstimation.from_pretrained(self.settings.pose_model).eval()
             except (OSError, ValueError) as exc:
-                raise BackendError(f"The pose model could not be loaded: {exc}") from exc
+                raise BackendError("error.finder_load", detail=str(exc)) from exc
         return self._processor, self._model
 
     def detect(self, image) -> dict[str, Any]:

@@ -69,12 +69,12 @@ class RvcConverter:
         from studio.backends.rvc.pipeline import FeatureExtractor
         status = self.available()
         if not status.ok:
-            raise BackendError(f"{self.label} is not available: {status.reason}")
+            raise BackendError("error.voice_model_unavailable", detail=status.reason)
         if self._features is None or self._features.source != self.settings.hubert_model:
             try:
                 self._features = FeatureExtractor(self.settings.hubert_model)
             except (OSError, ValueError) as exc:
-                raise BackendError(f"The HuBERT model could not be loaded: {exc}") from exc
+                raise BackendError("error.voice_features_load", detail=str(exc)) from exc
         return self._features
 
     def convert(self, audio: Audio, voice: Any = None, model_path: str | None = None,
@@ -82,7 +82,7 @@ class RvcConverter:
         from studio.backends.rvc.pipeline import ConversionOptions, convert
 
         if not model_path:
-            raise BackendError("This voice has no RVC model file yet; upload its .pth first.")
+            raise BackendError("error.no_voice_model")
         known = ConversionOptions.__dataclass_fields__
         opts = ConversionOptions(**{k: v for k, v in options.items() if k in known})
         opts.filter_radius = int(opts.filter_radius)

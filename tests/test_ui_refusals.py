@@ -1,0 +1,59 @@
+"""Refused actions on every tab, through the running app: one message in the visitor's language
+(Korean and English browsers), and nothing in any output changed or put into an error state."""
+from __future__ import annotations
+
+import pytest
+
+from studio import messages
+from studio.book import Page
+from ui_helpers import client_in, run
+
+# (api name, inputs, message key) with no book open.
+NO_BOOK = [
+    ("/save_memories", ("순자", "할머니", "", "", "", "gentle fairy tale", "5-8", 4, "ko"), "common.no_book"),
+    ("/write_story", ("storyteller", 0, "순자", "할머니", "", "", "", "gentle fairy tale", "5-8", 4, "ko"),
+     "common.no_book"),
+    ("/illustrate_book", (), "common.no_book"),
+    ("/voice_create", ("할머니",), "common.no_book"),
+    ("/narrate_book", (False,), "common.no_book"),
+    ("/export_pdf", ("a4", False, "myeongjo"), "common.no_book"),
+    ("/duplicate_book", (None,), "lib.no_choice"),
+]
+
+
+def _unchanged(result) -> bool:
+    """A skipped event hands back no new value for any output."""
+    values = result if isinstance(result, (list, tuple)) else [result]
+    return all(v is None or v == {"__type__": "update"} or v == {} for v in values)
+
+
+@pytest.mark.parametrize("language, lang", [("ko-KR", "ko"), ("en-US,en;q=0.9", "en")])
+def test_refused_actions_speak_the_visitors_language_and_change_nothing(launch_app, language, lang):
+    url, services = launch_app()
+    visitor = client_in(url, language)
+    for api, args, key in NO_BOOK:
+        result, said = run(visitor, *args, api_name=api)
+        assert said == [messages.text(key, lang)], api
+        assert _unchanged(result), (api, result)
+
+    book_id = visitor.predict("할머니의 감나무", "", "ko", 4, api_name="/create_book")[0]["value"]
+    services.store.update("local", book_id, lambda b: b.pages.extend(Page(text=f"{i}쪽") for i in range(4)))
+    cases = [
+        ("/voice_add_recordings", (None, [], None), "v.choose_first"),  # no voice yet
+        ("/voice_consent", (None, "민수", "손자", "2026-11-30", "동의합니다"), "v.choose_first"),
+        ("/narrate_page", (None, None), "v.choose_page"),  # no page chosen
+        ("/preview_map", (None, "canny"), "common.no_page"),
+        ("/choose_variant", (None, None), "pg.pick_first"),
+    ]
+    visitor.predict(api_name="/voice_refresh")
+    for api, args, key in cases:
+        result, said = run(visitor, *args, api_name=api)
+        assert said == [messages.text(key, lang)], api
+        assert _unchanged(result), (api, result)
+
+    voice_id = visitor.predict("할머니", api_name="/voice_create")[0]["value"]
+    result, said = run(visitor, voice_id, None, api_name="/voice_remove_recording")  # no recording chosen
+    assert said == [messages.text("v.choose_recording", lang)] and _unchanged(result)
+    # Consent missing: the studio's own refusal (its words come from the voice catalogue).
+    result, said = run(visitor, False, api_name="/narrate_book")
+    assert len(said) == 1 and _unchanged(result)
