@@ -7,9 +7,6 @@ action shows one message in the visitor's language and leaves every output as it
 from __future__ import annotations
 
 import functools
-import html
-import inspect
-import logging
 import time
 
 import gradio as gr
@@ -21,9 +18,8 @@ from studio.export.exports import fresh_export_dir
 from studio.jobs import Jobs
 from studio.messages import Localized
 from studio.train_voice import plan, session
-from tabs.common import USER_ERRORS, TabContext, require_owner
+from tabs.common import TabContext, refuse, require_book, require_owner, user_errors, visitor_language
 
-log = logging.getLogger("gieok.ui")
 WARN = "※ "  # a plain glyph: many computers have no colour-emoji font
 SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples, side by side
 YIELD_EVERY_S = 0.5  # progress reaches the page at most this often (steps can be milliseconds)
@@ -70,12 +66,12 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
 
     def view(lang, owner, book_id, voice_id, preset_key=plan.DEFAULT_PRESET):
         if not (owner and book_id and voice_id):
-            return (say("voice_train_ui.choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
+            return (_say("voice_train_ui.choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
                     *[gr.update(visible=False) for _ in slots])
         owner = require_owner(owner)  # the state is checked against this call's own visitor
         voice = services.store.get(owner, book_id).voice(voice_id)
         found = _survey_text(services, owner, book_id, voice_id, preset_key, lang) if voice.recordings \
-            else say("train_voice.no_recordings", lang)
+            else _say("train_voice.no_recordings", lang)
         st = session.status(services, owner, voice_id)
         run = st["run"]
         presets = gr.update(choices=_preset_choices(lang))
@@ -83,24 +79,24 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
                 _warning(run, lang), _frame(run), gr.update(visible=st["resumable"]),
                 *_slot_updates(st["samples"], lang))
 
-    @_refusals_as_messages
-    def refresh(request: gr.Request, owner, book_id, voice_id, preset_key):
-        return view(_lang(request), owner, book_id, voice_id, preset_key if preset_key in plan.PRESETS
+    @user_errors
+    def refresh(owner, book_id, voice_id, preset_key):
+        return view(visitor_language(), owner, book_id, voice_id, preset_key if preset_key in plan.PRESETS
                     else plan.DEFAULT_PRESET)
 
-    @_refusals_as_messages
-    def check(request: gr.Request, owner, book_id, voice_id, preset_key):
+    @user_errors
+    def check(owner, book_id, voice_id, preset_key):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
-        return _survey_text(services, owner, book_id, voice_id, preset_key, _lang(request), refuse=True)
+        return _survey_text(services, owner, book_id, voice_id, preset_key, visitor_language(), strict=True)
 
-    @_refusals_as_messages
-    def estimate(request: gr.Request, owner, book_id, voice_id, preset_key, g, d):
+    @user_errors
+    def estimate(owner, book_id, voice_id, preset_key, g, d):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         est = plan.estimate(services, owner, book_id, voice_id, plan.preset(preset_key), g, d)
-        return _estimate_text(est, _lang(request))
+        return _estimate_text(est, visitor_language())
 
-    def run(request, owner, book_id, voice_id, preset_key, g, d, fresh):
-        lang = _lang(request)
+    def run(owner, book_id, voice_id, preset_key, g, d, fresh):
+        lang = visitor_language()
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         token = jobs.start(owner, "train_voice")
         last_yield, shown_samples = 0.0, -1
@@ -119,7 +115,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
                 yield (_event_text(event, lang), _warning(st["run"], lang), _frame(st["run"]),
                        gr.update(visible=False), *slot_updates)
             st = session.status(services, owner, voice_id)
-            yield (say("voice_train_ui.finished", lang), _warning(st["run"], lang), _frame(st["run"]),
+            yield (_say("voice_train_ui.finished", lang), _warning(st["run"], lang), _frame(st["run"]),
                    gr.update(visible=False), *_slot_updates(st["samples"], lang))
         except Cancelled:
             st = session.status(services, owner, voice_id)
@@ -130,30 +126,30 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
 
     starting_over: set = set()  # (owner, voice) whose stopped training a second Start may discard
 
-    @_refusals_as_messages
-    def start(request: gr.Request, owner, book_id, voice_id, preset_key, g, d):
+    @user_errors
+    def start(owner, book_id, voice_id, preset_key, g, d):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         if session.status(services, owner, voice_id)["resumable"] and (owner, voice_id) not in starting_over:
             starting_over.add((owner, voice_id))  # hours of training are not thrown away by one click
-            raise _Refused("voice_train_ui.start_over_confirm")
+            refuse("voice_train_ui.start_over_confirm")
         starting_over.discard((owner, voice_id))
-        yield from run(request, owner, book_id, voice_id, preset_key, g, d, True)
+        yield from run(owner, book_id, voice_id, preset_key, g, d, True)
 
-    @_refusals_as_messages
-    def resume(request: gr.Request, owner, book_id, voice_id, preset_key, g, d):
-        yield from run(request, owner, book_id, voice_id, preset_key, g, d, False)
+    @user_errors
+    def resume(owner, book_id, voice_id, preset_key, g, d):
+        yield from run(owner, book_id, voice_id, preset_key, g, d, False)
 
-    @_refusals_as_messages
-    def cancel(request: gr.Request, owner):
+    @user_errors
+    def cancel(owner):
         stopped = jobs.cancel(require_owner(owner), "train_voice")
-        return say(("voice_train_ui.stopping" if stopped else "voice_train_ui.nothing_running"), _lang(request))
+        return _say(("voice_train_ui.stopping" if stopped else "voice_train_ui.nothing_running"), visitor_language())
 
-    @_refusals_as_messages
-    def export(request: gr.Request, owner, book_id, voice_id):
+    @user_errors
+    def export(owner, book_id, voice_id):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         path = session.export_model(services, owner, book_id, voice_id, fresh_export_dir(export_root))
         voice = services.store.get(owner, book_id).voice(voice_id)
-        return str(path), _consent_text(voice, _lang(request), full=True)
+        return str(path), _consent_text(voice, visitor_language(), full=True)
 
     ids = [ctx.owner, ctx.book_id, voice_dd]
     form = [*ids, preset_radio, pre_g, pre_d]
@@ -169,62 +165,15 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     export_btn.click(export, ids, [export_file, export_consent], api_name="voice_train_export")
 
 
-# -- refusals: one message in the visitor's language, outputs untouched --------------------------
-def _refusals_as_messages(fn):
-    """A refused or failed action shows one warning and returns ``gr.skip()`` (no output is put
-    into an error state). The handler's first parameter is the ``gr.Request``."""
-    def report(args, exc):
-        lang = _lang(args[0] if args and isinstance(args[0], gr.Request) else None)
-        if isinstance(exc, Localized):
-            said = exc.render(lang)
-        elif isinstance(exc, gr.Error):
-            said = str(exc.message)
-        elif isinstance(exc, USER_ERRORS):
-            said = str(exc)
-        else:
-            log.exception("internal error in %s", fn.__name__)
-            said = say("voice_train_ui.internal_error", lang)
-        gr.Warning(html.escape(said))  # toasts render HTML; names in messages are the family's words
-
-    if inspect.isgeneratorfunction(fn):
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            try:
-                yield from fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001 - every failure becomes one message
-                report(args, exc)
-                yield gr.skip()
-    else:
-        @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
-            try:
-                return fn(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001
-                report(args, exc)
-                return gr.skip()
-    return wrapper
-
-
-class _Refused(Localized, ValueError):
-    pass
-
-
 def _ids(owner, book_id, voice_id):
-    owner = require_owner(owner)  # checked against this call's own visitor token
-    if not book_id:
-        raise _Refused("voice_train_ui.no_book")
+    owner, book_id = require_owner(owner), require_book(book_id)  # the owner checked against this call
     if not voice_id:
-        raise _Refused("voice_train_ui.choose_voice")
+        refuse("voice_train_ui.choose_voice")
     return owner, book_id, voice_id
 
 
-def _lang(request) -> str:
-    headers = getattr(request, "headers", None) or {}
-    return messages.language_of(headers.get("accept-language"))
-
-
-def say(key: str, lang: str, **values) -> str:
-    """A message in the visitor's language (``lang`` from the request)."""
+def _say(key: str, lang: str, **values) -> str:
+    """A message in ``lang`` (the visitor's, from ``visitor_language()`` in a handler)."""
     return messages.text(key, lang, **values)
 
 
@@ -232,52 +181,52 @@ def say(key: str, lang: str, **values) -> str:
 def duration(seconds: float, lang: str) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 60:
-        return say("voice_train_ui.dur_seconds", lang, seconds=max(1, round(seconds)))
+        return _say("voice_train_ui.dur_seconds", lang, seconds=max(1, round(seconds)))
     minutes = round(seconds / 60)
     if minutes < 60:
-        return say("voice_train_ui.dur_minutes", lang, minutes=minutes)
-    return say("voice_train_ui.dur_hours", lang, hours=minutes // 60, minutes=minutes % 60)
+        return _say("voice_train_ui.dur_minutes", lang, minutes=minutes)
+    return _say("voice_train_ui.dur_hours", lang, hours=minutes // 60, minutes=minutes % 60)
 
 
-def _survey_text(services, owner, book_id, voice_id, preset_key, lang, refuse=False) -> str:
+def _survey_text(services, owner, book_id, voice_id, preset_key, lang, strict=False) -> str:
     p = plan.preset(preset_key or plan.DEFAULT_PRESET)
     try:
         found = plan.survey_voice(services, owner, book_id, voice_id, p)
     except Exception as exc:  # noqa: BLE001 - a refusal is shown in the box, anything else goes up
-        if refuse or not isinstance(exc, Localized):
+        if strict or not isinstance(exc, Localized):
             raise
         return WARN + exc.render(lang)
     s = found.summary()
-    lines = [say("voice_train_ui.survey_minutes", lang, given=s["given_minutes"], recordings=s["recordings"],
+    lines = [_say("voice_train_ui.survey_minutes", lang, given=s["given_minutes"], recordings=s["recordings"],
                   speech=s["speech_minutes"], slices=s["slices"])]
     if s["rejected"]:
-        reasons = ", ".join(f"{say(k, lang, seconds='…')} × {n}" for k, n in s["rejected"].items())
-        lines.append(say("voice_train_ui.survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
-    lines.append(say(("voice_train_ui.survey_enough" if s["enough"] else "voice_train_ui.survey_not_enough"), lang))
-    lines += [WARN + say(k, lang, **v) for k, v in found.warnings]
+        reasons = ", ".join(f"{_say(k, lang, seconds='…')} × {n}" for k, n in s["rejected"].items())
+        lines.append(_say("voice_train_ui.survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
+    lines.append(_say(("voice_train_ui.survey_enough" if s["enough"] else "voice_train_ui.survey_not_enough"), lang))
+    lines += [WARN + _say(k, lang, **v) for k, v in found.warnings]
     epochs = " · ".join(f"{label}: {plan.epochs_for(plan.PRESETS[k], found.speech_s / 60)}"
                         for label, k in _preset_choices(lang))
-    lines.append(say("voice_train_ui.survey_epochs", lang, presets=epochs))
+    lines.append(_say("voice_train_ui.survey_epochs", lang, presets=epochs))
     return "\n\n".join(lines)
 
 
 def _estimate_text(est: plan.Estimate, lang: str) -> str:
     where = ("voice_train_ui.estimate_gpu_here" if est.device == "cuda" else "voice_train_ui.estimate_cpu_here")
-    lines = [say(where, lang, time=duration(est.total_s, lang), epochs=est.epochs, steps=est.total_steps,
+    lines = [_say(where, lang, time=duration(est.total_s, lang), epochs=est.epochs, steps=est.total_steps,
                   per_step=f"{est.seconds_per_step:.2f}")]
     if est.gpu_s is not None:
-        lines.append(say("voice_train_ui.estimate_gpu_field", lang, time=duration(est.gpu_s, lang)))
+        lines.append(_say("voice_train_ui.estimate_gpu_field", lang, time=duration(est.gpu_s, lang)))
     return "\n\n".join(lines)
 
 
 def _progress_line(data: dict, lang: str) -> str:
     eta = data.get("eta_s")
-    line = say("voice_train_ui.progress", lang, epoch=data.get("epoch", 0), epochs=data.get("epochs", 0),
+    line = _say("voice_train_ui.progress", lang, epoch=data.get("epoch", 0), epochs=data.get("epochs", 0),
                 step=data.get("step", 0), total=data.get("total_steps", 0), percent=data.get("percent", 0),
-                eta=say("voice_train_ui.eta_unknown", lang) if eta is None else duration(eta, lang))
+                eta=_say("voice_train_ui.eta_unknown", lang) if eta is None else duration(eta, lang))
     losses = data.get("losses")
     if losses:
-        line += "\n\n" + say("voice_train_ui.losses", lang, **{k: f"{v:.3f}" for k, v in losses.items()})
+        line += "\n\n" + _say("voice_train_ui.losses", lang, **{k: f"{v:.3f}" for k, v in losses.items()})
     return line
 
 
@@ -286,36 +235,36 @@ def _event_text(event, lang: str) -> str:
     kind = data.get("event")
     if kind == "survey":
         s = data["summary"]
-        return say("voice_train_ui.phase_survey", lang, speech=s["speech_minutes"], slices=s["slices"])
+        return _say("voice_train_ui.phase_survey", lang, speech=s["speech_minutes"], slices=s["slices"])
     if kind == "features":
-        return say("voice_train_ui.phase_features", lang, computed=data["computed"], cached=data["cached"])
+        return _say("voice_train_ui.phase_features", lang, computed=data["computed"], cached=data["cached"])
     if kind == "published":
-        return say("train_voice.published", lang)
+        return _say("train_voice.published", lang)
     values = {k: round(v, 3) if isinstance(v, float) else v  # the trainer's values
               for k, v in data.items() if isinstance(v, (int, float, str))}
-    head = "" if kind == "step" else say(event.message, lang, **values) + "\n\n"
+    head = "" if kind == "step" else _say(event.message, lang, **values) + "\n\n"
     return head + _progress_line(data, lang)
 
 
 def _status_text(run: dict, lang: str, resumable: bool, stopped: bool = False) -> str:
     state, last = run.get("state"), run.get("last") or {}
     if not state:
-        return say("voice_train_ui.never_trained", lang)
+        return _say("voice_train_ui.never_trained", lang)
     if state == "done":
-        return say("voice_train_ui.finished", lang)
+        return _say("voice_train_ui.finished", lang)
     line = _progress_line(last, lang) if last else ""
     if resumable:
-        head = say("voice_train_ui.stopped_resumable", lang)
+        head = _say("voice_train_ui.stopped_resumable", lang)
     elif state == "running" and not stopped:
         return line
     else:
-        head = say("voice_train_ui.stopped_early", lang)
+        head = _say("voice_train_ui.stopped_early", lang)
     return head + ("\n\n" + line if line else "")
 
 
 def _warn_text(run: dict, lang: str) -> str:
     epoch = run.get("overtraining")
-    return "" if not epoch else WARN + say("train_voice.warn_overtraining", lang, epoch=epoch)
+    return "" if not epoch else WARN + _say("train_voice.warn_overtraining", lang, epoch=epoch)
 
 
 def _warning(run: dict, lang: str):
@@ -329,7 +278,7 @@ _PRESET_LABELS = {"quick": "voice_train_ui.preset_quick", "balanced": "voice_tra
 
 def _preset_choices(lang: str) -> list[tuple[str, str]]:
     """Presets in the visitor's language (one added elsewhere, e.g. by a test, shows its key)."""
-    return [(say(_PRESET_LABELS[k], lang) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS]
+    return [(_say(_PRESET_LABELS[k], lang) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS]
 
 
 def _frame(run: dict):
@@ -345,7 +294,7 @@ def _slot_updates(found: list, lang: str) -> list:
     updates = []
     for epoch, path in shown:
         samples, rate = read_wav(path)  # the data dir is not served: hand the page the numbers
-        label = say(("voice_train_ui.sample_standard" if epoch == 0 else "voice_train_ui.sample_epoch"), lang, epoch=epoch)
+        label = _say(("voice_train_ui.sample_standard" if epoch == 0 else "voice_train_ui.sample_epoch"), lang, epoch=epoch)
         updates.append(gr.update(value=(rate, (samples.clip(-1, 1) * 32767).astype("int16")), label=label,
                                  visible=True))
     return updates + [gr.update(value=None, visible=False)] * (SAMPLE_SLOTS - len(updates))
@@ -354,6 +303,6 @@ def _slot_updates(found: list, lang: str) -> list:
 def _consent_text(voice, lang: str, full: bool = False) -> str:
     c = voice.consent
     if c is None or not c.complete:
-        return WARN + say("voice_train_ui.consent_missing", lang, voice=voice.name)
-    line = say("voice_train_ui.consent_given", lang, given_by=c.given_by, relation=c.relation, date=c.date)
+        return WARN + _say("voice_train_ui.consent_missing", lang, voice=voice.name)
+    line = _say("voice_train_ui.consent_given", lang, given_by=c.given_by, relation=c.relation, date=c.date)
     return line + (f"\n\n> {c.statement}" if full else "")

@@ -11,7 +11,7 @@ import zipfile
 import numpy as np
 import pytest
 import soundfile as sf
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 
 from studio import audio as audiolib
 from studio.audio import read_wav
@@ -19,25 +19,7 @@ from studio.book import Page, Recording
 from studio.train_voice import plan
 from tiny_voice import make_hubert
 from tiny_voice_train import speechy, tiny_preset
-
-
-def client_in(url: str, language: str) -> Client:
-    client = Client(url, verbose=False, download_files=False, headers={"Accept-Language": language})
-    client.predict("", api_name="/start_session")
-    return client
-
-
-def refused(client: Client, *args, api_name: str) -> str:
-    """The one message a refused action showed (a toast); the call itself must not fail."""
-    job = client.submit(*args, api_name=api_name)
-    job.result(timeout=60)  # an error state would raise here
-    said = []
-    while not job.communicator.updates.empty():
-        log = getattr(job.communicator.updates.get_nowait(), "log", None)
-        if log:
-            said.append(log[0])
-    assert len(said) == 1, f"{api_name}: expected one message, got {said}"
-    return said[0]
+from ui_helpers import client_in, refused
 
 
 def _wait_for(job, predicate, timeout=60.0):
