@@ -15,6 +15,7 @@ from tabs import voice_views as views
 from tabs.common import (TabContext, engine_line, next_button, refuse, require_book, require_owner, say,
                          user_errors)
 from tabs.voice_views import KNOB_ORDER
+from tabs.voice_train import build_train_section
 
 TITLE = "tab.voice"
 
@@ -92,6 +93,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         missing_only = gr.Checkbox(label=t("v.missing_only"), value=False)
         cancel_btn = gr.Button(t("v.cancel"), variant="stop")
     progress_md = gr.Markdown(elem_classes=["gieok-notice"])
+    build_train_section(ctx, voice_dd, tab)  # step 5: train her voice (its own module)
     to_preview = next_button(ctx, "v.to_preview", "preview")
 
     voice_outputs = [voice_dd, summary, given_by, relation, date, statement, consent_md, speaker, converter,

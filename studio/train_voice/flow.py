@@ -89,6 +89,8 @@ def _publish(services, owner: str, book_id: str, voice_id: str, trainer: VoiceTr
         v = book.voice(voice_id)
         v.model_files = dict(refs)
         v.converter = "rvc"
+        v.profile = {**v.profile, "rvc": {"version": opts.version, "sample_rate": int(config[-1]),
+                                          "f0": opts.use_f0, "info": f"{opts.epochs} epochs, trained here"}}
 
     services.store.update(owner, book_id, change)
     return Progress(trainer.total_steps, trainer.total_steps, "train_voice.published",
