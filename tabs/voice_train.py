@@ -39,7 +39,8 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     with gr.Row():
         survey_md = gr.Markdown()
         survey_btn = gr.Button(t("voice_train_ui.survey"), scale=0)
-    preset_radio = gr.Radio(_preset_choices("en"), value=plan.DEFAULT_PRESET,
+    preset_radio = gr.Radio([(t(_PRESET_LABELS[k]) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS],
+                            value=plan.DEFAULT_PRESET,
                             label=t("voice_train_ui.preset"))
     with gr.Accordion(t("voice_train_ui.advanced"), open=False):
         with gr.Row():

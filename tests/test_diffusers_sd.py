@@ -220,7 +220,7 @@ def test_batched_variants_equal_one_by_one_for_the_same_seeds(sd, monkeypatch):
     page = book.pages[3]
     page = page_inputs.choose_pose(services, "local", book.id, page.id, "waving")  # with a control map
     calls, real = [], ill._illustrate
-    monkeypatch.setattr(ill, "_illustrate", lambda request, seeds, *a: calls.append(list(seeds)) or real(request, seeds, *a))
+    monkeypatch.setattr(ill, "_illustrate", lambda request, seeds, *a, **kw: calls.append(list(seeds)) or real(request, seeds, *a, **kw))
     ill._gpu_illustrate = None
     spec = ImageSpec.from_dict({**page.image.to_dict(), "seed": 40, "seed_locked": True})
     batched = illustrate.generate_variants(services, "local", book.id, page.id, spec, count=3)

@@ -87,10 +87,9 @@ def test_replayed_session_hash_over_raw_http_is_refused(public_app):
 
 def test_require_owner_checks_the_calls_own_token():
     """The second line of defence: the owner in the state must be this request's visitor."""
-    import gradio as gr
     from gradio.context import LocalContext
 
-    from tabs.common import require_owner
+    from tabs.common import Refused, require_owner
 
     token, other = visitors.mint_token(b"k" * 32), visitors.mint_token(b"k" * 32)
     owner = visitors.anon_owner(token)
@@ -102,15 +101,16 @@ def test_require_owner_checks_the_calls_own_token():
     LocalContext.request.set(request(token))
     assert require_owner(owner) == owner
     LocalContext.request.set(request(other))
-    with pytest.raises(gr.Error, match="새로 고쳐"):
+    with pytest.raises(Refused) as refused:
         require_owner(owner)
+    assert refused.value.key == "spaces.session_taken" and "새로 고쳐" in refused.value.render("ko")
     LocalContext.request.set(None)  # no request at all: refused, never assumed
-    with pytest.raises(gr.Error):
+    with pytest.raises(Refused):
         require_owner(owner)
     login = {"oauth_info": {"userinfo": {"preferred_username": "soonja"}, "expires_at": None}}
     LocalContext.request.set(request(other, login))
     assert require_owner("hf:soonja") == "hf:soonja"
-    with pytest.raises(gr.Error):
+    with pytest.raises(Refused):
         require_owner("hf:someone-else")
     LocalContext.request.set(None)
 

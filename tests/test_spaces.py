@@ -142,15 +142,15 @@ def test_diffusers_backend_routes_through_a_sized_turn_without_callbacks(fake_ze
     backend = DiffusersIllustrator(settings)
     calls = []
 
-    def fake_illustrate(request, on_step=None, cancel=None):
-        calls.append((request.spec.steps, on_step, cancel))
-        return Image.new("RGB", (8, 8))
+    def fake_illustrate(request, seeds, on_step=None, cancel=None):
+        calls.append((request.spec.steps, seeds, on_step, cancel))
+        return [Image.new("RGB", (8, 8)) for _ in seeds]
 
     backend._illustrate = fake_illustrate  # the pipeline itself is tested in test_diffusers_sd
     spec = ImageSpec(steps=30, width=512, height=512)
     backend.illustrate(IllustrationRequest(spec=spec, prompt="a persimmon tree"), on_step=lambda *a: None,
                        cancel=object())
-    assert calls == [(30, None, None)]  # callbacks never cross into the GPU worker
+    assert calls == [(30, [0], None, None)]  # callbacks never cross into the GPU worker
     assert fake.durations == [22]  # 10 s + 30 steps × 0.3 s × 1.25 = 21.25, rounded up
 
 

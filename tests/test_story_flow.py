@@ -230,7 +230,7 @@ def test_bad_photo_is_refused_and_nothing_changes(store, book, tmp_path):
 
 def test_writer_overview_says_which_is_active_and_why(services):
     choices, active, why = story.writer_overview(services.backends)
-    assert active == "storyteller" and [v for _, v in choices] == ["gemini", "openai", "storyteller"]
+    assert active == "storyteller" and [v for _, v in choices] == ["gemini", "openai", "hf", "storyteller"]
     assert "**Offline storyteller** is writing" in why and "no GEMINI_API_KEY set" in why
     with pytest.raises(BackendError, match="Gemini is not available: no GEMINI_API_KEY set"):
         story.pick_writer(services.backends, "gemini")

@@ -134,7 +134,7 @@ def pixels(services, variant):
     import numpy as np
     from PIL import Image
 
-    with Image.open(services.media.path(variant.image)) as img:
+    with Image.open(services.store.media_for("local").path(variant.image)) as img:
         return np.asarray(img.convert("RGB")).astype(int)
 
 

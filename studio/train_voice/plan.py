@@ -84,9 +84,8 @@ def resolve_pretrained(source: str, settings) -> str:
     source = (source or "").strip()
     if not source:
         return ""
-    from studio.backends.model_sources import looks_like_path
-
-    if looks_like_path(source):
+    # "owner/name/file.pth" names a file in a hub repo; a path starts with / . ~ or exists here
+    if source.startswith(("/", ".", "~")) or Path(source).expanduser().exists():
         if getattr(settings, "mode", "local") != "local":
             raise TrainingRefused("voice_train_ui.pretrained_path_public")
         return str(Path(source).expanduser())
