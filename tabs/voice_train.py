@@ -54,7 +54,9 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     estimate_md = gr.Markdown()
     status_md = gr.Markdown()
     warn_md = gr.Markdown(elem_classes=["gieok-notice"], visible=False)
-    plot = gr.LinePlot(x="step", y="value", color="loss", label=t("voice_train_ui.plot"), height=260)
+    plot = gr.LinePlot(x="step", y="value", color="loss", label=t("voice_train_ui.plot"), height=260,
+                       x_title=t("voice_train_ui.plot_step"), y_title=t("voice_train_ui.plot_value"),
+                       color_title=t("voice_train_ui.plot_loss"))
     with gr.Row():
         slots = [gr.Audio(interactive=False, visible=False) for _ in range(SAMPLE_SLOTS)]
     with gr.Row():

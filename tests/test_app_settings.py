@@ -11,11 +11,11 @@ def test_backend_status_in_plain_words_with_details(launch_app):
     in_use = {part for (part, _), (active, _) in rows.items() if active == "✓"}
     assert {"Story", "Pictures", "Reading voice", "Voice likeness"} <= in_use
     assert rows[("Story", "Gemini (Google's writing model)")] == ("", "not set up")
-    assert rows[("Pictures", "Pencil sketches (offline)")] == ("✓", "ready")
+    assert rows[("Pictures", "Picture-book drawings (offline)")] == ("✓", "ready")
     assert not any("GIEOK" in cell or "API_KEY" in cell for row in table["data"] for cell in row)
     assert "GIEOK_SD_MODEL" in details and "no GEMINI_API_KEY set" in details  # for the person who configures
 
     table, details = client_in(url, "ko-KR").predict(api_name="/backend_status")
     table = table.get("value", table)
-    assert ["그림", "연필 스케치 (오프라인)", "✓", "준비됨"] in table["data"]
+    assert ["그림", "그림책 그림 (오프라인)", "✓", "준비됨"] in table["data"]
     assert "README" in details and "환경 변수" in details
