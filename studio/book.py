@@ -112,6 +112,10 @@ class Character(Record):
     relation: str = ""
     photos: list[str] = field(default_factory=list)
     consent: Consent | None = None
+    # likeness (studio/likeness.py): a LoRA trained on her photos (media ref) and its trigger word
+    lora: str = ""
+    trigger_word: str = ""
+    lora_weight: float = 0.8
 
 
 @dataclass

@@ -113,7 +113,10 @@ def check_spec(spec: ImageSpec) -> None:
 
 def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int) -> ImageSpec:
     """A copy with the prompts actually used (page's own edit, or composed) and the real seed."""
+    from studio.likeness import character_loras
+
     out = copy.deepcopy(spec)
+    out.loras = character_loras(book, page, out.loras)  # her likeness LoRA on every page she is on
     composed, negative = compose_prompt(book, page, spec.style)
     out.prompt = spec.prompt.strip() or composed
     out.negative_prompt = spec.negative_prompt.strip() or negative

@@ -1,0 +1,159 @@
+"""Her face on every page: a LoRA trained on a character's photos, attached to the character.
+
+``train_character_lora`` is the one call a tab makes: the kept photos (``studio.photos``) and
+their captions are saved in the character's training folder (so a restart can resume without
+the uploads), the LoRA trainer runs as a job on a fresh copy of the active base model, and when
+it finishes the file is kept with the book's media and attached to the character with its
+trigger word and the consent record. ``final_spec`` then adds the LoRA of every character on a
+page (``character_loras``), and the trigger word reaches the prompt through the character sheet.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from studio.backends.base import BackendError, CancelToken
+from studio.jobs import Progress
+from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused, TrainingSet, check_consent
+
+LORA_FILE = "likeness.safetensors"
+
+
+@dataclass
+class LikenessRequest:
+    character_id: str
+    trigger: str
+    options: LoraOptions
+    photos: list[Any] = field(default_factory=list)  # PreparedPhoto; empty: the saved set (resume)
+    consent: Any = None  # studio.book.Consent
+    subject: str = "person"
+
+
+def training_dir(services, owner: str, book_id: str, character_id: str) -> Path:
+    """Ids only in the path; the owner (a user name on Spaces) is hashed."""
+    owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
+    return Path(services.settings.data_dir) / "training" / owner_key / book_id / character_id
+
+
+def _character(book, character_id: str):
+    found = next((c for c in book.characters if c.id == character_id), None)
+    if found is None:
+        raise LoraTrainingRefused("likeness.no_character")
+    return found
+
+
+def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
+    kept = [p for p in photos if p.kept]
+    if not kept:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    captions = []
+    for i, photo in enumerate(kept):
+        photo.crop.save(folder / f"{i:03d}.png", format="PNG")
+        captions.append(photo.caption)
+    tmp = folder / "captions.json.tmp"
+    tmp.write_text(json.dumps(captions, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(folder / "captions.json")
+    return TrainingSet([p.crop for p in kept], captions)
+
+
+def load_dataset(folder: Path) -> TrainingSet | None:
+    from PIL import Image
+
+    index = folder / "captions.json"
+    if not index.is_file():
+        return None
+    captions = json.loads(index.read_text(encoding="utf-8"))
+    images = []
+    for i in range(len(captions)):
+        with Image.open(folder / f"{i:03d}.png") as img:
+            images.append(img.convert("RGB"))
+    return TrainingSet(images, captions)
+
+
+def training_pipeline(services):
+    """A fresh copy of the active base model for training (the illustrator's own copy keeps its
+    page LoRAs untouched), and the device to train on."""
+    from studio.backends.diffusers_sd import DiffusersIllustrator
+    from studio.backends.torch_device import choose_placement
+
+    illustrator = services.backends.get("illustrator", "diffusers")
+    status = illustrator.available()
+    if not status.ok:
+        raise BackendError("likeness.no_base_model", reason=status.reason)
+    placement = choose_placement(getattr(services.settings, "device", "auto"))
+    pipe = DiffusersIllustrator._load_pipeline(illustrator.source, placement.dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(placement.device), placement.device
+
+
+def train_character_lora(services, owner: str, book_id: str, request: LikenessRequest,
+                         cancel: CancelToken | None = None, max_steps: int | None = None,
+                         pipe: Any = None) -> Iterator[Progress]:
+    """Train (or resume) the character's LoRA; when all steps are done, attach it."""
+    check_consent(request.subject, request.consent)  # nothing is written without it
+    _character(services.store.get(owner, book_id), request.character_id)
+    if not request.trigger.strip() or not request.trigger.replace("_", "").isalnum():
+        raise LoraTrainingRefused("likeness.bad_trigger")
+    workdir = training_dir(services, owner, book_id, request.character_id)
+    data = (save_dataset(workdir / "dataset", request.photos) if request.photos
+            else load_dataset(workdir / "dataset"))
+    if data is None:
+        raise LoraTrainingRefused("likeness.no_photos")
+    data.trigger, data.subject = request.trigger.strip(), request.subject
+    device = request.options.device
+    if pipe is None:
+        pipe, device = training_pipeline(services)
+    request.options.device = device
+    trainer = LoraTrainer(pipe, data, request.options, workdir, consent=request.consent,
+                          base_model=services.settings.sd_model)
+    yield from trainer.run(cancel, max_steps)
+    if trainer.step < trainer.total_steps:
+        return  # a window ended: the checkpoint carries on next time
+    path = trainer.save_lora(workdir / LORA_FILE)
+    attach_lora(services, owner, book_id, request.character_id, path, request.consent)
+    yield trainer.event("attached", "likeness.attached")
+
+
+def attach_lora(services, owner: str, book_id: str, character_id: str, path: str | Path,
+                consent: Any = None, weight: float = 0.8):
+    """Keep the LoRA with the book's media and give it to the character, with its trigger word
+    (added to the character sheet, so every page prompt that shows her carries it)."""
+    from studio.lora_export import read_metadata
+
+    meta = read_metadata(path)
+    subject = meta.get("subject", "person")
+    if subject == "person" and consent is None and meta.get("consent"):
+        from studio.book import Consent
+
+        consent = Consent.from_dict(meta["consent"])
+    check_consent(subject, consent)
+    trigger = str(meta.get("trigger") or "").strip()
+    ref = services.media.put_file(path, "lora")
+
+    def change(book) -> None:
+        character = _character(book, character_id)
+        character.lora, character.trigger_word, character.lora_weight = ref, trigger, float(weight)
+        if consent is not None:
+            character.consent = consent
+        if trigger and trigger not in character.description.split(", ")[0].split():
+            character.description = ", ".join(s for s in (trigger, character.description.strip()) if s)
+
+    book = services.store.update(owner, book_id, change)
+    return _character(book, character_id)
+
+
+def character_loras(book, page, loras: list) -> list:
+    """The page's LoRAs plus the likeness LoRA of every character on the page (once each)."""
+    from studio.book import LoraChoice
+
+    out = list(loras)
+    by_name = {c.name: c for c in book.characters}
+    for name in page.characters:
+        character = by_name.get(name)
+        if character is not None and character.lora and not any(lo.ref == character.lora for lo in out):
+            out.append(LoraChoice(ref=character.lora, weight=character.lora_weight, name=f"{character.name} ♥"))
+    return out
