@@ -116,6 +116,8 @@ class Character(Record):
     lora: str = ""
     trigger_word: str = ""
     lora_weight: float = 0.8
+    reference_photo: str = ""  # media ref of one photo for IP-Adapter likeness (needs consent)
+    reference_scale: float = 0.6
 
 
 @dataclass

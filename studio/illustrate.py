@@ -159,6 +159,9 @@ def render(services, book: Book, page: Page, spec: ImageSpec, backend=None, canc
             spec.control.map_image = services.media.put_bytes(to_png_bytes(request.control_image), "png")
         request.init_image = init_image(services, spec)
         request.lora_paths = lora_paths(services, spec)
+        from studio.likeness import reference_for
+
+        request.reference_image, request.reference_scale = reference_for(services, book, page)
     elif spec.init_image:  # the offline illustrator paints the page's photo
         request.init_image = init_image(services, spec)
     image = backend.illustrate(request, on_step=on_step, cancel=cancel)

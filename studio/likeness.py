@@ -157,3 +157,39 @@ def character_loras(book, page, loras: list) -> list:
         if character is not None and character.lora and not any(lo.ref == character.lora for lo in out):
             out.append(LoraChoice(ref=character.lora, weight=character.lora_weight, name=f"{character.name} ♥"))
     return out
+
+
+def set_reference_photo(services, owner: str, book_id: str, character_id: str, path: str | Path,
+                        consent: Any, scale: float = 0.6):
+    """One photo of the character that conditions every page she is on (IP-Adapter); like
+    training, it needs the family's consent, and nothing is stored without it."""
+    from studio.images import open_user_image, to_png_bytes
+
+    check_consent("person", consent)
+    if not 0.0 <= float(scale) <= 1.5:
+        raise LoraTrainingRefused("likeness.bad_reference_scale")
+    _character(services.store.get(owner, book_id), character_id)
+    ref = services.media.put_bytes(to_png_bytes(open_user_image(path)), "png")
+
+    def change(book) -> None:
+        character = _character(book, character_id)
+        character.reference_photo, character.reference_scale, character.consent = ref, float(scale), consent
+
+    book = services.store.update(owner, book_id, change)
+    return _character(book, character_id)
+
+
+def reference_for(services, book, page) -> tuple[Any, float]:
+    """(photo, scale) of the first character on the page with a consented reference photo, when an
+    IP-Adapter is configured; (None, 0.0) otherwise."""
+    if not getattr(services.settings, "ip_adapter", ""):
+        return None, 0.0
+    from PIL import Image
+
+    by_name = {c.name: c for c in book.characters}
+    for name in page.characters:
+        character = by_name.get(name)
+        if character and character.reference_photo and character.consent and character.consent.complete:
+            with Image.open(services.media.path(character.reference_photo)) as img:
+                return img.convert("RGB"), float(character.reference_scale)
+    return None, 0.0

@@ -51,6 +51,7 @@ class DiffusersIllustrator:
         self._adapters: dict[str, str] = {}  # file key -> adapter name
         self._default_scheduler = None
         self._gpu_illustrate = None
+        self._likeness = None  # IP-Adapter (studio.backends.ip_adapter), made on first use
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
 
     # -- status ----------------------------------------------------------------------------
@@ -96,6 +97,8 @@ class DiffusersIllustrator:
         self._controlnets.clear()
         self._adapters.clear()
         self._loaded_source = None
+        if self._likeness is not None:
+            self._likeness.forget()
         from studio.backends.torch_device import free_memory
 
         free_memory()
@@ -259,6 +262,7 @@ class DiffusersIllustrator:
                 kwargs.update(controlnet_conditioning_scale=float(spec.control.scale),
                               control_guidance_start=float(spec.control.start),
                               control_guidance_end=float(spec.control.end))
+            kwargs.update(self._reference_kwargs(pipe, request))
             try:
                 with torch.inference_mode():
                     image = pipe(**kwargs).images[0]
@@ -271,6 +275,16 @@ class DiffusersIllustrator:
             if cancel.cancelled:
                 raise Cancelled("Stopped.")
             return image.convert("RGB")
+
+    def _reference_kwargs(self, pipe, request: IllustrationRequest) -> dict[str, Any]:
+        """IP-Adapter inputs: the character's reference photo, or scale 0 once the adapter is on."""
+        from studio.backends.ip_adapter import IpAdapterLikeness
+
+        if request.reference_image is None and not IpAdapterLikeness.is_on(pipe):
+            return {}
+        if self._likeness is None:
+            self._likeness = IpAdapterLikeness(self.settings)
+        return self._likeness.pipeline_kwargs(pipe, request.reference_image, request.reference_scale)
 
     def _set_scheduler(self, pipe, name: str) -> None:
         import diffusers
