@@ -193,3 +193,62 @@ def reference_for(services, book, page) -> tuple[Any, float]:
             with Image.open(services.media.path(character.reference_photo)) as img:
                 return img.convert("RGB"), float(character.reference_scale)
     return None, 0.0
+
+
+# Presets: steps grow with the number of photos (about 80-150 passes over each), capped; the
+# ETA during training comes from the job runner's measured seconds per step.
+PRESETS = {
+    "fast": {"rank": 4, "learning_rate": 2e-4, "steps_per_photo": 60, "max_steps": 600},
+    "balanced": {"rank": 8, "learning_rate": 1e-4, "steps_per_photo": 100, "max_steps": 1200},
+    "best": {"rank": 16, "learning_rate": 1e-4, "steps_per_photo": 150, "max_steps": 2000},
+}
+
+
+def preset_options(preset: str, photos: int, resolution: int = 512, **overrides) -> LoraOptions:
+    if preset not in PRESETS:
+        raise LoraTrainingRefused("likeness.bad_preset")
+    p = PRESETS[preset]
+    steps = min(p["max_steps"], max(100, p["steps_per_photo"] * max(1, photos)))
+    values = dict(rank=p["rank"], learning_rate=p["learning_rate"], steps=steps, resolution=resolution,
+                  sample_every=max(50, steps // 5))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return LoraOptions(**values)
+
+
+def prepare_for_character(services, owner: str, book_id: str, character_id: str, files: list,
+                          options: Any) -> list[Any]:
+    """Check and crop a new set of photos for this character; the kept ones (with captions)
+    replace any earlier set and its unfinished training."""
+    import shutil
+
+    from studio.photos import prepare_photos
+
+    _character(services.store.get(owner, book_id), character_id)
+    results = prepare_photos(files, options)
+    workdir = training_dir(services, owner, book_id, character_id)
+    if any(r.kept for r in results):
+        shutil.rmtree(workdir, ignore_errors=True)
+        save_dataset(workdir / "dataset", results)
+    return results
+
+
+def saved_captions(services, owner: str, book_id: str, character_id: str) -> list[str]:
+    index = training_dir(services, owner, book_id, character_id) / "dataset" / "captions.json"
+    return json.loads(index.read_text(encoding="utf-8")) if index.is_file() else []
+
+
+def set_captions(services, owner: str, book_id: str, character_id: str, captions: list[str], trigger: str) -> None:
+    """The family's edits of the captions; each keeps the trigger word (put back when removed)."""
+    folder = training_dir(services, owner, book_id, character_id) / "dataset"
+    old = saved_captions(services, owner, book_id, character_id)
+    if len(captions) != len(old):
+        raise LoraTrainingRefused("likeness.captions_changed")
+    clean = []
+    for text in captions:
+        text = " ".join(str(text).split())[:300]
+        clean.append(text if trigger in text.replace(",", " ").split() else ", ".join(s for s in (trigger, text) if s))
+    if clean != old:
+        (folder.parent / "checkpoint.pt").unlink(missing_ok=True)  # other captions: a new training
+        tmp = folder / "captions.json.tmp"
+        tmp.write_text(json.dumps(clean, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(folder / "captions.json")
