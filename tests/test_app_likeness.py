@@ -3,22 +3,14 @@ and why, be refused without consent, train a few steps, and the character's page
 from __future__ import annotations
 
 import pytest
-import torch
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
 
 from studio import illustrate
 from studio.book import Character, ImageSpec, Page
+from likeness_fixtures import one_thread  # noqa: F401  (autouse)
 from test_photos_prep import drawn_face
 from tiny_sd import tiny_models  # noqa: F401  (session fixture)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def test_photos_to_a_trained_likeness_on_her_pages(launch_app, client_for, tiny_models, tmp_path):  # noqa: F811

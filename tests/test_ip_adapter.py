@@ -18,18 +18,11 @@ from studio.config import Settings
 from studio.services import build_services
 from studio.train_lora import LoraTrainingRefused
 from test_photos_prep import drawn_face
+from likeness_fixtures import one_thread  # noqa: F401  (autouse)
 from tiny_sd import tiny_models  # noqa: F401  (session fixture)
 
 CONSENT = Consent(given_by="Minji", relation="granddaughter", date="2026-11-30",
                   statement="We agree to use Grandma's photo for the pictures of our family book.")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -4,27 +4,17 @@ and consent, and used on every page she is on. Consent missing -> nothing writte
 from __future__ import annotations
 
 import pytest
-import torch
 
 from studio import illustrate, likeness
-from studio.book import Character, Consent, ImageSpec, Page
+from studio.book import Character, ImageSpec, Page
 from studio.config import Settings
 from studio.photos import PrepOptions, prepare_photos
 from studio.services import build_services
 from studio.train_lora import LoraOptions, LoraTrainingRefused
+from likeness_fixtures import CONSENT, one_thread  # noqa: F401  (autouse)
 from test_photos_prep import drawn_face
 from tiny_sd import tiny_models  # noqa: F401  (session fixture)
 
-CONSENT = Consent(given_by="Minji", relation="granddaughter", date="2026-11-30",
-                  statement="We agree to draw Grandma from her photos for our family book.")
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture

@@ -16,10 +16,9 @@ from studio.book import Consent
 from studio.job_runner import rising
 from studio.lora_export import read_metadata
 from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused, TrainingSet
+from likeness_fixtures import CONSENT, one_thread  # noqa: F401  (autouse)
 from tiny_sd import _write_tokenizer, build_pipeline
 
-CONSENT = Consent(given_by="Minji", relation="granddaughter", date="2026-11-30",
-                  statement="We agree to draw Grandma from her photos for our family book.")
 RES = 64
 
 
@@ -63,16 +62,6 @@ def build_sdxl(root):
         tokenizer_2=tokenizer, image_encoder=None, feature_extractor=None)
     pipe.set_progress_bar_config(disable=True)
     return pipe
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread; two threads on a busy 2-core machine wait on each
-    other (measured: a 2-step picture took 1.9 s on 2 threads, 0.24 s on 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
