@@ -25,20 +25,17 @@ CONSENT = Consent(given_by="Minji", relation="granddaughter", date="2026-11-30",
                   statement="We agree to use Grandma's photo for the pictures of our family book.")
 
 
-@pytest.fixture(scope="module")
-def adapter(tiny_models, tmp_path_factory):  # noqa: F811
-    """(adapter file, encoder folder) for the tiny SD model, in the layout of ip-adapter_sd15."""
+def make_adapter(unet_folder, root, embed_dim: int = 32, tokens: int = 4):
+    """(adapter file, encoder folder) for a UNet, in the layout of ip-adapter_sd15 / _sdxl."""
     from diffusers import UNet2DConditionModel
     from safetensors.torch import save_file
     from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-    root = tmp_path_factory.mktemp("ip_adapter")
     torch.manual_seed(0)
-    embed_dim, tokens = 32, 4
     CLIPVisionModelWithProjection(CLIPVisionConfig(
         hidden_size=32, projection_dim=embed_dim, num_hidden_layers=2, num_attention_heads=4, intermediate_size=37,
         image_size=32, patch_size=4)).save_pretrained(root / "image_encoder", safe_serialization=True)
-    unet = UNet2DConditionModel.from_pretrained(tiny_models.sd / "unet", local_files_only=True)
+    unet = UNet2DConditionModel.from_pretrained(unet_folder, local_files_only=True)
     cross = unet.config.cross_attention_dim
     weights = {"image_proj.proj.weight": torch.randn(cross * tokens, embed_dim) * 0.3,
                "image_proj.proj.bias": torch.zeros(cross * tokens),
@@ -54,9 +51,14 @@ def adapter(tiny_models, tmp_path_factory):  # noqa: F811
     return root / "ip-adapter_tiny.safetensors", root / "image_encoder"
 
 
-def settings_for(tiny_models, tmp_path, adapter=None) -> Settings:  # noqa: F811
+@pytest.fixture(scope="module")
+def adapter(tiny_models, tmp_path_factory):  # noqa: F811
+    return make_adapter(tiny_models.sd / "unet", tmp_path_factory.mktemp("ip_adapter"))
+
+
+def settings_for(tiny_models, tmp_path, adapter=None, model=None) -> Settings:  # noqa: F811
     extra = {"ip_adapter": str(adapter[0]), "ip_adapter_image_encoder": str(adapter[1])} if adapter else {}
-    return Settings(data_dir=tmp_path / "data", sd_model=str(tiny_models.sd), device="cpu", **extra)
+    return Settings(data_dir=tmp_path / "data", sd_model=str(model or tiny_models.sd), device="cpu", **extra)
 
 
 def picture(illustrator, reference=None, scale=0.0) -> np.ndarray:
@@ -118,3 +120,15 @@ def test_the_reference_needs_consent_and_reaches_her_pages(tiny_models, adapter,
         assert likeness.reference_for(services, book, book.pages[-2]) == (None, 0.0)
     finally:
         services.close()
+
+
+def test_sdxl_takes_a_reference_too(tiny_models, tmp_path):  # noqa: F811
+    from test_train_lora import build_sdxl
+
+    build_sdxl(tmp_path / "parts").save_pretrained(tmp_path / "sdxl", safe_serialization=True)
+    files = make_adapter(tmp_path / "sdxl" / "unet", tmp_path)
+    plain = picture(DiffusersIllustrator(settings_for(tiny_models, tmp_path, model=tmp_path / "sdxl")))
+    illustrator = DiffusersIllustrator(settings_for(tiny_models, tmp_path, files, model=tmp_path / "sdxl"))
+    with_her = picture(illustrator, drawn_face((256, 256), centre=(128, 120), r=60), 1.0)
+    assert np.abs(with_her - plain).max() > 8
+    np.testing.assert_allclose(picture(illustrator), plain, atol=1.0)
