@@ -65,7 +65,8 @@ def progress_event(kind: str, message: str, step: int, total_steps: int, elapsed
     data = {"event": kind, "message": message, "step": step, "total_steps": total_steps,
             "percent": round(100.0 * step / total_steps, 1) if total_steps else 0.0,
             "elapsed_s": round(elapsed_s, 2), "eta_s": None if eta is None else round(eta, 1), **payload}
-    return Progress(step, total_steps, message, data)
+    values = {k: v for k, v in data.items() if isinstance(v, (int, float, str))}  # the message's placeholders
+    return Progress(step, total_steps, message, data, values)
 
 
 def rising(values: list[float], patience: int) -> bool:
@@ -124,6 +125,14 @@ class ResumableJob:
         state = {"identity": self.identity(), "step": self.step, "elapsed_s": self.elapsed_s,
                  "history": self.history, "job": self.job_state()}
         return save_checkpoint(self.checkpoint_path, state)
+
+    def checkpoint_matches(self) -> bool | None:
+        """None: no checkpoint; True: it is this job's; False: it was saved for other data/settings."""
+        try:
+            state = load_checkpoint(self.checkpoint_path, "cpu")
+        except Exception:
+            raise self._refuse(self.messages["checkpoint_unreadable"]) from None
+        return None if state is None else state.get("identity") == self.identity()
 
     def resume(self, map_location: Any = "cpu") -> bool:
         """Continue from the checkpoint in ``workdir`` if there is one (False: starting fresh)."""

@@ -109,7 +109,7 @@ def train_character_lora(services, owner: str, book_id: str, request: LikenessRe
         pipe, device = training_pipeline(services)
     request.options.device = device
     trainer = LoraTrainer(pipe, data, request.options, workdir, consent=request.consent,
-                          base_model=services.settings.sd_model)
+                          base_model=services.settings.sd_model, fresh_if_changed=True)
     yield from trainer.run(cancel, max_steps)
     if trainer.step < trainer.total_steps:
         return  # a window ended: the checkpoint carries on next time

@@ -106,7 +106,7 @@ class LoraTrainer(ResumableJob):
 
     def __init__(self, pipe, data: TrainingSet, options: LoraOptions, workdir: str | Path, *,
                  consent: Any = None, base_model: str = "",
-                 on_sample: Callable[[int, Any], None] | None = None):
+                 on_sample: Callable[[int, Any], None] | None = None, fresh_if_changed: bool = False):
         check_consent(data.subject, consent)  # before anything is written
         if not data.images or len(data.images) != len(data.captions):
             raise LoraTrainingRefused("likeness.no_photos")
@@ -125,6 +125,10 @@ class LoraTrainer(ResumableJob):
         self.unet = pipe.unet
         self.sdxl = hasattr(pipe, "text_encoder_2")
         self.family = "SDXL" if self.sdxl else "SD 1.x"
+        self.restarted = False
+        if fresh_if_changed and self.checkpoint_matches() is False:  # the family changed the settings
+            self.checkpoint_path.unlink()
+            self.restarted = True
         for module in self._frozen_modules():
             module.requires_grad_(False)
         self.unet.requires_grad_(False)
@@ -304,8 +308,9 @@ class LoraTrainer(ResumableJob):
 
     # -- samples and the overtraining check -------------------------------------------------------
     def run(self, cancel=None, max_steps: int | None = None) -> Iterator[Progress]:
-        yield self.event("setup", "likeness.setup", optimizer=self.optimizer_name, resumed=self.resumed,
-                         family=self.family, photos=len(self.data.images))
+        message = "likeness.restarted" if self.restarted else "likeness.setup"
+        yield self.event("setup", message, optimizer=self.optimizer_name, resumed=self.resumed,
+                         restarted=self.restarted, family=self.family, photos=len(self.data.images))
         yield from super().run(cancel, max_steps)
 
     def after_step(self) -> Iterator[Progress]:

@@ -140,8 +140,7 @@ def _rows(rows) -> list[list]:
 def _status(event, lang: str) -> str:
     """The event's message in the visitor's language, then percent, step and time left."""
     data = event.payload
-    scalars = {k: v for k, v in data.items() if isinstance(v, (int, float, str))}
-    line = say(data.get("message", ""), lang, **scalars)
+    line = event.text(lang)
     extra = f" · {data['percent']:.0f}% · {data['step']}/{data['total_steps']}"
     eta = data.get("eta_s")
     if eta is not None:

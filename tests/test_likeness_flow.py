@@ -71,6 +71,17 @@ def test_photos_to_a_character_lora_used_on_her_pages(family):
     assert len(services.backends.get("illustrator", "diffusers").loaded_adapters()) == 1
 
 
+def test_new_settings_start_a_new_training_and_say_so(family):
+    services, book, photos = family
+    list(likeness.train_character_lora(services, "local", book.id, request(book, photos), max_steps=1))
+    changed = request(book, [])
+    changed.options.rank = 8
+    events = list(likeness.train_character_lora(services, "local", book.id, changed, max_steps=1))
+    assert events[0].payload["restarted"] and not events[0].payload["resumed"]
+    assert events[0].message == "likeness.restarted" and "started again" in events[0].text("en")
+    assert [e.payload["step"] for e in events if e.payload["event"] == "step"] == [1]
+
+
 def test_without_consent_nothing_is_written(family):
     services, book, photos = family
     with pytest.raises(LoraTrainingRefused, match="consent"):

@@ -216,7 +216,9 @@ def test_prior_preservation_uses_class_images_from_the_same_pipeline(bases, tmp_
     events = list(trainer.run())
     steps = [e.payload for e in events if e.payload["event"] == "step"]
     assert all(math.isfinite(s["losses"]["prior"]) for s in steps)
-    assert len([e for e in events if e.payload["event"] == "eval"]) == 3 and len(trainer.history["val"]) == 3
+    checks = [e for e in events if e.payload["event"] == "eval"]
+    assert len(checks) == 3 and len(trainer.history["val"]) == 3
+    assert checks[0].text("en") == f"Check on the class pictures: {checks[0].payload['value']}"
     assert [s for s, _ in samples] == [3] and samples[0][1].size == (RES, RES)
     assert any(e.payload["event"] == "sample" for e in events)
 
