@@ -110,7 +110,10 @@ def train_character_lora(services, owner: str, book_id: str, request: LikenessRe
     request.options.device = device
     trainer = LoraTrainer(pipe, data, request.options, workdir, consent=request.consent,
                           base_model=services.settings.sd_model, fresh_if_changed=True)
-    yield from trainer.run(cancel, max_steps)
+    try:
+        yield from trainer.run(cancel, max_steps)
+    finally:
+        record_speed(services, trainer)
     if trainer.step < trainer.total_steps:
         return  # a window ended: the checkpoint carries on next time
     path = trainer.save_lora(workdir / LORA_FILE)
@@ -252,3 +255,56 @@ def set_captions(services, owner: str, book_id: str, character_id: str, captions
         tmp = folder / "captions.json.tmp"
         tmp.write_text(json.dumps(clean, ensure_ascii=False), encoding="utf-8")
         tmp.replace(folder / "captions.json")
+
+
+# -- estimates from this machine's own earlier trainings ----------------------------------------
+def _speed_key(family: str, options: LoraOptions) -> str:
+    return f"{family}|{options.resolution}|{options.batch_size}|{options.rank}|{options.device}"
+
+
+def _speed_file(services) -> Path:
+    return Path(services.settings.data_dir) / "training" / "speed.json"
+
+
+def record_speed(services, trainer: LoraTrainer) -> None:
+    """Seconds per step measured by a training here, for the next estimate (same model family,
+    size, batch, rank and device)."""
+    if trainer.step <= 0:
+        return
+    path = _speed_file(services)
+    try:
+        table = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        table = {}
+    table[_speed_key(trainer.family, trainer.options)] = round(trainer.elapsed_s / trainer.step, 4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table), encoding="utf-8")
+    tmp.replace(path)
+
+
+def estimate_seconds(services, options: LoraOptions, family: str) -> float | None:
+    """steps x seconds per step measured here before; None when this machine has not trained such
+    a LoRA yet (the time left then shows after the first steps)."""
+    path = _speed_file(services)
+    if not path.is_file():
+        return None
+    try:
+        per_step = json.loads(path.read_text(encoding="utf-8")).get(_speed_key(family, options))
+    except ValueError:
+        return None
+    return None if per_step is None else float(per_step) * options.steps
+
+
+def estimate_text(services, options: LoraOptions, lang: str | None = None) -> str:
+    """The preset's steps and, when this machine has trained such a LoRA before, the time it takes."""
+    from studio.backends.torch_device import choose_placement
+    from studio.messages import text
+
+    illustrator = services.backends.get("illustrator", "diffusers")
+    family = "SDXL" if illustrator.model_cross_attention_dim() == 2048 else "SD 1.x"
+    options.device = choose_placement(getattr(services.settings, "device", "auto")).device
+    seconds = estimate_seconds(services, options, family)
+    if seconds is None:
+        return text("likeness.estimate_unknown", lang, steps=options.steps)
+    return text("likeness.estimate", lang, steps=options.steps, minutes=max(1, round(seconds / 60)))

@@ -52,6 +52,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             steps = gr.Number(label=t("likeness.ui_steps"), value=0, precision=0, minimum=0, maximum=5000)
             resolution = gr.Number(label=t("likeness.ui_resolution"), value=512, precision=0, minimum=64,
                                    maximum=1024)
+    estimate_md = gr.Markdown()
     with gr.Row():
         train_btn = gr.Button(t("likeness.ui_train"), variant="primary")
         stop_btn = gr.Button(t("likeness.ui_stop"), variant="stop")
@@ -113,14 +114,31 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         finally:
             jobs.finish(owner, "likeness", cancel)
 
+    @user_errors
+    def estimate(owner, book_id, person_id, preset_name, step_count, size, request: gr.Request = None):
+        if not (owner and book_id and person_id):
+            return ""
+        count = len(likeness.saved_captions(services, owner, book_id, person_id))
+        if not count:
+            return ""
+        options = likeness.preset_options(preset_name or "balanced", count, int(size or 512),
+                                          steps=int(step_count) if step_count else None)
+        return likeness.estimate_text(services, options, _language(request))
+
     def stop(owner):
         if owner:
             jobs.cancel(owner, "likeness")
 
     tab.select(refresh, [ctx.owner, ctx.book_id], [person], api_name="likeness_refresh")
     ctx.book_id.change(refresh, [ctx.owner, ctx.book_id], [person], api_name=False)
+    estimate_inputs = [ctx.owner, ctx.book_id, person, preset, steps, resolution]
     prepare_btn.click(prepare, [ctx.owner, ctx.book_id, person, files, trigger, class_word, resolution],
-                      [grid, table, status], api_name="likeness_prepare")
+                      [grid, table, status], api_name="likeness_prepare").then(
+        estimate, estimate_inputs, [estimate_md], api_name=False)
+    for control in (preset, steps, resolution):
+        control.change(estimate, estimate_inputs, [estimate_md], api_name=False)
+    estimate_btn = gr.Button(visible=False)  # the API's way to ask for the estimate (tests, scripts)
+    estimate_btn.click(estimate, estimate_inputs, [estimate_md], api_name="likeness_estimate")
     train_btn.click(train, [ctx.owner, ctx.book_id, person, table, trigger, preset, steps, resolution, given_by,
                             relation, date, statement], [status, loss_plot, sample], api_name="likeness_train",
                     concurrency_id="gpu", concurrency_limit=1)

@@ -42,6 +42,7 @@ def test_photos_to_a_trained_likeness_on_her_pages(launch_app, client_for, tiny_
     assert [r[1] for r in rows[:3]] == ["kept"] * 3 and rows[3][1].startswith("not used")
     assert rows[0][2] == "a photo of ohwx grandmother"
     rows[0][2] = "a photo of ohwx grandmother, smiling"  # the family edits one caption
+    assert "after the first steps" in c.predict(grandma_id, "fast", 2, 64, api_name="/likeness_estimate")
 
     no_consent = [grandma_id, {"headers": ["photo", "result", "caption"], "data": rows}, "ohwx", "fast", 2, 64]
     with pytest.raises(AppError, match="consent"):
@@ -50,6 +51,7 @@ def test_photos_to_a_trained_likeness_on_her_pages(launch_app, client_for, tiny_
     status, _plot, _sample = c.predict(*no_consent, "Minji", "granddaughter", "2026-11-30",
                                        "We agree to draw Grandma from her photos.", api_name="/likeness_train")
     assert "every page" in status and "100%" in status
+    assert "about 1 min on this machine" in c.predict(grandma_id, "fast", 2, 64, api_name="/likeness_estimate")
     grandma = services.store.get("local", book_id).characters[0]
     assert grandma.lora and grandma.trigger_word == "ohwx" and grandma.consent.given_by == "Minji"
 

@@ -69,6 +69,13 @@ def test_photos_to_a_character_lora_used_on_her_pages(family):
     assert [lo["ref"] for lo in used["loras"]] == [grandma.lora]
     assert used["prompt"].startswith("a garden, ohwx")
     assert len(services.backends.get("illustrator", "diffusers").loaded_adapters()) == 1
+    # the next estimate uses this machine's measured speed for the same kind of training
+    options = request(book, []).options
+    options.device = "cpu"
+    seconds = likeness.estimate_seconds(services, options, "SD 1.x")
+    assert seconds is not None and seconds > 0
+    options.rank = 16
+    assert likeness.estimate_seconds(services, options, "SD 1.x") is None  # never measured here
 
 
 def test_new_settings_start_a_new_training_and_say_so(family):
