@@ -169,4 +169,4 @@ def _status(event, lang: str) -> str:
 def _plot(points: list[dict]):
     import pandas as pd
 
-    return pd.DataFrame(points or [{"step": 0, "loss": 0.0}])
+    return pd.DataFrame(points, columns=["step", "loss"])
