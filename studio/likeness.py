@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -20,6 +21,7 @@ from studio.jobs import Progress
 from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused, TrainingSet, check_consent
 
 LORA_FILE = "likeness.safetensors"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass
@@ -33,7 +35,9 @@ class LikenessRequest:
 
 
 def training_dir(services, owner: str, book_id: str, character_id: str) -> Path:
-    """Ids only in the path; the owner (a user name on Spaces) is hashed."""
+    """Ids only in the path (checked: they come through the API too); the owner is hashed."""
+    if not all(_ID.fullmatch(str(v or "")) for v in (book_id, character_id)):
+        raise LoraTrainingRefused("likeness.no_character")
     owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
     return Path(services.settings.data_dir) / "training" / owner_key / book_id / character_id
 
@@ -236,6 +240,7 @@ def prepare_for_character(services, owner: str, book_id: str, character_id: str,
 
 
 def saved_captions(services, owner: str, book_id: str, character_id: str) -> list[str]:
+    _character(services.store.get(owner, book_id), character_id)
     index = training_dir(services, owner, book_id, character_id) / "dataset" / "captions.json"
     return json.loads(index.read_text(encoding="utf-8")) if index.is_file() else []
 

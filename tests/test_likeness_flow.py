@@ -107,4 +107,9 @@ def test_a_bad_trigger_or_an_unknown_character_is_refused(family):
     other.character_id = "nobody"
     with pytest.raises(LoraTrainingRefused, match="character"):
         list(likeness.train_character_lora(services, "local", book.id, other))
+    for sneaky in ("../../../x", "a/b", ""):  # ids reach paths: only real ids are accepted
+        with pytest.raises(LoraTrainingRefused, match="character"):
+            likeness.training_dir(services, "local", book.id, sneaky)
+        with pytest.raises(LoraTrainingRefused, match="character"):
+            likeness.set_captions(services, "local", book.id, sneaky, ["x"], "ohwx")
     assert not (services.settings.data_dir / "training").exists()
