@@ -333,10 +333,12 @@ class LoraTrainer(ResumableJob):
         import torch
 
         self.unet.eval()
-        with torch.no_grad():
-            fixed = torch.Generator().manual_seed(12345)
-            picks = list(range(len(self.class_images)))
-            return float(self._loss(self._prior, picks, fixed))
+        fixed, total, size = torch.Generator().manual_seed(12345), 0.0, self.options.batch_size
+        with torch.no_grad():  # in batches of the training's size: 50 class images at once would not fit
+            for start in range(0, len(self.class_images), size):
+                picks = list(range(start, min(start + size, len(self.class_images))))
+                total += float(self._loss(self._prior, picks, fixed)) * len(picks)
+        return total / len(self.class_images)
 
     def sample(self, prompt: str):
         import torch
