@@ -23,9 +23,10 @@ system-packages:
 	    || echo "WARNING: could not install $$missing; features needing them will say so."; \
 	fi
 
-$(STAMP): requirements.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements-nodeps.txt
 	touch $(STAMP)
 
 deps: $(STAMP)

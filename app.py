@@ -25,11 +25,12 @@ from tabs import pages as pages_tab
 from tabs import preview as preview_tab
 from tabs import settings as settings_tab
 from tabs import story as story_tab
+from tabs import train_likeness as train_likeness_tab
 from tabs import voice as voice_tab
 from tabs.common import TabContext, require_owner, say, user_errors
 
 log = logging.getLogger("gieok")
-TAB_MODULES = [library_tab, story_tab, pages_tab, voice_tab, preview_tab, export_tab, settings_tab]
+TAB_MODULES = [library_tab, story_tab, pages_tab, train_likeness_tab, voice_tab, preview_tab, export_tab, settings_tab]
 ASSETS = Path(__file__).parent / "assets"
 
 def build_i18n() -> gr.I18n:

@@ -112,6 +112,12 @@ class Character(Record):
     relation: str = ""
     photos: list[str] = field(default_factory=list)
     consent: Consent | None = None
+    # likeness (studio/likeness.py): a LoRA trained on her photos (media ref) and its trigger word
+    lora: str = ""
+    trigger_word: str = ""
+    lora_weight: float = 0.8
+    reference_photo: str = ""  # media ref of one photo for IP-Adapter likeness (needs consent)
+    reference_scale: float = 0.6
 
 
 @dataclass

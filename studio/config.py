@@ -64,6 +64,8 @@ class Settings:
     pose_model: str = ""  # transformers VitPose id/path
     depth_model: str = ""  # transformers depth-estimation id/path
     lora_dir: str = ""  # folder of style LoRA .safetensors named in assets/styles.json
+    ip_adapter: str = ""  # IP-Adapter .safetensors (plain / plus-face, SD 1.5 or SDXL) for reference photos
+    ip_adapter_image_encoder: str = ""  # the CLIP vision encoder folder that adapter was trained with
     device: str = "auto"  # auto | cpu | cuda | mps
     # Speech
     vits_model_ko: str = ""  # e.g. facebook/mms-tts-kor or a local folder

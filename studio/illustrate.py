@@ -135,7 +135,10 @@ def fit_to_family(spec: ImageSpec, family) -> ImageSpec:
 def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int, family=None) -> ImageSpec:
     """A copy with the prompts actually used (page's own edit, or composed), the real seed and,
     given the model's ``family``, that family's defaults where nobody chose a value."""
+    from studio.likeness import character_loras
+
     out = copy.deepcopy(spec)
+    out.loras = character_loras(book, page, out.loras)  # her likeness LoRA on every page she is on
     composed, negative = compose_prompt(book, page, spec.style)
     out.prompt = spec.prompt.strip() or composed
     out.negative_prompt = spec.negative_prompt.strip() or negative
@@ -176,6 +179,9 @@ def _request(services, book: Book, page: Page, spec: ImageSpec, backend) -> tupl
             spec.control.map_image = services.store.media_for(book.owner).put_bytes(to_png_bytes(request.control_image), "png")
         request.init_image = init_image(services, spec, book.owner)
         request.lora_paths = lora_paths(services, spec, book.owner)
+        from studio.likeness import reference_for
+
+        request.reference_image, request.reference_scale = reference_for(services, book, page)
     elif spec.init_image:  # the offline illustrator paints the page's photo
         request.init_image = init_image(services, spec, book.owner)
     return request, spec

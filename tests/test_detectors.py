@@ -76,6 +76,7 @@ def test_pose_and_depth_from_a_photo_land_in_the_page(tiny_detectors, tmp_path):
 def test_without_detectors_the_message_says_what_to_set(services, tmp_path):
     from studio.backends.base import BackendError
 
+    services.settings.pose_detector = "vitpose"  # the bundled MediaPipe detector: test_pose_mediapipe.py
     book = services.store.create("local", "No models", page_count=4)
     book = services.store.update("local", book.id, lambda b: b.pages.append(Page()))
     page_id = book.pages[0].id

@@ -143,6 +143,8 @@ class IllustrationRequest:
     init_image: "Image.Image | None" = None
     lora_paths: dict[str, str] = field(default_factory=dict)  # adapter name -> .safetensors path
     page_context: dict[str, Any] = field(default_factory=dict)  # setting, mood, pose people (sketch)
+    reference_image: "Image.Image | None" = None  # a character's photo for IP-Adapter (studio.likeness)
+    reference_scale: float = 0.0
 
 
 class Illustrator(Backend, Protocol):

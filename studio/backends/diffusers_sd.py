@@ -53,6 +53,7 @@ class DiffusersIllustrator:
         self._schedulers: dict[tuple, Any] = {}  # (name, family overrides) -> scheduler, built once
         self._gpu_illustrate = None
         self._prompts = None  # PromptEncoder for the loaded base pipeline (shared by derived ones)
+        self._likeness = None  # IP-Adapter (studio.backends.ip_adapter), made on first use
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
         self.single_file_configs: dict[str, str] = {}  # family -> config folder (default: assets/model_configs)
 
@@ -100,6 +101,8 @@ class DiffusersIllustrator:
         self._adapters.clear()
         self._prompts = None
         self._loaded_source = None
+        if self._likeness is not None:
+            self._likeness.forget()
         from studio.backends.torch_device import free_memory
 
         free_memory()
@@ -275,6 +278,7 @@ class DiffusersIllustrator:
                 kwargs.update(controlnet_conditioning_scale=float(spec.control.scale),
                               control_guidance_start=float(spec.control.start),
                               control_guidance_end=float(spec.control.end))
+            kwargs.update(self._reference_kwargs(pipe, request))
             try:
                 with torch.inference_mode():
                     images = pipe(**kwargs).images
@@ -286,6 +290,16 @@ class DiffusersIllustrator:
             if cancel.cancelled:
                 raise Cancelled("Stopped.")
             return [image.convert("RGB") for image in images]
+
+    def _reference_kwargs(self, pipe, request: IllustrationRequest) -> dict[str, Any]:
+        """IP-Adapter inputs: the character's reference photo, or scale 0 once the adapter is on."""
+        from studio.backends.ip_adapter import IpAdapterLikeness
+
+        if request.reference_image is None and not IpAdapterLikeness.is_on(pipe):
+            return {}
+        if self._likeness is None:
+            self._likeness = IpAdapterLikeness(self.settings)
+        return self._likeness.pipeline_kwargs(pipe, request.reference_image, request.reference_scale)
 
     def _prompt_encoder(self):
         if self._prompts is None:

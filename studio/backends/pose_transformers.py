@@ -1,8 +1,9 @@
 """Pose keypoints from a photo with VitPose (transformers), when ``GIEOK_POSE_MODEL`` is set.
 
-VitPose is top-down: it needs a box per person. Without a person detector we give it the whole
-photo as one box, which suits the usual family photo of one or two people framed together; the
-keypoints land in the pose editor, where the family can fix what the detector got wrong.
+VitPose is top-down: it needs a box per person. MediaPipe's bundled pose model gives the box
+around the person when it is installed; otherwise the whole photo is the box, which suits the
+usual family photo of one or two people framed together. The keypoints land in the pose editor,
+where the family can fix what the detector got wrong.
 """
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ class VitPoseDetector:
         with self._lock:
             processor, model = self._load()
             width, height = image.size
-            boxes = [[[0.0, 0.0, float(width), float(height)]]]  # COCO format x, y, w, h
+            boxes = [[person_box(image, self.settings)]]  # COCO format x, y, w, h
             inputs = processor(image.convert("RGB"), boxes=boxes, return_tensors="pt")
             with torch.inference_mode():
                 outputs = model(**inputs)
@@ -62,3 +63,14 @@ class VitPoseDetector:
             kps, scores = person["keypoints"].tolist(), person["scores"].tolist()
             people.append([(x, y, s) for (x, y), s in zip(kps, scores)])
         return from_coco17(people, width, height)
+
+
+def person_box(image, settings: Any) -> list[float]:
+    """[x, y, w, h] around the person MediaPipe finds, else the whole photo."""
+    from studio.backends.pose_mediapipe import MediaPipePoseDetector
+
+    width, height = image.size
+    box = MediaPipePoseDetector(settings).person_box(image)
+    if box is None or box[2] - box[0] < 8 or box[3] - box[1] < 8:
+        return [0.0, 0.0, float(width), float(height)]
+    return [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]

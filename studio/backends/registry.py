@@ -33,6 +33,7 @@ KINDS: dict[str, dict[str, str]] = {
     "pose_detector": {
         "vitpose": "studio.backends.pose_transformers:VitPoseDetector",
         "controlnet_aux": "studio.backends.controlnet_aux_maps:OpenposeAuxDetector",
+        "mediapipe": "studio.backends.pose_mediapipe:MediaPipePoseDetector",  # bundled model, offline
     },
     "depth_estimator": {
         "transformers_depth": "studio.backends.depth_transformers:TransformersDepth",

@@ -21,6 +21,7 @@ import torch
 
 from studio.backends.base import CancelToken, Cancelled
 from studio.backends.rvc.synthesizer import SynthConfig
+from studio.job_runner import load_checkpoint, progress_event, rising, save_checkpoint
 from studio.jobs import Progress
 from studio.train_voice import TrainingRefused
 from studio.train_voice import losses as L
@@ -100,18 +101,15 @@ class VoiceTrainer:
             "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict(),
             "rng_torch": torch.get_rng_state(), "rng_data": self.data_rng.get_state(),
         }
-        tmp = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.checkpoint_path)  # a crash mid-write leaves the previous checkpoint whole
-        return self.checkpoint_path
+        return save_checkpoint(self.checkpoint_path, state)  # atomic: temp file + rename
 
     def _resume(self) -> bool:
-        if not self.checkpoint_path.is_file():
-            return False
         try:
-            state = torch.load(str(self.checkpoint_path), map_location=self.device, weights_only=True)
+            state = load_checkpoint(self.checkpoint_path, map_location=self.device)
         except Exception:
             raise TrainingRefused("train_voice.checkpoint_unreadable") from None
+        if state is None:
+            return False
         same = state.get("format") == CHECKPOINT_FORMAT and state.get("config") == self.config \
             and state.get("data") == self.fingerprint and state["options"].get("version") == self.options.version
         if not same:
@@ -244,9 +242,7 @@ class VoiceTrainer:
             yield self._event("sample", "train_voice.sample", sample=sample)
 
     def overtraining(self) -> bool:
-        values = [v["mel"] for v in self.history["val"]]
-        k = self.options.overtrain_patience
-        return len(values) > k and all(values[-i] > values[-i - 1] for i in range(1, k + 1))
+        return rising([v["mel"] for v in self.history["val"]], self.options.overtrain_patience)
 
     def validation_loss(self) -> float:
         """Mel L1 of the inference path (prior + flow + decoder, fixed noise) on held-out slices."""
@@ -270,10 +266,5 @@ class VoiceTrainer:
         return inference_model(self.net_g, self.options.version, self.options.use_f0, self.cfg.sr)
 
     def _event(self, kind: str, message: str, **payload) -> Progress:
-        done = self.step
-        eta = self.elapsed_s / done * (self.total_steps - done) if done else None
-        data = {"event": kind, "message": message, "epoch": min(self.epoch, self.options.epochs),
-                "epochs": self.options.epochs, "step": done, "total_steps": self.total_steps,
-                "percent": round(100.0 * done / self.total_steps, 1), "elapsed_s": round(self.elapsed_s, 2),
-                "eta_s": None if eta is None else round(eta, 1), **payload}
-        return Progress(done, self.total_steps, message, data)
+        return progress_event(kind, message, self.step, self.total_steps, self.elapsed_s,
+                              epoch=min(self.epoch, self.options.epochs), epochs=self.options.epochs, **payload)

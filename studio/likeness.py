@@ -1,0 +1,315 @@
+"""Her face on every page: a LoRA trained on a character's photos, attached to the character.
+
+``train_character_lora`` is the one call a tab makes: the kept photos (``studio.photos``) and
+their captions are saved in the character's training folder (so a restart can resume without
+the uploads), the LoRA trainer runs as a job on a fresh copy of the active base model, and when
+it finishes the file is kept with the book's media and attached to the character with its
+trigger word and the consent record. ``final_spec`` then adds the LoRA of every character on a
+page (``character_loras``), and the trigger word reaches the prompt through the character sheet.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from studio.backends.base import BackendError, CancelToken
+from studio.jobs import Progress
+from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused, TrainingSet, check_consent
+
+LORA_FILE = "likeness.safetensors"
+_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+@dataclass
+class LikenessRequest:
+    character_id: str
+    trigger: str
+    options: LoraOptions
+    photos: list[Any] = field(default_factory=list)  # PreparedPhoto; empty: the saved set (resume)
+    consent: Any = None  # studio.book.Consent
+    subject: str = "person"
+
+
+def training_dir(services, owner: str, book_id: str, character_id: str) -> Path:
+    """Ids only in the path (checked: they come through the API too); the owner is hashed."""
+    if not all(_ID.fullmatch(str(v or "")) for v in (book_id, character_id)):
+        raise LoraTrainingRefused("likeness.no_character")
+    owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
+    return Path(services.settings.data_dir) / "training" / owner_key / book_id / character_id
+
+
+def _character(book, character_id: str):
+    found = next((c for c in book.characters if c.id == character_id), None)
+    if found is None:
+        raise LoraTrainingRefused("likeness.no_character")
+    return found
+
+
+def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
+    kept = [p for p in photos if p.kept]
+    if not kept:
+        return None
+    folder.mkdir(parents=True, exist_ok=True)
+    captions = []
+    for i, photo in enumerate(kept):
+        photo.crop.save(folder / f"{i:03d}.png", format="PNG")
+        captions.append(photo.caption)
+    tmp = folder / "captions.json.tmp"
+    tmp.write_text(json.dumps(captions, ensure_ascii=False), encoding="utf-8")
+    tmp.replace(folder / "captions.json")
+    return TrainingSet([p.crop for p in kept], captions)
+
+
+def load_dataset(folder: Path) -> TrainingSet | None:
+    from PIL import Image
+
+    index = folder / "captions.json"
+    if not index.is_file():
+        return None
+    captions = json.loads(index.read_text(encoding="utf-8"))
+    images = []
+    for i in range(len(captions)):
+        with Image.open(folder / f"{i:03d}.png") as img:
+            images.append(img.convert("RGB"))
+    return TrainingSet(images, captions)
+
+
+def training_pipeline(services):
+    """A fresh copy of the active base model for training (the illustrator's own copy keeps its
+    page LoRAs untouched), and the device to train on."""
+    from studio.backends.diffusers_sd import DiffusersIllustrator
+    from studio.backends.torch_device import choose_placement
+
+    illustrator = services.backends.get("illustrator", "diffusers")
+    status = illustrator.available()
+    if not status.ok:
+        raise BackendError("likeness.no_base_model", reason=status.reason)
+    placement = choose_placement(getattr(services.settings, "device", "auto"))
+    pipe = DiffusersIllustrator._load_pipeline(illustrator.source, placement.dtype)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(placement.device), placement.device
+
+
+def train_character_lora(services, owner: str, book_id: str, request: LikenessRequest,
+                         cancel: CancelToken | None = None, max_steps: int | None = None,
+                         pipe: Any = None) -> Iterator[Progress]:
+    """Train (or resume) the character's LoRA; when all steps are done, attach it."""
+    check_consent(request.subject, request.consent)  # nothing is written without it
+    _character(services.store.get(owner, book_id), request.character_id)
+    if not request.trigger.strip() or not request.trigger.replace("_", "").isalnum():
+        raise LoraTrainingRefused("likeness.bad_trigger")
+    workdir = training_dir(services, owner, book_id, request.character_id)
+    data = (save_dataset(workdir / "dataset", request.photos) if request.photos
+            else load_dataset(workdir / "dataset"))
+    if data is None:
+        raise LoraTrainingRefused("likeness.no_photos")
+    data.trigger, data.subject = request.trigger.strip(), request.subject
+    device = request.options.device
+    if pipe is None:
+        pipe, device = training_pipeline(services)
+    request.options.device = device
+    trainer = LoraTrainer(pipe, data, request.options, workdir, consent=request.consent,
+                          base_model=services.settings.sd_model, fresh_if_changed=True)
+    try:
+        yield from trainer.run(cancel, max_steps)
+    finally:
+        record_speed(services, trainer)
+    if trainer.step < trainer.total_steps:
+        return  # a window ended: the checkpoint carries on next time
+    path = trainer.save_lora(workdir / LORA_FILE)
+    attach_lora(services, owner, book_id, request.character_id, path, request.consent)
+    yield trainer.event("attached", "likeness.attached")
+
+
+def attach_lora(services, owner: str, book_id: str, character_id: str, path: str | Path,
+                consent: Any = None, weight: float = 0.8):
+    """Keep the LoRA with the book's media and give it to the character, with its trigger word
+    (added to the character sheet, so every page prompt that shows her carries it)."""
+    from studio.lora_export import read_metadata
+
+    meta = read_metadata(path)
+    subject = meta.get("subject", "person")
+    if subject == "person" and consent is None and meta.get("consent"):
+        from studio.book import Consent
+
+        consent = Consent.from_dict(meta["consent"])
+    check_consent(subject, consent)
+    trigger = str(meta.get("trigger") or "").strip()
+    ref = services.media.put_file(path, "lora")
+
+    def change(book) -> None:
+        character = _character(book, character_id)
+        character.lora, character.trigger_word, character.lora_weight = ref, trigger, float(weight)
+        if consent is not None:
+            character.consent = consent
+        if trigger and trigger not in character.description.split(", ")[0].split():
+            character.description = ", ".join(s for s in (trigger, character.description.strip()) if s)
+
+    book = services.store.update(owner, book_id, change)
+    return _character(book, character_id)
+
+
+def character_loras(book, page, loras: list) -> list:
+    """The page's LoRAs plus the likeness LoRA of every character on the page (once each)."""
+    from studio.book import LoraChoice
+
+    out = list(loras)
+    by_name = {c.name: c for c in book.characters}
+    for name in page.characters:
+        character = by_name.get(name)
+        if character is not None and character.lora and not any(lo.ref == character.lora for lo in out):
+            out.append(LoraChoice(ref=character.lora, weight=character.lora_weight, name=f"{character.name} ♥"))
+    return out
+
+
+def set_reference_photo(services, owner: str, book_id: str, character_id: str, path: str | Path,
+                        consent: Any, scale: float = 0.6):
+    """One photo of the character that conditions every page she is on (IP-Adapter); like
+    training, it needs the family's consent, and nothing is stored without it."""
+    from studio.images import open_user_image, to_png_bytes
+
+    check_consent("person", consent)
+    if not 0.0 <= float(scale) <= 1.5:
+        raise LoraTrainingRefused("likeness.bad_reference_scale")
+    _character(services.store.get(owner, book_id), character_id)
+    ref = services.media.put_bytes(to_png_bytes(open_user_image(path)), "png")
+
+    def change(book) -> None:
+        character = _character(book, character_id)
+        character.reference_photo, character.reference_scale, character.consent = ref, float(scale), consent
+
+    book = services.store.update(owner, book_id, change)
+    return _character(book, character_id)
+
+
+def reference_for(services, book, page) -> tuple[Any, float]:
+    """(photo, scale) of the first character on the page with a consented reference photo, when an
+    IP-Adapter is configured; (None, 0.0) otherwise."""
+    if not getattr(services.settings, "ip_adapter", ""):
+        return None, 0.0
+    from PIL import Image
+
+    by_name = {c.name: c for c in book.characters}
+    for name in page.characters:
+        character = by_name.get(name)
+        if character and character.reference_photo and character.consent and character.consent.complete:
+            with Image.open(services.media.path(character.reference_photo)) as img:
+                return img.convert("RGB"), float(character.reference_scale)
+    return None, 0.0
+
+
+# Presets: steps grow with the number of photos (about 80-150 passes over each), capped; the
+# ETA during training comes from the job runner's measured seconds per step.
+PRESETS = {
+    "fast": {"rank": 4, "learning_rate": 2e-4, "steps_per_photo": 60, "max_steps": 600},
+    "balanced": {"rank": 8, "learning_rate": 1e-4, "steps_per_photo": 100, "max_steps": 1200},
+    "best": {"rank": 16, "learning_rate": 1e-4, "steps_per_photo": 150, "max_steps": 2000},
+}
+
+
+def preset_options(preset: str, photos: int, resolution: int = 512, **overrides) -> LoraOptions:
+    if preset not in PRESETS:
+        raise LoraTrainingRefused("likeness.bad_preset")
+    p = PRESETS[preset]
+    steps = min(p["max_steps"], max(100, p["steps_per_photo"] * max(1, photos)))
+    values = dict(rank=p["rank"], learning_rate=p["learning_rate"], steps=steps, resolution=resolution,
+                  sample_every=max(50, steps // 5))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return LoraOptions(**values)
+
+
+def prepare_for_character(services, owner: str, book_id: str, character_id: str, files: list,
+                          options: Any) -> list[Any]:
+    """Check and crop a new set of photos for this character; the kept ones (with captions)
+    replace any earlier set and its unfinished training."""
+    import shutil
+
+    from studio.photos import prepare_photos
+
+    _character(services.store.get(owner, book_id), character_id)
+    results = prepare_photos(files, options)
+    workdir = training_dir(services, owner, book_id, character_id)
+    if any(r.kept for r in results):
+        shutil.rmtree(workdir, ignore_errors=True)
+        save_dataset(workdir / "dataset", results)
+    return results
+
+
+def saved_captions(services, owner: str, book_id: str, character_id: str) -> list[str]:
+    _character(services.store.get(owner, book_id), character_id)
+    index = training_dir(services, owner, book_id, character_id) / "dataset" / "captions.json"
+    return json.loads(index.read_text(encoding="utf-8")) if index.is_file() else []
+
+
+def set_captions(services, owner: str, book_id: str, character_id: str, captions: list[str], trigger: str) -> None:
+    """The family's edits of the captions; each keeps the trigger word (put back when removed)."""
+    folder = training_dir(services, owner, book_id, character_id) / "dataset"
+    old = saved_captions(services, owner, book_id, character_id)
+    if len(captions) != len(old):
+        raise LoraTrainingRefused("likeness.captions_changed")
+    clean = []
+    for text in captions:
+        text = " ".join(str(text).split())[:300]
+        clean.append(text if trigger in text.replace(",", " ").split() else ", ".join(s for s in (trigger, text) if s))
+    if clean != old:
+        (folder.parent / "checkpoint.pt").unlink(missing_ok=True)  # other captions: a new training
+        tmp = folder / "captions.json.tmp"
+        tmp.write_text(json.dumps(clean, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(folder / "captions.json")
+
+
+# -- estimates from this machine's own earlier trainings ----------------------------------------
+def _speed_key(family: str, options: LoraOptions) -> str:
+    return f"{family}|{options.resolution}|{options.batch_size}|{options.rank}|{options.device}"
+
+
+def _speed_file(services) -> Path:
+    return Path(services.settings.data_dir) / "training" / "speed.json"
+
+
+def record_speed(services, trainer: LoraTrainer) -> None:
+    """Seconds per step measured by a training here, for the next estimate (same model family,
+    size, batch, rank and device)."""
+    if trainer.step <= 0:
+        return
+    path = _speed_file(services)
+    try:
+        table = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except ValueError:
+        table = {}
+    table[_speed_key(trainer.family, trainer.options)] = round(trainer.elapsed_s / trainer.step, 4)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(table), encoding="utf-8")
+    tmp.replace(path)
+
+
+def estimate_seconds(services, options: LoraOptions, family: str) -> float | None:
+    """steps x seconds per step measured here before; None when this machine has not trained such
+    a LoRA yet (the time left then shows after the first steps)."""
+    path = _speed_file(services)
+    if not path.is_file():
+        return None
+    try:
+        per_step = json.loads(path.read_text(encoding="utf-8")).get(_speed_key(family, options))
+    except ValueError:
+        return None
+    return None if per_step is None else float(per_step) * options.steps
+
+
+def estimate_text(services, options: LoraOptions, lang: str | None = None) -> str:
+    """The preset's steps and, when this machine has trained such a LoRA before, the time it takes."""
+    from studio.backends.torch_device import choose_placement
+    from studio.messages import text
+
+    illustrator = services.backends.get("illustrator", "diffusers")
+    family = "SDXL" if illustrator.model_cross_attention_dim() == 2048 else "SD 1.x"
+    options.device = choose_placement(getattr(services.settings, "device", "auto")).device
+    seconds = estimate_seconds(services, options, family)
+    if seconds is None:
+        return text("likeness.estimate_unknown", lang, steps=options.steps)
+    return text("likeness.estimate", lang, steps=options.steps, minutes=max(1, round(seconds / 60)))
