@@ -139,7 +139,7 @@ def attach_lora(services, owner: str, book_id: str, character_id: str, path: str
         consent = Consent.from_dict(meta["consent"])
     check_consent(subject, consent)
     trigger = str(meta.get("trigger") or "").strip()
-    ref = services.media.put_file(path, "lora")
+    ref = services.store.media_for(owner).put_file(path, "lora")
 
     def change(book) -> None:
         character = _character(book, character_id)
@@ -176,7 +176,7 @@ def set_reference_photo(services, owner: str, book_id: str, character_id: str, p
     if not 0.0 <= float(scale) <= 1.5:
         raise LoraTrainingRefused("likeness.bad_reference_scale")
     _character(services.store.get(owner, book_id), character_id)
-    ref = services.media.put_bytes(to_png_bytes(open_user_image(path)), "png")
+    ref = services.store.media_for(owner).put_bytes(to_png_bytes(open_user_image(path)), "png")
 
     def change(book) -> None:
         character = _character(book, character_id)
@@ -197,7 +197,7 @@ def reference_for(services, book, page) -> tuple[Any, float]:
     for name in page.characters:
         character = by_name.get(name)
         if character and character.reference_photo and character.consent and character.consent.complete:
-            with Image.open(services.media.path(character.reference_photo)) as img:
+            with Image.open(services.store.media_for(book.owner).path(character.reference_photo)) as img:
                 return img.convert("RGB"), float(character.reference_scale)
     return None, 0.0
 

@@ -60,7 +60,7 @@ def test_photos_to_a_character_lora_used_on_her_pages(family):
     grandma = services.store.get("local", book.id).characters[0]
     assert grandma.lora and grandma.trigger_word == "ohwx" and grandma.consent == CONSENT
     assert grandma.description == "ohwx, an old woman with grey hair"
-    assert services.media.path(grandma.lora).is_file()
+    assert services.store.media_for("local").path(grandma.lora).is_file()
 
     book = services.store.get("local", book.id)
     page = book.pages[-1]
