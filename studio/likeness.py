@@ -81,7 +81,6 @@ def load_dataset(folder: Path) -> TrainingSet | None:
 def training_pipeline(services):
     """A fresh copy of the active base model for training (the illustrator's own copy keeps its
     page LoRAs untouched), and the device to train on."""
-    from studio.backends.diffusers_sd import DiffusersIllustrator
     from studio.backends.torch_device import choose_placement
 
     illustrator = services.backends.get("illustrator", "diffusers")
@@ -89,7 +88,7 @@ def training_pipeline(services):
     if not status.ok:
         raise BackendError("likeness.no_base_model", reason=status.reason)
     placement = choose_placement(getattr(services.settings, "device", "auto"))
-    pipe = DiffusersIllustrator._load_pipeline(illustrator.source, placement.dtype)
+    pipe = illustrator._load_pipeline(illustrator.source, placement.dtype)  # its own config folders for single files
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(placement.device), placement.device
 

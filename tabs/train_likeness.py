@@ -11,24 +11,17 @@ from studio import likeness, photos
 from studio.backends.base import Cancelled
 from studio.book import Consent
 from studio.jobs import Jobs
-from studio.messages import language_of
-from studio.messages import text as say
 from studio.train_lora import LoraTrainingRefused
-from tabs.common import USER_ERRORS, TabContext, require_book, require_owner, user_errors
+from tabs.common import TabContext, require_book, require_owner, say, user_errors, visitor_language
 
 TITLE = "likeness.tab"
 STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # all labels live in locales/*/likeness.json
 MAX_PHOTOS = 40
 
 
-def _language(request: gr.Request | None) -> str:
-    headers = getattr(request, "headers", None) or {}
-    return language_of(headers.get("accept-language", ""))
-
-
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    jobs = Jobs()
+    jobs = Jobs(services.limits)
     with gr.Row():
         person = gr.Dropdown(label=t("likeness.ui_person"), choices=[], interactive=True, scale=2)
         trigger = gr.Textbox(label=t("likeness.ui_trigger"), value="ohwx", max_length=40, scale=1)
@@ -36,7 +29,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     files = gr.File(label=t("likeness.ui_photos"), file_count="multiple", type="filepath", file_types=["image"])
     prepare_btn = gr.Button(t("likeness.ui_prepare"), variant="primary")
     grid = gr.Gallery(label=t("likeness.ui_grid"), columns=6, height=260)
-    table = gr.Dataframe(headers=["photo", "result", "caption"], label=t("likeness.ui_captions"),
+    table = gr.Dataframe(headers=["", "", ""], label=t("likeness.ui_captions"),
                          interactive=True, wrap=True)
     with gr.Accordion(t("likeness.ui_consent"), open=True):
         with gr.Row():
@@ -58,7 +51,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         stop_btn = gr.Button(t("likeness.ui_stop"), variant="stop")
     status = gr.Markdown()
     with gr.Row():
-        loss_plot = gr.LinePlot(x="step", y="loss", label=t("likeness.ui_loss"))
+        loss_plot = gr.LinePlot(x="step", y="loss", label=t("likeness.ui_loss"), x_title=t("likeness.ui_plot_step"),
+                                y_title=t("likeness.ui_plot_loss"))
         sample = gr.Image(label=t("likeness.ui_sample"), type="pil", interactive=False)
 
     def refresh(owner, book_id):
@@ -69,7 +63,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                          value=book.characters[0].id if book.characters else None)
 
     @user_errors
-    def prepare(owner, book_id, person_id, uploads, token, word, size, request: gr.Request = None):
+    def prepare(owner, book_id, person_id, uploads, token, word, size):
         owner, book_id = require_owner(owner), require_book(book_id)
         if not person_id:
             raise LoraTrainingRefused("likeness.no_character")
@@ -78,16 +72,17 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                                      resolution=int(size or 512))
         named = [(Path(p).name, p) for p in uploads]
         results = likeness.prepare_for_character(services, owner, book_id, person_id, named, options)
-        lang = _language(request)
+        lang = visitor_language()
         gallery = [(r.crop, r.name) for r in results if r.kept]
         rows = [[r.name, photos.reason_text(r, lang), r.caption] for r in results]
         counts = photos.summary(results)
         kept = counts.get(photos.KEPT, 0)
-        return gallery, rows, say("likeness.ui_prepared" if kept else "likeness.no_photos", lang)
+        headers = [say("likeness.ui_col_photo"), say("likeness.ui_col_result"), say("likeness.ui_col_caption")]
+        return gallery, gr.update(value=rows, headers=headers), say("likeness.ui_prepared" if kept else "likeness.no_photos")
 
-    def train(owner, book_id, person_id, rows, token, preset_name, step_count, size, who, rel, when, words,
-              request: gr.Request = None):  # a generator: user_errors cannot wrap it
-        owner, book_id, lang = require_owner(owner), require_book(book_id), _language(request)
+    @user_errors
+    def train(owner, book_id, person_id, rows, token, preset_name, step_count, size, who, rel, when, words):
+        owner, book_id, lang = require_owner(owner), require_book(book_id), visitor_language()
         points, picture = [], None
         cancel = jobs.start(owner, "likeness")
         try:
@@ -108,14 +103,12 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                     picture = data["sample"]
                 yield _status(event, lang), _plot(points), picture
         except Cancelled:
-            yield say("likeness.stopped", lang), _plot(points), picture
-        except USER_ERRORS as exc:
-            raise gr.Error(exc.render(lang) if hasattr(exc, "render") else str(exc)) from None
+            yield say("likeness.stopped"), _plot(points), picture
         finally:
             jobs.finish(owner, "likeness", cancel)
 
     @user_errors
-    def estimate(owner, book_id, person_id, preset_name, step_count, size, request: gr.Request = None):
+    def estimate(owner, book_id, person_id, preset_name, step_count, size):
         if not (owner and book_id and person_id):
             return ""
         count = len(likeness.saved_captions(services, owner, book_id, person_id))
@@ -123,7 +116,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             return ""
         options = likeness.preset_options(preset_name or "balanced", count, int(size or 512),
                                           steps=int(step_count) if step_count else None)
-        return likeness.estimate_text(services, options, _language(request))
+        return likeness.estimate_text(services, options, visitor_language())
 
     def stop(owner):
         if owner:

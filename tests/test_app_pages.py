@@ -27,7 +27,7 @@ def test_a_family_illustrates_a_book_with_sketches(launch_app, client_for):
              image=ImageSpec(width=192, height=128)) for i in range(6)]))
 
     pages, overview, status = c.predict(None, api_name="/list_pages")
-    assert status.startswith("Pictures: pencil sketches (offline)") and "GIEOK" not in status and overview == []
+    assert status.startswith("Pictures: picture-book drawings made offline") and "GIEOK" not in status and overview == []
     page_ids = [value for _, value in pages["choices"]]
     assert len(page_ids) == 6
 
