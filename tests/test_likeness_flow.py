@@ -67,7 +67,7 @@ def test_photos_to_a_character_lora_used_on_her_pages(family):
     variant = illustrate.generate_variants(services, "local", book.id, page.id, page.image)[0]
     used = variant.params["spec"]
     assert [lo["ref"] for lo in used["loras"]] == [grandma.lora]
-    assert used["prompt"].startswith("a garden, ohwx")
+    assert used["prompt"].startswith("ohwx, an old woman") and "a garden" in used["prompt"]  # the sheet first, then the page
     assert len(services.backends.get("illustrator", "diffusers").loaded_adapters()) == 1
     # the next estimate uses this machine's measured speed for the same kind of training
     options = request(book, []).options
