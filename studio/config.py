@@ -81,6 +81,11 @@ class Settings:
     gpu_overhead_s: float = 10.0  # per ZeroGPU turn: moving the model onto the GPU, decoding
     gpu_min_duration_s: int = 15
     gpu_max_duration_s: int = 120  # ZeroGPU's longest turn for most accounts
+    # Exhibition kiosk (mode "kiosk"): the operator's first PIN (hashed into the data dir at start;
+    # change it on the operator screen), and the address phones use for the take-home QR code
+    # (e.g. http://192.168.1.20:7860; empty: this machine's address on the local network)
+    kiosk_pin: str = ""
+    kiosk_url: str = ""
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir).expanduser()
