@@ -127,15 +127,15 @@ def _narrator(services: Any, owner: str, book_id: str, visit: VisitorMemories, l
     from studio import narrate
 
     voice = narrate.create_voice(services, owner, book_id, visit.name or "voice", lang)
-    if visit.voice and visit.voice_consent:
+    matched = bool(visit.voice and visit.voice_consent)
+    if matched:
         narrate.add_recordings(services, owner, book_id, voice.id, [(visit.voice, "kiosk-recording.wav")])
         narrate.give_consent(services, owner, book_id, voice.id, given_by=text("kiosk.consent_by", lang),
                              relation=text("kiosk.consent_relation", lang), date=time.strftime("%Y-%m-%d"),
                              statement=text("kiosk.voice_consent", lang))
-        narrate.set_pipeline(services, owner, book_id, voice.id, "auto", "voice_match")
-        return "voice_match"
-    narrate.set_pipeline(services, owner, book_id, voice.id, "auto", "none")
-    return services.settings.speaker if services.settings.speaker != "auto" else "auto"
+    voice = narrate.set_pipeline(services, owner, book_id, voice.id, "auto", "voice_match" if matched else "none")
+    speaker = narrate.speaker_for(services, voice, lang).name
+    return f"{speaker}+voice_match" if matched else speaker
 
 
 @dataclass
@@ -149,6 +149,7 @@ class ShownPage:
 
 def page_for_playback(services: Any, owner: str, book_id: str, index: int) -> ShownPage:
     """One page to show and read aloud (files from the data dir go to the UI as values, never paths)."""
+    import numpy as np
     from PIL import Image
 
     from studio import audio as audiolib
@@ -167,5 +168,5 @@ def page_for_playback(services: Any, owner: str, book_id: str, index: int) -> Sh
     take = page.chosen_narration()
     if take is not None and media.exists(take.audio):
         samples, sr = audiolib.read_wav(media.path(take.audio))
-        audio = (sr, samples)
+        audio = (sr, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16))
     return ShownPage(index + 1, len(book.pages), page.text, image, audio)

@@ -33,6 +33,7 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
         k = KioskUI(services, kiosk, owner=gr.State(None, time_to_live=3 * 3600),
                     lang=gr.State(kiosk.settings.language, time_to_live=3 * 3600),
                     book_id=gr.State(None, time_to_live=3 * 3600), page=gr.State(0, time_to_live=3 * 3600))
+        k.screen = gr.Textbox("welcome", visible=False, elem_id="kiosk-screen-name")
         for screen in SCREENS:
             screen.build(k)
         reset = gr.Number(0, visible=False)
@@ -68,7 +69,7 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
         def tick(lang, owner, count):
             """Client-side idle check; the server decides (its clock, and never during a job)."""
             if not owner or kiosk.visitor(owner) is not None and not kiosk.timed_out(owner):
-                return [gr.skip()] * (len(cleared) + 1)
+                return [gr.skip() for _ in range(len(cleared) + 1)]
             kiosk.forget(owner)  # idle (or already forgotten by the server's own check)
             return [*goodbye(lang, None), (count or 0) + 1]
 

@@ -47,7 +47,9 @@ def inputs(k: KioskUI) -> list:
 
 def cleared(k: KioskUI) -> list:
     """Every field empty again (a new visitor must never see the last one's words or photo)."""
-    return [gr.update(value="")] * 5 + [gr.update(value=None), gr.update(value=None), gr.update(value=False)]
+    # one update object per field: Gradio consumes an update's value, so they must not be shared
+    return [gr.update(value="") for _ in range(5)] + [gr.update(value=None), gr.update(value=None),
+                                                       gr.update(value=False)]
 
 
 def wire(k: KioskUI) -> None:

@@ -49,10 +49,12 @@ def base_url(kiosk: Kiosk, request_host: str | None) -> str:
     configured = getattr(kiosk.services.settings, "kiosk_url", "")
     if configured:
         return configured.rstrip("/")
-    port = kiosk.services.settings.port
-    if request_host and request_host.split(":")[0] not in ("127.0.0.1", "localhost", "::1", "[::1]"):
+    host, _, port = (request_host or "").rpartition(":") if ":" in (request_host or "") else (request_host, "", "")
+    if host and host not in ("127.0.0.1", "localhost", "::1", "[::1]"):
         return f"http://{request_host}"
-    return f"http://{lan_address()}:{port}"
+    # the kiosk's own browser uses loopback; a phone needs this machine's address on the network
+    # (the studio must then listen on it: GIEOK_HOST=0.0.0.0, see the README)
+    return f"http://{lan_address()}:{port or kiosk.services.settings.port}"
 
 
 def lan_address() -> str:

@@ -32,6 +32,7 @@ class KioskUI:
     book_id: gr.State
     page: gr.State
     steps: dict[str, gr.Column] = field(default_factory=dict)
+    screen: Any = None  # a hidden textbox naming the screen shown (the API's view of where the visitor is)
     parts: dict[str, Any] = field(default_factory=dict)  # components other screens need
     _words: list[tuple[Any, dict[str, str]]] = field(default_factory=list)
 
@@ -56,11 +57,11 @@ class KioskUI:
         return [gr.update(**{attr: text(key, lang) for attr, key in keys.items()}) for _, keys in self._words]
 
     @property
-    def screens(self) -> list[gr.Column]:
-        return [self.steps[name] for name in STEPS]
+    def screens(self) -> list[Any]:
+        return [*(self.steps[name] for name in STEPS), self.screen]
 
     def show(self, name: str) -> list[Any]:
-        return [gr.update(visible=(step == name)) for step in STEPS]
+        return [*(gr.update(visible=(step == name)) for step in STEPS), name]
 
 
 def t(key: str, lang: str | None, **values: Any) -> str:

@@ -1,0 +1,189 @@
+"""A visitor at the kiosk, through the running app on the offline backends: their book is made,
+read aloud, taken home once (QR link) or printed, and everything of theirs is gone when they
+leave ("I'm done", or the idle timeout, which waits for a running job)."""
+from __future__ import annotations
+
+import os
+import re
+import stat
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+from gradio_client import handle_file
+from PIL import Image
+
+from studio.owners import owner_key
+
+PIN = "2468"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def kiosk_app(launch_app, tmp_path, monkeypatch):
+    """A kiosk with a fake ``lp`` on PATH that records what it was asked to print."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    printed = tmp_path / "lp-args.txt"
+    lp = bin_dir / "lp"
+    lp.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> {printed}\necho 'request id is kiosk-1 (1 file(s))'\n")
+    lp.chmod(lp.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    url, services = launch_app(mode="kiosk", kiosk_pin=PIN, max_file_size_mb=20)
+    services.settings.kiosk_url = url  # the address a phone on the exhibition's network would use
+    clock = Clock()
+    services.kiosk.set_clock(clock)
+    return url, services, clock, printed
+
+
+def _owner(services, before: set[str]) -> str:
+    new = {info.owner for info in services.store.owners()} - before
+    assert len(new) == 1, new
+    return new.pop()
+
+
+def _files_of(services, owner: str) -> list[Path]:
+    folders = [services.settings.data_dir / "owners" / owner_key(owner), services.kiosk.exports_root / owner_key(owner)]
+    return [p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()]
+
+
+def _link(html: str) -> str:
+    return re.search(r"(http://[^\s<'\"]+/kiosk/take/[A-Za-z0-9_-]+)", html).group(1)
+
+
+def _visit(client, tmp_path, voice: Path | None = None, name="순자"):
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (320, 240), (200, 150, 90)).save(photo)
+    client.predict(api_name="/kiosk_begin")
+    client.predict(api_name="/kiosk_consent_yes")
+    return client.predict(name, "할머니", "겨울마다 곶감을 말려 주셨어요", "옛날이야기를 들려주셨어요", "",
+                          handle_file(str(photo)), handle_file(str(voice)) if voice else None, voice is not None,
+                          api_name="/kiosk_make")
+
+
+def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for, tmp_path):
+    url, services, clock, printed = kiosk_app
+    voice = tmp_path / "me.wav"
+    subprocess.run(["espeak-ng", "-v", "ko", "-w", str(voice),
+                    "감나무 아래에서 할머니가 웃으셨어요. 눈 내리는 밤이면 옛날이야기를 들려주셨지요. " * 3],
+                   check=True, timeout=60)
+    c = client_for(url)
+    made = _visit(c, tmp_path, voice)
+    assert made[0] == "making" and "책이 다 만들어졌어요" in made[1]  # the last plain words they read
+    owner = _owner(services, set())
+    book = services.store.list(owner)[0]
+    assert len(book.pages) == 4 and all(p.chosen_image() and p.chosen_narration() for p in book.pages)
+    assert book.voices[0].converter == "voice_match" and book.voices[0].consent.complete  # their voice, agreed
+
+    page = c.predict(api_name="/kiosk_next")  # playback: picture, words and sound of page 2
+    assert page[0] == "playback" and page[1]["url"] and page[2] and page[3]["url"] and "4쪽 중 2쪽" in page[4]
+
+    shown = c.predict(api_name="/kiosk_take_home")
+    assert shown[0] == "take_home" and "<svg" in shown[1]  # the QR code beside the book
+    link = _link(shown[1])
+    first = httpx.get(link, timeout=30)  # another client: the visitor's phone
+    assert first.status_code == 200 and first.content.startswith(b"%PDF")
+    assert httpx.get(link, timeout=30).status_code == 404  # once only
+
+    c.predict(2, api_name="/kiosk_print_ask")
+    c.predict(2, api_name="/kiosk_print")
+    args = printed.read_text().split("\n")
+    assert args[:2] == ["-n", "2"] and args[-2].endswith(".pdf") and owner_key(owner) in args[-2]
+
+    second_link = _link(c.predict(api_name="/kiosk_take_home")[1])
+    files = _files_of(services, owner)
+    assert any(p.suffix == ".pdf" for p in files) and any(p.suffix == ".wav" for p in files)
+
+    back = c.predict(api_name="/kiosk_new_visitor")
+    assert back[0] == "welcome"
+    assert [u["value"] for u in back[1:9]] == ["", "", "", "", "", None, None, False]  # their words, photo, voice
+    assert _files_of(services, owner) == []
+    assert owner not in {info.owner for info in services.store.owners()}
+    assert not (services.settings.data_dir / "owners" / owner_key(owner)).exists()
+    assert httpx.get(second_link, timeout=30).status_code == 404  # their links went with them
+    assert services.kiosk.visitor(owner) is None
+
+
+def test_idle_timeout_forgets_but_waits_for_a_running_job(kiosk_app, client_for, tmp_path):
+    url, services, clock, _ = kiosk_app
+    c = client_for(url)
+    _visit(c, tmp_path)
+    owner = _owner(services, set())
+    link = _link(c.predict(api_name="/kiosk_take_home")[1])
+    assert _files_of(services, owner)
+    timeout = services.kiosk.settings.idle_timeout_s
+
+    with services.kiosk.busy(owner):  # a job of theirs is running: the timeout must wait
+        clock.t += timeout * 5
+        assert c.predict(0, api_name="/kiosk_tick")[0] == {"__type__": "update"}  # nothing changes
+        services.kiosk.expire_idle()  # the server-side check waits too
+        assert _files_of(services, owner) and services.kiosk.visitor(owner) is not None
+    clock.t += timeout - 1  # counted from the end of the job
+    services.kiosk.expire_idle()
+    assert _files_of(services, owner)
+    clock.t += 2
+    ticked = c.predict(0, api_name="/kiosk_tick")
+    assert ticked[-1] == 1 and ticked[0] == "welcome"  # back at welcome, and the page reloads
+    assert _files_of(services, owner) == [] and services.kiosk.visitor(owner) is None
+    assert owner not in {info.owner for info in services.store.owners()}
+    assert httpx.get(link, timeout=30).status_code == 404
+
+
+def test_a_link_serves_only_its_own_visitor_and_expires(kiosk_app, client_for, tmp_path):
+    url, services, clock, _ = kiosk_app
+    kiosk = services.kiosk
+    a, b = "anon:" + "a" * 32, "anon:" + "b" * 32
+    pdf_a, pdf_b = kiosk.export_dir(a) / "a.pdf", kiosk.export_dir(b) / "b.pdf"
+    pdf_a.write_bytes(b"%PDF-A")
+    pdf_b.write_bytes(b"%PDF-B")
+    link_a, link_b = kiosk.issue_link(a, pdf_a), kiosk.issue_link(b, pdf_b)
+    base = url.rstrip("/") + "/kiosk/take/"
+    assert httpx.get(base + "not-a-token").status_code == 404
+    kiosk.forget(a)
+    assert httpx.get(base + link_a).status_code == 404  # A left: their link is gone
+    assert httpx.get(base + link_b).content == b"%PDF-B"  # B's still works, and serves B's file
+    late = kiosk.issue_link(b, pdf_b)
+    clock.t += kiosk.settings.link_lifetime_s + 1
+    assert httpx.get(base + late).status_code == 404  # expired
+
+
+def test_consent_refused_and_missing_words_keep_the_visitor_safe(kiosk_app, client_for, tmp_path):
+    url, services, _, _ = kiosk_app
+    c = client_for(url)
+    c.predict(api_name="/kiosk_begin")
+    assert c.predict(api_name="/kiosk_consent_no") == "welcome"
+    assert services.store.owners() == []  # "no thanks": nothing recorded
+    c.predict(api_name="/kiosk_consent_yes")
+    with pytest.raises(Exception, match="기억을 하나 이상"):
+        c.predict("순자", "할머니", "", "", "", None, None, False, api_name="/kiosk_make")
+    with pytest.raises(Exception, match="이름"):
+        c.predict("", "할머니", "곶감", "", "", None, None, False, api_name="/kiosk_make")
+    english = c.predict(api_name="/kiosk_english")
+    assert english[0]["value"].startswith("# Remember someone")
+    assert services.store.owners() == []
+
+
+def test_a_crash_leaves_nothing_behind_at_the_next_start(tmp_path):
+    from studio.config import Settings
+    from studio.kiosk import Kiosk
+    from studio.services import build_services
+
+    services = build_services(Settings(data_dir=tmp_path / "data", mode="kiosk"))
+    try:
+        kiosk = Kiosk(services)
+        owner = "anon:" + "c" * 32
+        book = services.store.create(owner, "left behind", page_count=4)
+        (kiosk.export_dir(owner) / "book.pdf").write_bytes(b"%PDF")
+        assert services.store.list(owner)[0].id == book.id
+        assert Kiosk(services).purge_all() == 1  # what the kiosk app does when it starts
+        assert services.store.owners() == [] and not kiosk.exports_root.exists()
+    finally:
+        services.close()
