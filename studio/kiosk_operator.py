@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import secrets
 import threading
@@ -100,7 +101,7 @@ class OperatorStore:
         with self._lock:
             tries, until = self._failures.get(client, (0, 0.0))
             if now < until:
-                raise KioskError("kiosk.op_pin_wait", seconds=int(until - now) + 1)
+                raise KioskError("kiosk.op_pin_wait", seconds=math.ceil(until - now))
         if not self.has_pin():
             raise KioskError("kiosk.op_pin_not_set")
         record = json.loads(self.pin_path.read_text())

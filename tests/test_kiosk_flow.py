@@ -123,7 +123,7 @@ def test_idle_timeout_forgets_but_waits_for_a_running_job(kiosk_app, client_for,
 
     with services.kiosk.busy(owner):  # a job of theirs is running: the timeout must wait
         clock.t += timeout * 5
-        assert c.predict(0, api_name="/kiosk_tick")[0] == {"__type__": "update"}  # nothing changes
+        assert c.predict(0, api_name="/kiosk_tick") == ({"__type__": "update"}, {"__type__": "update"})
         services.kiosk.expire_idle()  # the server-side check waits too
         assert _files_of(services, owner) and services.kiosk.visitor(owner) is not None
     clock.t += timeout - 1  # counted from the end of the job
@@ -131,7 +131,7 @@ def test_idle_timeout_forgets_but_waits_for_a_running_job(kiosk_app, client_for,
     assert _files_of(services, owner)
     clock.t += 2
     ticked = c.predict(0, api_name="/kiosk_tick")
-    assert ticked[-1] == 1 and ticked[0] == "welcome"  # back at welcome, and the page reloads
+    assert ticked == ("welcome", 1)  # back at welcome: the page reloads as a new visitor
     assert _files_of(services, owner) == [] and services.kiosk.visitor(owner) is None
     assert owner not in {info.owner for info in services.store.owners()}
     assert httpx.get(link, timeout=30).status_code == 404
@@ -167,7 +167,7 @@ def test_consent_refused_and_missing_words_keep_the_visitor_safe(kiosk_app, clie
     with pytest.raises(Exception, match="이름"):
         c.predict("", "할머니", "곶감", "", "", None, None, False, api_name="/kiosk_make")
     english = c.predict(api_name="/kiosk_english")
-    assert english[0]["value"].startswith("# Remember someone")
+    assert english[1]["variant"] == "primary" and english[2]["value"].startswith("# Remember someone")
     assert services.store.owners() == []
 
 

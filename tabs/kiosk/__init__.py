@@ -66,14 +66,16 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
             None, None, None, js=RELOAD)
         k.parts["consent_no"].click(None, None, None, js=RELOAD)
 
-        def tick(lang, owner, count):
-            """Client-side idle check; the server decides (its clock, and never during a job)."""
+        def tick(owner, count):
+            """Client-side idle check; the server decides (its clock, and never during a job). Its
+            only outputs are hidden, so the visitor's screen never flickers while it runs; when
+            the visitor is forgotten the page reloads, which starts a new visitor at welcome."""
             if not owner or kiosk.visitor(owner) is not None and not kiosk.timed_out(owner):
-                return [gr.skip() for _ in range(len(cleared) + 1)]
+                return gr.skip(), gr.skip()
             kiosk.forget(owner)  # idle (or already forgotten by the server's own check)
-            return [*goodbye(lang, None), (count or 0) + 1]
+            return "welcome", (count or 0) + 1
 
-        timer.tick(tick, [k.lang, k.owner, reset], [*cleared, reset], api_name="kiosk_tick",
+        timer.tick(tick, [k.owner, reset], [k.screen, reset], api_name="kiosk_tick",
                    concurrency_id="kiosk_tick", concurrency_limit=None, show_progress="hidden")
         reset.change(None, None, None, js=RELOAD)
     demo.kiosk = kiosk

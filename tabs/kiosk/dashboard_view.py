@@ -27,7 +27,7 @@ def log_of(services: Any) -> JobLog:
 def figures(services: Any, lang: str, now: float | None = None) -> dict[str, Any]:
     """Everything the dashboard shows for the last 24 hours."""
     log = log_of(services)
-    entries = log.read(since=(time.time() if now is None else now) - DAY_S)
+    entries = log.read(since=(log.clock() if now is None else now) - DAY_S)
     counts = job_log.summary(entries)
     hourly = job_log.per_hour(entries)
     kiosk = getattr(services, "kiosk", None)
@@ -77,7 +77,8 @@ def csv_file(services: Any) -> str:
 
     folder = lifecycle.new_export_dir()  # swept after two hours
     target = Path(folder) / f"gieok-jobs-{time.strftime('%Y%m%d-%H%M')}.csv"
-    job_log.write_csv(log_of(services).read(since=time.time() - DAY_S), target)
+    log = log_of(services)
+    job_log.write_csv(log.read(since=log.clock() - DAY_S), target)
     return str(target)
 
 

@@ -11,28 +11,31 @@ def build(k: KioskUI) -> None:
     with gr.Column(visible=False, elem_classes=["kiosk-screen"]) as k.steps["memories"]:
         k.say(gr.Markdown(**k.words(value="kiosk.memories_title"), elem_classes=["kiosk-title"]),
               value="kiosk.memories_title")
-        with gr.Row():
-            k.parts["name"] = k.say(gr.Textbox(**k.words(label="kiosk.name", placeholder="kiosk.name_hint"),
-                                               max_length=60, elem_id="kiosk-name"),
-                                    label="kiosk.name", placeholder="kiosk.name_hint")
-            k.parts["relation"] = k.say(gr.Textbox(**k.words(label="kiosk.relation", placeholder="kiosk.relation_hint"),
-                                                   max_length=30, elem_id="kiosk-relation"),
-                                        label="kiosk.relation", placeholder="kiosk.relation_hint")
-        k.parts["memory_boxes"] = [
-            k.say(gr.Textbox(**k.words(label=f"kiosk.memory_{i}", placeholder="kiosk.memory_hint"), lines=2,
-                             max_length=400, elem_id=f"kiosk-memory-{i}"),
-                  label=f"kiosk.memory_{i}", placeholder="kiosk.memory_hint")
-            for i in (1, 2, 3)]
-        with gr.Row(equal_height=True):
-            k.parts["photo"] = k.say(gr.Image(**k.words(label="kiosk.photo"), type="filepath",
-                                              sources=["webcam", "upload"], height=260, elem_id="kiosk-photo"),
-                                     label="kiosk.photo")
-            with gr.Column():
+        # two columns on a landscape screen (everything above the fold), one column in portrait
+        with gr.Row(elem_classes=["kiosk-two"]):
+            with gr.Column(min_width=560):
+                with gr.Row():
+                    k.parts["name"] = k.say(gr.Textbox(**k.words(label="kiosk.name", placeholder="kiosk.name_hint"),
+                                                       max_length=60, elem_id="kiosk-name"),
+                                            label="kiosk.name", placeholder="kiosk.name_hint")
+                    k.parts["relation"] = k.say(gr.Textbox(**k.words(label="kiosk.relation",
+                                                                     placeholder="kiosk.relation_hint"),
+                                                           max_length=30, elem_id="kiosk-relation"),
+                                                label="kiosk.relation", placeholder="kiosk.relation_hint")
+                k.parts["memory_boxes"] = [
+                    k.say(gr.Textbox(**k.words(label=f"kiosk.memory_{i}", placeholder="kiosk.memory_hint"), lines=2,
+                                     max_length=400, elem_id=f"kiosk-memory-{i}"),
+                          label=f"kiosk.memory_{i}", placeholder="kiosk.memory_hint")
+                    for i in (1, 2, 3)]
+            with gr.Column(min_width=560):
+                k.parts["photo"] = k.say(gr.Image(**k.words(label="kiosk.photo"), type="filepath",
+                                                  sources=["webcam", "upload"], height=240, elem_id="kiosk-photo"),
+                                         label="kiosk.photo")
                 k.parts["voice"] = k.say(gr.Audio(**k.words(label="kiosk.voice"), sources=["microphone", "upload"],
                                                   type="filepath", elem_id="kiosk-voice"),
                                          label="kiosk.voice")
-                k.parts["voice_ok"] = k.say(gr.Checkbox(**k.words(label="kiosk.voice_ok"), value=False),
-                                            label="kiosk.voice_ok")
+                k.parts["voice_ok"] = k.say(gr.Checkbox(**k.words(label="kiosk.voice_ok"), value=False,
+                                                        elem_id="kiosk-voice-ok"), label="kiosk.voice_ok")
         with gr.Row(elem_classes=["kiosk-actions"]):
             k.parts["memories_back"] = k.say(gr.Button(**k.words(value="kiosk.back"), elem_classes=["kiosk-big"]),
                                              value="kiosk.back")

@@ -21,13 +21,14 @@ def build(k: KioskUI) -> None:
         with gr.Row(equal_height=True):
             with gr.Column(elem_classes=["kiosk-qr-box"]):
                 k.parts["qr"] = gr.HTML(elem_id="kiosk-qr")
-                k.parts["new_code"] = k.say(gr.Button(**k.words(value="kiosk.new_code"), size="sm"),
+                k.parts["new_code"] = k.say(gr.Button(**k.words(value="kiosk.new_code"), elem_id="kiosk-new-code"),
                                             value="kiosk.new_code")
             with gr.Column(visible=k.kiosk.settings.printing) as k.parts["print_box"]:
                 k.say(gr.Markdown(**k.words(value="kiosk.print_title"), elem_classes=["kiosk-lead"]),
                       value="kiosk.print_title")
-                k.parts["copies"] = k.say(gr.Slider(1, k.kiosk.settings.max_copies, value=1, step=1,
-                                                    **k.words(label="kiosk.copies"), elem_id="kiosk-copies"),
+                # big choices for a finger, not a slider
+                k.parts["copies"] = k.say(gr.Radio(copy_choices(k.kiosk.settings.max_copies), value=1,
+                                                   **k.words(label="kiosk.copies"), elem_id="kiosk-copies"),
                                           label="kiosk.copies")
                 k.parts["print"] = k.say(gr.Button(**k.words(value="kiosk.print"), elem_classes=["kiosk-big"],
                                                    elem_id="kiosk-print"), value="kiosk.print")
@@ -41,6 +42,10 @@ def build(k: KioskUI) -> None:
                                             value="kiosk.back_to_book")
             k.parts["done"] = k.say(gr.Button(**k.words(value="kiosk.done"), variant="primary",
                                               elem_classes=["kiosk-big"], elem_id="kiosk-done"), value="kiosk.done")
+
+
+def copy_choices(most: int) -> list[tuple[str, int]]:
+    return [(str(n), n) for n in range(1, int(most) + 1)]
 
 
 def base_url(kiosk: Kiosk, request_host: str | None) -> str:
@@ -66,12 +71,12 @@ def lan_address() -> str:
             return "127.0.0.1"
 
 
-def qr_html(url: str, lang: str) -> str:
+def qr_html(url: str, lang: str, expires: str) -> str:
     import segno
 
     svg = segno.make(url, error="m").svg_inline(scale=8, border=2, dark="#2b1d0e", light="#fffaf0")
     return (f"<div class='kiosk-qr'>{svg}<p>{html.escape(t('kiosk.qr_hint', lang))}</p>"
-            f"<p class='kiosk-url'>{html.escape(url)}</p></div>")
+            f"<p>{html.escape(expires)}</p><p class='kiosk-url'>{html.escape(url)}</p></div>")
 
 
 def wire(k: KioskUI) -> None:
@@ -88,10 +93,13 @@ def wire(k: KioskUI) -> None:
         token = kiosk.issue_link(owner, Path(pdf))
         url = f"{base_url(kiosk, request.headers.get('host'))}{ROUTE}{token}"
         minutes = max(1, kiosk.settings.link_lifetime_s // 60)
-        return [*k.show("take_home"), qr_html(url, lang) + f"<p>{html.escape(t('kiosk.qr_expires', lang, minutes=minutes))}</p>",
-                gr.update(visible=kiosk.settings.printing), gr.update(visible=False), ""]
+        settings = kiosk.settings
+        return [*k.show("take_home"), qr_html(url, lang, t("kiosk.qr_expires", lang, minutes=minutes)),
+                gr.update(visible=settings.printing), gr.update(visible=False), "",
+                gr.update(choices=copy_choices(settings.max_copies), value=1)]
 
-    take_outputs = [*k.screens, k.parts["qr"], k.parts["print_box"], k.parts["confirm_row"], k.parts["print_status"]]
+    take_outputs = [*k.screens, k.parts["qr"], k.parts["print_box"], k.parts["confirm_row"], k.parts["print_status"],
+                    k.parts["copies"]]
     k.parts["to_take_home"].click(open_take_home, [k.lang, k.owner], take_outputs, api_name="kiosk_take_home")
     k.parts["new_code"].click(open_take_home, [k.lang, k.owner], take_outputs, api_visibility="private")
 

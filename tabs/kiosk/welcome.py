@@ -7,10 +7,11 @@ from tabs.kiosk.ui import KioskUI
 
 
 def build(k: KioskUI) -> None:
+    # the language switch sits at the top of every visitor screen
+    with gr.Row(elem_classes=["kiosk-langs"]) as k.parts["langs"]:
+        k.parts["to_ko"] = gr.Button("한국어", elem_classes=["kiosk-lang"], size="sm", elem_id="kiosk-to-ko")
+        k.parts["to_en"] = gr.Button("English", elem_classes=["kiosk-lang"], size="sm", elem_id="kiosk-to-en")
     with gr.Column(visible=True, elem_classes=["kiosk-screen", "kiosk-welcome"]) as k.steps["welcome"]:
-        with gr.Row(elem_classes=["kiosk-langs"]):
-            k.parts["to_ko"] = gr.Button("한국어", elem_classes=["kiosk-lang"], size="sm")
-            k.parts["to_en"] = gr.Button("English", elem_classes=["kiosk-lang"], size="sm")
         k.say(gr.Markdown(**k.words(value="kiosk.welcome_title"), elem_classes=["kiosk-title"]),
               value="kiosk.welcome_title")
         k.say(gr.Markdown(**k.words(value="kiosk.welcome_text"), elem_classes=["kiosk-lead"]),
@@ -22,12 +23,13 @@ def build(k: KioskUI) -> None:
 
 
 def wire(k: KioskUI) -> None:
-    outputs = [k.lang, *k.worded]
+    outputs = [k.lang, k.parts["to_ko"], k.parts["to_en"], *k.worded]
 
     def switch(lang, owner):
         if owner:
             k.kiosk.touch(owner)
-        return [lang, *k.relabel(lang)]
+        chosen = [gr.update(variant="primary" if lang == code else "secondary") for code in ("ko", "en")]
+        return [lang, *chosen, *k.relabel(lang)]
 
     k.parts["to_ko"].click(lambda owner: switch("ko", owner), [k.owner], outputs, api_name="kiosk_korean")
     k.parts["to_en"].click(lambda owner: switch("en", owner), [k.owner], outputs, api_name="kiosk_english")
