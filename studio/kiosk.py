@@ -32,6 +32,7 @@ from studio.owners import owner_key
 from studio.visitors import ANON_PREFIX
 
 log = logging.getLogger(__name__)
+BACKEND_KINDS = ("writer", "illustrator", "speaker")
 
 
 @dataclass
@@ -112,6 +113,8 @@ class Kiosk:
         self._lock = threading.Lock()
         self.on_leave: Callable[[], None] | None = None  # app.main: stop the server so it restarts
         self.forgotten = 0  # visitors served and forgotten since start
+        self._configured = {kind: getattr(settings, kind, "auto") for kind in BACKEND_KINDS}
+        self.apply_backends()
 
     # the clock is swappable so tests can move time (idle timeouts, link expiry, PIN waits)
     def now(self) -> float:
@@ -173,6 +176,43 @@ class Kiosk:
     def active_visitors(self) -> int:
         with self._lock:
             return len(self._visitors)
+
+    # -- backends the operator chose -------------------------------------------------------------
+    def apply_backends(self) -> None:
+        """The operator's choice of writer/illustrator/speaker, or the studio's own setting."""
+        chosen = self.settings
+        for kind in BACKEND_KINDS:
+            setattr(self.services.settings, kind, getattr(chosen, kind) or self._configured[kind])
+
+    def backend_choices(self, kind: str) -> list[tuple[str, str]]:
+        """(label, name) of the backends of a kind that can run on this machine now."""
+        backends = self.services.backends
+        found = []
+        for name in backends.kinds[kind]:
+            try:
+                backend = backends.get(kind, name)
+                if backend.available().ok:
+                    found.append((backend.label, name))
+            except Exception:  # a broken optional module is simply not offered
+                continue
+        return found
+
+    def save_settings(self, owner: str, **changes: Any):
+        """The operator's settings (checked, and a chosen backend must be able to run here)."""
+        self.require_operator(owner)
+        for kind in BACKEND_KINDS:
+            name = changes.get(kind)
+            if name:
+                try:
+                    status = self.services.backends.get(kind, name).available()
+                except Exception:
+                    status = None
+                if status is None or not status.ok:
+                    raise KioskError("kiosk.op_backend_unavailable", name=name,
+                                     reason=getattr(status, "reason", "") or "—")
+        saved = self.operator.save_settings(**changes)
+        self.apply_backends()
+        return saved
 
     # -- the operator ------------------------------------------------------------------------
     def unlock(self, owner: str, pin: str, client: str, minutes: float = 10.0) -> None:

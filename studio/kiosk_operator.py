@@ -46,6 +46,10 @@ class KioskSettings:
     max_copies: int = 3
     language: str = "ko"
     retention_days: int = 7  # the job log, for the dashboard
+    # the backends books are made with ("" = as the studio is configured)
+    writer: str = ""
+    illustrator: str = ""
+    speaker: str = ""
     next_start: str = "kiosk"  # "studio": the next start opens the family studio once
 
     def checked(self) -> "KioskSettings":

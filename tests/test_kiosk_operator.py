@@ -62,7 +62,7 @@ def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tm
     visitor = client_for(url)
     _visit(visitor, tmp_path)  # one visitor's book: four jobs in the log
     c = client_for(url)
-    for api, args in (("/operator_dashboard", ()), ("/operator_save", (6, "watercolor", 90, 5, True, 2, "en", 7)),
+    for api, args in (("/operator_dashboard", ()), ("/operator_save", (6, "watercolor", 90, 5, True, 2, "en", 7, "", "", "")),
                       ("/operator_leave", ()), ("/operator_csv", ()), ("/operator_purge", ())):
         with pytest.raises(Exception, match="PIN"):
             c.predict(*args, api_name=api)
@@ -78,11 +78,19 @@ def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tm
     per_hour_plot = opened[3]
     assert per_hour_plot["columns"][:2] == ["hour", "jobs"] and sum(row[1] for row in per_hour_plot["data"]) == 4
 
-    c.predict(6, "watercolor", 90, 5, True, 2, "en", 7, api_name="/operator_save")
+    c.predict(6, "watercolor", 90, 5, True, 2, "en", 7, "storyteller", "", "", api_name="/operator_save")
     saved = services.kiosk.settings
     assert (saved.page_count, saved.idle_timeout_s, saved.link_lifetime_s, saved.language) == (6, 90, 300, "en")
+    assert services.settings.writer == "storyteller" and services.settings.illustrator == "auto"
     with pytest.raises(Exception, match="처음으로 돌아가는 시간은 30~3600초"):
-        c.predict(6, "watercolor", 5, 5, True, 2, "en", 7, api_name="/operator_save")
+        c.predict(6, "watercolor", 5, 5, True, 2, "en", 7, "", "", "", api_name="/operator_save")
+    with pytest.raises(Exception, match="not in the list"):  # only backends that can run here are offered
+        c.predict(6, "watercolor", 90, 5, True, 2, "en", 7, "", "diffusers", "", api_name="/operator_save")
+    operator = "anon:" + "f" * 32
+    services.kiosk.unlock(operator, PIN, "test")
+    with pytest.raises(KioskError, match="cannot run on this machine"):  # no Stable Diffusion weights here
+        services.kiosk.save_settings(operator, illustrator="diffusers")
+    assert services.settings.illustrator == "auto" and services.kiosk.settings.illustrator == ""
     assert services.kiosk.settings.idle_timeout_s == 90  # refused: nothing changed
 
     exported = c.predict(api_name="/operator_csv")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.illustrate import styles
+from studio.messages import text
 from tabs.kiosk import dashboard_view
 from tabs.kiosk.ui import KioskUI, client_of, kind_words, t, visitor
 
 SETTING_NAMES = ("page_count", "style", "idle_timeout_s", "link_minutes", "printing", "max_copies", "language",
-                 "retention_days")
+                 "retention_days", "writer", "illustrator", "speaker")
 
 
 def build(k: KioskUI) -> None:
@@ -40,7 +41,13 @@ def build(k: KioskUI) -> None:
                                          **k.words(label="kiosk.op_language")),
                     "retention_days": gr.Number(s.retention_days, precision=0, **k.words(label="kiosk.op_retention")),
                 })
-            keys = {"page_count": "kiosk.op_pages", "style": "kiosk.op_style", "idle_timeout_s": "kiosk.op_idle",
+            with gr.Row():
+                for kind in ("writer", "illustrator", "speaker"):
+                    configured = [(text("kiosk.op_as_configured", s.language), "")]
+                    fields[kind] = gr.Dropdown(configured + k.kiosk.backend_choices(kind), value=getattr(s, kind),
+                                               **k.words(label=f"kiosk.op_{kind}"))
+            keys = {"writer": "kiosk.op_writer", "illustrator": "kiosk.op_illustrator", "speaker": "kiosk.op_speaker",
+                    "page_count": "kiosk.op_pages", "style": "kiosk.op_style", "idle_timeout_s": "kiosk.op_idle",
                     "link_minutes": "kiosk.op_link", "printing": "kiosk.op_printing", "max_copies": "kiosk.op_copies",
                     "language": "kiosk.op_language", "retention_days": "kiosk.op_retention"}
             for name, component in fields.items():
@@ -78,11 +85,12 @@ def wire(k: KioskUI) -> None:
     k.parts["op_close"].click(close, [k.owner], [*k.screens, panel, status], api_name="operator_close")
 
     @kind_words()
-    def save(lang, owner, page_count, style, idle_s, link_minutes, printing, max_copies, language, retention):
-        kiosk.require_operator(visitor(owner, lang))
-        kiosk.operator.save_settings(page_count=page_count, style=style, idle_timeout_s=idle_s,
-                                     link_lifetime_s=int(float(link_minutes or 0) * 60), printing=printing,
-                                     max_copies=max_copies, language=language, retention_days=retention)
+    def save(lang, owner, page_count, style, idle_s, link_minutes, printing, max_copies, language, retention,
+             writer, illustrator, speaker):
+        kiosk.save_settings(visitor(owner, lang), page_count=page_count, style=style, idle_timeout_s=idle_s,
+                            link_lifetime_s=int(float(link_minutes or 0) * 60), printing=printing,
+                            max_copies=max_copies, language=language, retention_days=retention,
+                            writer=writer or "", illustrator=illustrator or "", speaker=speaker or "")
         return t("kiosk.op_saved", lang)
 
     k.parts["op_save"].click(save, [k.lang, k.owner, *k.parts["op_fields"]], status, api_name="operator_save")
