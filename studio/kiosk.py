@@ -112,6 +112,7 @@ class Kiosk:
         self._operators: dict[str, float] = {}  # owner (this page) -> unlocked until
         self._lock = threading.Lock()
         self.on_leave: Callable[[], None] | None = None  # app.main: stop the server so it restarts
+        self.upload_root: Path | None = None  # the web server's upload folder (set by the UI)
         self.forgotten = 0  # visitors served and forgotten since start
         self._configured = {kind: getattr(settings, kind, "auto") for kind in BACKEND_KINDS}
         self.apply_backends()
@@ -155,6 +156,27 @@ class Kiosk:
             with self._lock:
                 visitor.busy -= 1
                 visitor.last_active = self.now()  # the timeout counts from the end of the job
+
+    def remember_upload(self, owner: str, path: str | None) -> None:
+        """A photo or recording the visitor gave the page: the web server keeps its own copy,
+        which must go with them too."""
+        if not path:
+            return
+        visitor = self.arrive(owner)
+        with self._lock:
+            uploads = visitor.data.setdefault("uploads", [])
+            if str(path) not in uploads:
+                uploads.append(str(path))
+
+    def _remove_uploads(self, visitor: Visitor | None) -> None:
+        root = self.upload_root.resolve() if self.upload_root is not None else None
+        for name in (visitor.data.get("uploads", []) if visitor is not None else []):
+            path = Path(name).resolve()
+            if root is None or root not in path.parents:
+                continue  # only ever the web server's copies, never anything else on the machine
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()  # the server keeps each upload in a folder of its own
 
     def idle_for(self, owner: str) -> float:
         visitor = self.visitor(owner)
@@ -254,6 +276,7 @@ class Kiosk:
                 return False  # their book is being made: forgotten when it ends and they go idle
             self._visitors.pop(owner, None)
             self._operators.pop(owner, None)
+        self._remove_uploads(visitor)
         self.links.revoke_owner(owner)
         shutil.rmtree(self.exports_root / owner_key(owner), ignore_errors=True)
         self.services.store.delete_owner(owner)

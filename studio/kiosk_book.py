@@ -143,16 +143,16 @@ class ShownPage:
     number: int
     total: int
     text: str
-    image: Any  # PIL image or None
-    audio: tuple[int, Any] | None  # (sample rate, samples) for gr.Audio
+    image_jpeg: bytes | None  # shown inline: nothing of the visitor's is copied to the web server's cache
+    audio_wav: bytes | None
 
 
 def page_for_playback(services: Any, owner: str, book_id: str, index: int) -> ShownPage:
-    """One page to show and read aloud (files from the data dir go to the UI as values, never paths)."""
-    import numpy as np
-    from PIL import Image
+    """One page to show and read aloud, as bytes for the page itself (files from the data dir
+    never go to the web server's file cache, so forgetting the visitor leaves no copy there)."""
+    import io
 
-    from studio import audio as audiolib
+    from PIL import Image
 
     book = services.store.get(owner, book_id)
     if not book.pages:
@@ -164,9 +164,10 @@ def page_for_playback(services: Any, owner: str, book_id: str, index: int) -> Sh
     chosen = page.chosen_image()
     if chosen is not None and media.exists(chosen.image):
         with Image.open(media.path(chosen.image)) as img:
-            image = img.convert("RGB")
+            buffer = io.BytesIO()
+            img.convert("RGB").save(buffer, "JPEG", quality=88)
+            image = buffer.getvalue()
     take = page.chosen_narration()
     if take is not None and media.exists(take.audio):
-        samples, sr = audiolib.read_wav(media.path(take.audio))
-        audio = (sr, (np.clip(samples, -1.0, 1.0) * 32767).astype(np.int16))
+        audio = media.path(take.audio).read_bytes()  # a WAV, as the narration was stored
     return ShownPage(index + 1, len(book.pages), page.text, image, audio)

@@ -35,7 +35,7 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app):
             page.wait_for_function(WORDS_LOADED, timeout=20000)
             for orientation, (width, height) in SCREENS.items():
                 page.set_viewport_size({"width": width, "height": height})
-                page.wait_for_timeout(300)
+                page.wait_for_timeout(150)
                 box = page.locator(must_see).bounding_box()
                 assert box and box["y"] + box["height"] <= height, f"{name}: {must_see} is below the fold ({orientation})"
                 page.screenshot(path=str(ARTIFACTS / f"{name}-{orientation}.png"))
@@ -57,7 +57,8 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app):
         page.locator(".kiosk-making").wait_for(timeout=10000)
         page.screenshot(path=str(ARTIFACTS / "4-making.png"))
         page.get_by_text("Page 1 of 4", exact=True).wait_for(timeout=60000)
-        page.locator("#kiosk-page-image img").wait_for(timeout=10000)
+        page.locator("#kiosk-page-image img.kiosk-picture").wait_for(timeout=10000)
+        assert page.locator("#kiosk-page-audio audio").count() == 1
         assert "Sunja" in page.locator("#kiosk-page-text").inner_text()
         snap("5-playback", "#kiosk-next")
         page.locator("#kiosk-next").click()

@@ -73,7 +73,7 @@ def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for
     url, services, clock, printed = kiosk_app
     voice = tmp_path / "me.wav"
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(voice),
-                    "감나무 아래에서 할머니가 웃으셨어요. 눈 내리는 밤이면 옛날이야기를 들려주셨지요. " * 3],
+                    "감나무 아래에서 할머니가 웃으셨어요. 눈 내리는 밤이면 옛날이야기를 들려주셨지요. " * 2],
                    check=True, timeout=60)
     c = client_for(url)
     made = _visit(c, tmp_path, voice)
@@ -84,7 +84,8 @@ def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for
     assert book.voices[0].converter == "voice_match" and book.voices[0].consent.complete  # their voice, agreed
 
     page = c.predict(api_name="/kiosk_next")  # playback: picture, words and sound of page 2
-    assert page[0] == "playback" and page[1]["url"] and page[2] and page[3]["url"] and "4쪽 중 2쪽" in page[4]
+    assert page[0] == "playback" and "data:image/jpeg;base64," in page[1] and page[2] and "4쪽 중 2쪽" in page[4]
+    assert "<audio controls autoplay src='data:audio/wav;base64," in page[3]  # nothing copied to a file cache
 
     shown = c.predict(api_name="/kiosk_take_home")
     assert shown[0] == "take_home" and "<svg" in shown[1]  # the QR code beside the book
@@ -99,13 +100,15 @@ def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for
     assert args[:2] == ["-n", "2"] and args[-2].endswith(".pdf") and owner_key(owner) in args[-2]
 
     second_link = _link(c.predict(api_name="/kiosk_take_home")[1])
+    uploads = [Path(p) for p in services.kiosk.visitor(owner).data["uploads"]]
+    assert len(uploads) == 2 and all(p.is_file() for p in uploads)  # the web server's copies of photo and voice
     files = _files_of(services, owner)
     assert any(p.suffix == ".pdf" for p in files) and any(p.suffix == ".wav" for p in files)
 
     back = c.predict(api_name="/kiosk_new_visitor")
     assert back[0] == "welcome"
     assert [u["value"] for u in back[1:9]] == ["", "", "", "", "", None, None, False]  # their words, photo, voice
-    assert _files_of(services, owner) == []
+    assert _files_of(services, owner) == [] and not any(p.exists() for p in uploads)
     assert owner not in {info.owner for info in services.store.owners()}
     assert not (services.settings.data_dir / "owners" / owner_key(owner)).exists()
     assert httpx.get(second_link, timeout=30).status_code == 404  # their links went with them
@@ -167,7 +170,7 @@ def test_consent_refused_and_missing_words_keep_the_visitor_safe(kiosk_app, clie
     with pytest.raises(Exception, match="이름"):
         c.predict("", "할머니", "곶감", "", "", None, None, False, api_name="/kiosk_make")
     english = c.predict(api_name="/kiosk_english")
-    assert english[1]["variant"] == "primary" and english[2]["value"].startswith("# Remember someone")
+    assert any(str(u.get("value", "")).startswith("# Remember someone") for u in english if isinstance(u, dict))
     assert services.store.owners() == []
 
 

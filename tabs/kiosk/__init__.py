@@ -26,6 +26,8 @@ RELOAD = "() => { window.location.replace(window.location.pathname); }"
 def build_kiosk_app(services: Services) -> gr.Blocks:
     kiosk = getattr(services, "kiosk", None) or Kiosk(services)
     services.kiosk = kiosk
+    from gradio.utils import get_upload_folder
+    kiosk.upload_root = Path(get_upload_folder())
     kiosk.purge_all()  # whatever a crash or a power cut left of earlier visitors goes now
     secret = load_secret(services.settings.data_dir)
     with gr.Blocks(title="기억 · Gieok", delete_cache=(600, 1800), fill_width=True,

@@ -22,6 +22,8 @@ def wire(k: KioskUI) -> None:
     @kind_words()
     def make(lang, owner, name, relation, m1, m2, m3, photo, voice, voice_ok):
         owner = visitor(owner, lang)
+        for path in (photo, voice):
+            k.kiosk.remember_upload(owner, path)
         visit = VisitorMemories(name, relation, [m1, m2, m3], photo or None, voice or None, bool(voice_ok), lang)
         visit.checked()  # refused here: the visitor stays on their words, nothing is lost
         book_id = None

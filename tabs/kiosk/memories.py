@@ -57,3 +57,11 @@ def cleared(k: KioskUI) -> list:
 
 def wire(k: KioskUI) -> None:
     k.parts["memories_back"].click(lambda: k.show("consent"), None, k.screens, api_name="kiosk_memories_back")
+
+    def remember(owner, path):
+        if owner and path:
+            k.kiosk.remember_upload(owner, path)  # so forgetting the visitor removes the server's copy
+
+    for name in ("photo", "voice"):
+        k.parts[name].change(remember, [k.owner, k.parts[name]], None, api_visibility="private",
+                             show_progress="hidden")

@@ -1,6 +1,8 @@
 """Full-screen read-aloud: the page's picture and words, its narration playing, next/previous."""
 from __future__ import annotations
 
+import base64
+
 import gradio as gr
 
 from studio.kiosk_book import page_for_playback
@@ -10,12 +12,10 @@ from tabs.kiosk.ui import KioskUI, kind_words, t, visitor
 def build(k: KioskUI) -> None:
     with gr.Column(visible=False, elem_classes=["kiosk-screen", "kiosk-playback"]) as k.steps["playback"]:
         with gr.Row(equal_height=True, elem_classes=["kiosk-book"]):
-            k.parts["page_image"] = gr.Image(show_label=False, interactive=False, elem_id="kiosk-page-image",
-                                             buttons=[], height=560)
+            k.parts["page_image"] = gr.HTML(elem_id="kiosk-page-image")
             with gr.Column():
                 k.parts["page_text"] = gr.Markdown(elem_classes=["kiosk-page-text"], elem_id="kiosk-page-text")
-                k.parts["page_audio"] = gr.Audio(show_label=False, interactive=False, autoplay=True,
-                                                 elem_id="kiosk-page-audio", buttons=[])
+                k.parts["page_audio"] = gr.HTML(elem_id="kiosk-page-audio")
                 k.parts["page_count"] = gr.Markdown(elem_classes=["kiosk-center"])
         with gr.Row(elem_classes=["kiosk-actions"]):
             k.parts["prev"] = k.say(gr.Button(**k.words(value="kiosk.previous"), elem_classes=["kiosk-big"]),
@@ -38,8 +38,17 @@ def shown(k: KioskUI, lang: str, owner: str, book_id: str, index: int) -> list:
         return [*k.show("memories"), 0, None, "", None, ""]
     k.kiosk.touch(owner)
     page = page_for_playback(k.services, owner, book_id, index)
-    return [*k.show("playback"), page.number - 1, page.image, page.text, page.audio,
+    image = (f"<img class='kiosk-picture' alt='' src='data:image/jpeg;base64,{_b64(page.image_jpeg)}'>"
+             if page.image_jpeg else "")
+    # the page reads itself aloud when it opens (the visitor's tap allows the browser to play)
+    audio = (f"<audio controls autoplay src='data:audio/wav;base64,{_b64(page.audio_wav)}'></audio>"
+             if page.audio_wav else "")
+    return [*k.show("playback"), page.number - 1, image, page.text, audio,
             t("kiosk.page_of", lang, page=page.number, pages=page.total)]
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def first_page_for(k: KioskUI):
