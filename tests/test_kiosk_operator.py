@@ -150,3 +150,16 @@ def test_studio_jobs_are_logged_with_their_outcome(services):
             jobs.finish("local", "narrate", token)  # as the tabs do, in a finally
     assert [(e["kind"], e["outcome"], e["error"], e["pages"]) for e in log.read()] == [
         ("story", "done", "", 6), ("narrate", "failed", "ValueError", 0), ("narrate", "cancelled", "", 0)]
+
+
+def test_the_studio_dashboard_tab_shows_the_jobs_the_tabs_ran(launch_app, client_for):
+    url, services = launch_app()
+    c = client_for(url)
+    c.predict("할머니의 감나무", "", "ko", 4, api_name="/create_book")
+    c.predict("storyteller", 7, "순자", "할머니", "웃음이 많은", "감나무", "겨울마다 감을 말려 주셨다",
+              "gentle fairy tale", "5-8", 4, "ko", api_name="/write_story")
+    c.predict(api_name="/illustrate_book")
+    summary = c.predict(api_name="/dashboard")[0]
+    assert "2 jobs — 2 done, 0 failed" in summary and "1 visitors served" in summary
+    kinds = sorted(e["kind"] for e in services.limits.job_log.read())
+    assert kinds == ["illustrate", "story"]
