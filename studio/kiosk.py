@@ -32,6 +32,7 @@ from studio.owners import owner_key
 from studio.visitors import ANON_PREFIX
 
 log = logging.getLogger(__name__)
+MAX_QUEUE_WAIT_S = 15 * 60.0  # a queued book counts as running this long at most (a closed page never runs it)
 BACKEND_KINDS = ("writer", "illustrator", "speaker")
 
 
@@ -41,6 +42,7 @@ class Visitor:
     started: float
     last_active: float
     busy: int = 0  # jobs running for this visitor (a book being made)
+    waiting_since: float | None = None  # asked for a book that waits in the queue behind another visitor's
     book_id: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
 
@@ -144,12 +146,19 @@ class Kiosk:
     def touch(self, owner: str) -> None:
         self.arrive(owner)
 
+    def expect_job(self, owner: str) -> None:
+        """The visitor asked for their book; it may wait in the queue before :meth:`busy` starts."""
+        visitor = self.arrive(owner)
+        with self._lock:
+            visitor.waiting_since = self.now()
+
     @contextlib.contextmanager
     def busy(self, owner: str) -> Iterator[Visitor]:
         """While a visitor's book is being made, no idle timeout ends their session."""
         visitor = self.arrive(owner)
         with self._lock:
             visitor.busy += 1
+            visitor.waiting_since = None
         try:
             yield visitor
         finally:
@@ -185,6 +194,8 @@ class Kiosk:
     def timed_out(self, owner: str) -> bool:
         visitor = self.visitor(owner)
         if visitor is None or visitor.busy:
+            return False
+        if visitor.waiting_since is not None and self.now() - visitor.waiting_since < MAX_QUEUE_WAIT_S:
             return False
         return self.now() - visitor.last_active >= self.settings.idle_timeout_s
 

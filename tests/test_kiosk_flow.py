@@ -7,6 +7,7 @@ import os
 import re
 import stat
 import subprocess
+import threading
 from pathlib import Path
 
 import httpx
@@ -117,27 +118,52 @@ def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for
 
 def test_idle_timeout_forgets_but_waits_for_a_running_job(kiosk_app, client_for, tmp_path):
     url, services, clock, _ = kiosk_app
-    c = client_for(url)
-    _visit(c, tmp_path)
-    owner = _owner(services, set())
+    kiosk, timeout = services.kiosk, services.kiosk.settings.idle_timeout_s
+    writer = services.backends.get("writer", "storyteller")
+    release, writing = threading.Event(), threading.Event()
+    real_write = writer.write_story
+
+    def slow_write(request, cancel):  # a story that takes as long as the test says
+        writing.set()
+        release.wait(30)
+        return real_write(request, cancel)
+
+    writer.write_story = slow_write
+    try:
+        c = client_for(url)
+        c.predict(api_name="/kiosk_begin")
+        c.predict(api_name="/kiosk_consent_yes")
+        job = c.submit("순자", "할머니", "겨울마다 곶감을 말려 주셨어요", "", "", None, None, False, api_name="/kiosk_make")
+        assert writing.wait(30)
+        owner = _owner(services, set())
+        clock.t += timeout * 5  # the visitor has not touched the screen for a long time...
+        assert c.predict(0, api_name="/kiosk_tick") == ({"__type__": "update"}, {"__type__": "update"})
+        assert kiosk.expire_idle() == [] and services.store.list(owner)  # ...but their book is being made
+        release.set()
+        assert "다 만들어졌어요" in job.result(timeout=60)[1]
+    finally:
+        writer.write_story = real_write
+        release.set()
     link = _link(c.predict(api_name="/kiosk_take_home")[1])
     assert _files_of(services, owner)
-    timeout = services.kiosk.settings.idle_timeout_s
-
-    with services.kiosk.busy(owner):  # a job of theirs is running: the timeout must wait
-        clock.t += timeout * 5
-        assert c.predict(0, api_name="/kiosk_tick") == ({"__type__": "update"}, {"__type__": "update"})
-        services.kiosk.expire_idle()  # the server-side check waits too
-        assert _files_of(services, owner) and services.kiosk.visitor(owner) is not None
-    clock.t += timeout - 1  # counted from the end of the job
-    services.kiosk.expire_idle()
-    assert _files_of(services, owner)
+    clock.t += timeout - 1  # counted from the end of the job (and their last tap)
+    assert kiosk.expire_idle() == [] and _files_of(services, owner)
     clock.t += 2
     ticked = c.predict(0, api_name="/kiosk_tick")
     assert ticked == ("welcome", 1)  # back at welcome: the page reloads as a new visitor
-    assert _files_of(services, owner) == [] and services.kiosk.visitor(owner) is None
+    assert _files_of(services, owner) == [] and kiosk.visitor(owner) is None
     assert owner not in {info.owner for info in services.store.owners()}
     assert httpx.get(link, timeout=30).status_code == 404
+
+
+def test_a_queued_book_is_not_idle_but_an_abandoned_queue_is(kiosk_app):
+    _, services, clock, _ = kiosk_app
+    kiosk, owner = services.kiosk, "anon:" + "d" * 32
+    kiosk.expect_job(owner)  # pressed "make my book"; another visitor's book is being made first
+    clock.t += kiosk.settings.idle_timeout_s * 3
+    assert not kiosk.timed_out(owner)
+    clock.t += 3600  # the page was closed and the queued job never ran
+    assert kiosk.expire_idle() == [owner]
 
 
 def test_a_link_serves_only_its_own_visitor_and_expires(kiosk_app, client_for, tmp_path):

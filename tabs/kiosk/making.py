@@ -37,6 +37,11 @@ def wire(k: KioskUI) -> None:
             yield [*k.show("memories"), "", None]  # back to their words, which are all still there
             raise
 
+    def waiting(owner):
+        if owner:
+            k.kiosk.expect_job(owner)  # queued behind another visitor's book: not "idle"
+
+    k.parts["make"].click(waiting, [k.owner], None, queue=False, api_visibility="private", show_progress="hidden")
     step = k.parts["make"].click(make, [k.lang, k.owner, *memories.inputs(k)],
                                  [*k.screens, k.parts["making_words"], k.book_id],
                                  api_name="kiosk_make", concurrency_id="gpu", concurrency_limit=1)
