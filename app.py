@@ -148,7 +148,7 @@ def main() -> None:
     settings = Settings.from_env()
     if settings.mode == "kiosk":  # the operator left kiosk mode: the family studio opens this once
         from studio.kiosk_operator import start_mode
-        settings.mode = start_mode(settings)
+        settings.mode, settings.host = start_mode(settings)
     if _inside(settings.data_dir, Path.cwd()) or _inside(settings.data_dir, Path(tempfile.gettempdir()) / "gradio"):
         raise SystemExit(f"GIEOK_DATA_DIR ({settings.data_dir}) must be outside the app folder and Gradio's cache.")
     services = build_services(settings)

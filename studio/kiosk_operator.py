@@ -7,8 +7,8 @@ client (1, 2, 4 ... seconds, at most 15 minutes) during which even the right PIN
 guessing a 4-digit PIN at a touch screen takes days, not minutes.
 
 Leaving kiosk mode: the operator screen (behind the PIN) writes ``next_start = "studio"`` into
-the settings file; the next start of ``app.py`` opens the family studio once (on this machine
-only) and clears the mark, so the start after that is a kiosk again. Visitors cannot reach the
+the settings file; the next start of ``app.py`` opens the family studio once (listening on this
+machine only) and clears the mark, so the start after that is a kiosk again. Visitors cannot reach the
 studio's own screens while the kiosk runs: there is no second UI served beside the kiosk.
 """
 from __future__ import annotations
@@ -175,15 +175,9 @@ def _write_private(path: Path, value: dict) -> None:
     os.replace(tmp, path)
 
 
-def start_mode(settings: Any) -> str:
-    """The mode to start in: ``local`` once after the operator left kiosk mode, when the studio
-    listens on this machine only (the family studio has no visitors' separation); else ``kiosk``."""
+def start_mode(settings: Any) -> tuple[str, str]:
+    """(mode, host) to start with: the family studio once after the operator left kiosk mode,
+    then listening on this machine only (it keeps no visitors apart); else the kiosk as set."""
     if OperatorStore(settings.data_dir).take_next_start() != "studio":
-        return "kiosk"
-    if settings.host not in ("127.0.0.1", "localhost", "::1"):
-        import logging
-
-        logging.getLogger(__name__).warning(
-            "Leaving kiosk mode needs the studio on this machine only (GIEOK_HOST=127.0.0.1); staying a kiosk.")
-        return "kiosk"
-    return "local"
+        return "kiosk", settings.host
+    return "local", "127.0.0.1"

@@ -48,13 +48,11 @@ def test_settings_are_checked_and_leaving_kiosk_mode_opens_the_studio_once(tmp_p
         store.save_settings(page_count=40)
     assert store.save_settings(page_count=6, printing=False).page_count == 6
     assert store.settings().printing is False
-    settings = Settings(data_dir=tmp_path, mode="kiosk")
-    assert start_mode(settings) == "kiosk"
-    store.save_settings(next_start="studio")
     exposed = Settings(data_dir=tmp_path, mode="kiosk", host="0.0.0.0")
-    assert start_mode(exposed) == "kiosk"  # never the family studio on the network
+    assert start_mode(exposed) == ("kiosk", "0.0.0.0")
     store.save_settings(next_start="studio")
-    assert start_mode(settings) == "local" and start_mode(settings) == "kiosk"  # once
+    assert start_mode(exposed) == ("local", "127.0.0.1")  # the family studio, on this machine only
+    assert start_mode(exposed) == ("kiosk", "0.0.0.0")  # once
 
 
 def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tmp_path):
