@@ -130,12 +130,18 @@ def frame(entries: Iterable[dict]):
 
 def summary(entries: list[dict]) -> dict[str, Any]:
     """Counts the dashboard prints: jobs, outcomes, visitors served, seconds per page."""
-    pages = sum(e.get("pages", 0) for e in entries if e.get("outcome") == "done")
-    seconds = sum(e.get("seconds", 0.0) for e in entries if e.get("outcome") == "done" and e.get("pages"))
+    # a book's page passes through every kind of job (written, drawn, read, bound): seconds per
+    # page is the sum over kinds of each kind's seconds per page
+    by_kind: dict[str, list[float]] = {}
+    for e in entries:
+        if e.get("outcome") == "done" and e.get("pages"):
+            totals = by_kind.setdefault(e.get("kind", ""), [0.0, 0])
+            totals[0] += float(e.get("seconds", 0.0))
+            totals[1] += int(e["pages"])
     return {"jobs": len(entries),
             **{o: sum(1 for e in entries if e.get("outcome") == o) for o in OUTCOMES},
             "visitors": len({e.get("owner") for e in entries}),
-            "seconds_per_page": round(seconds / pages, 2) if pages else 0.0}
+            "seconds_per_page": round(sum(sec / pages for sec, pages in by_kind.values()), 2)}
 
 
 def per_hour(entries: list[dict]):
@@ -147,17 +153,17 @@ def per_hour(entries: list[dict]):
         return pd.DataFrame(columns=["hour", "jobs", "failure_rate", "seconds_per_page", "queue"])
     df["hour"] = df["when"].dt.floor("h").dt.tz_localize(None)
     df["failed"] = (df["outcome"] == "failed").astype(int)
-    df["page_seconds"] = df["seconds"].where(df["pages"] > 0, 0.0)
     grouped = df.groupby("hour")
     out = pd.DataFrame({
         "jobs": grouped.size(),
         "failure_rate": grouped["failed"].mean(),
-        "pages": grouped["pages"].sum(),
-        "page_seconds": grouped["page_seconds"].sum(),
         "queue": grouped["running"].max(),
-    }).reset_index()
-    out["seconds_per_page"] = (out["page_seconds"] / out["pages"].where(out["pages"] > 0)).fillna(0.0)
-    return out[["hour", "jobs", "failure_rate", "seconds_per_page", "queue"]]
+    })
+    done = df[(df["outcome"] == "done") & (df["pages"] > 0)]
+    kinds = done.groupby(["hour", "kind"])[["seconds", "pages"]].sum()
+    per_page = (kinds["seconds"] / kinds["pages"]).groupby(level="hour").sum()  # summed over kinds, as in summary()
+    out["seconds_per_page"] = per_page.reindex(out.index).fillna(0.0)
+    return out.reset_index()[["hour", "jobs", "failure_rate", "seconds_per_page", "queue"]]
 
 
 def write_csv(entries: list[dict], target: Path) -> Path:

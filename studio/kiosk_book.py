@@ -87,7 +87,9 @@ def make_book(kiosk: Any, owner: str, visit: VisitorMemories) -> Iterator[Progre
 
         illustrator = services.backends.active("illustrator")
         yield Progress(1, STAGES, "kiosk.making_drawing", values={"page": 1, "pages": pages})
-        with _job(jobs, owner, "kiosk_illustrate", pages=pages, backend=illustrator.name) as token:
+        preset = illustrate.style(settings.style)
+        steps = preset.steps if preset is not None and illustrator.name != "sketch" else 0  # sketches take none
+        with _job(jobs, owner, "kiosk_illustrate", pages=pages, steps=steps, backend=illustrator.name) as token:
             for event in illustrate.illustrate_book(services, owner, book.id, illustrator, token):
                 if "variant" in event.payload and event.done < event.total:
                     yield Progress(1, STAGES, "kiosk.making_drawing",

@@ -81,5 +81,10 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app):
         services.kiosk.set_clock(lambda: now)
         page.locator("#kiosk-start").wait_for(timeout=20000)  # the idle check reloaded the page at welcome
         assert _nothing_typed(page)
+        page.locator("#kiosk-operator-door").click()  # the operator's corner
+        page.locator("#kiosk-pin input").fill("2468")
+        page.locator("#kiosk-unlock").click()
+        page.get_by_text("작업 4건").wait_for(timeout=20000)  # the dashboard: the book's four jobs
+        snap("8-operator", "#kiosk-unlock")
     for shot in ("1-welcome-portrait", "5-playback-landscape", "6-take-home-portrait", "7-next-visitor-landscape"):
         assert (ARTIFACTS / f"{shot}.png").stat().st_size > 10_000

@@ -161,3 +161,12 @@ def test_the_studio_dashboard_tab_shows_the_jobs_the_tabs_ran(launch_app, client
     assert "2 jobs — 2 done, 0 failed" in summary and "1 visitors served" in summary
     kinds = sorted(e["kind"] for e in services.limits.job_log.read())
     assert kinds == ["illustrate", "story"]
+
+
+def test_seconds_per_page_adds_up_the_stages_of_a_page(tmp_path):
+    log = JobLog(tmp_path, clock=lambda: 1_800_000_000.0)
+    for kind, seconds in (("kiosk_story", 4.0), ("kiosk_illustrate", 8.0), ("kiosk_narrate", 12.0)):
+        log.record(kind, "anon:1", seconds, "done", pages=4)
+    log.record("kiosk_illustrate", "anon:2", 99.0, "failed", pages=4, error="BackendError")  # not a made page
+    assert summary(log.read())["seconds_per_page"] == 6.0  # 1 + 2 + 3 seconds for one page of a book
+    assert per_hour(log.read())["seconds_per_page"].tolist() == [6.0]
