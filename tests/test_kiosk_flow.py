@@ -38,6 +38,7 @@ def kiosk_app(launch_app, tmp_path, monkeypatch):
     lp.write_text(f"#!/bin/sh\nprintf '%s\\n' \"$@\" >> {printed}\necho 'request id is kiosk-1 (1 file(s))'\n")
     lp.chmod(lp.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # this app's web-server copies only
     url, services = launch_app(mode="kiosk", kiosk_pin=PIN, max_file_size_mb=20)
     services.settings.kiosk_url = url  # the address a phone on the exhibition's network would use
     clock = Clock()
@@ -110,6 +111,8 @@ def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for
     assert back[0] == "welcome"
     assert [u["value"] for u in back[1:9]] == ["", "", "", "", "", None, None, False]  # their words, photo, voice
     assert _files_of(services, owner) == [] and not any(p.exists() for p in uploads)
+    assert all((tmp_path / "gradio") in p.parents for p in uploads)
+    assert [p for p in (tmp_path / "gradio").rglob("*") if p.is_file()] == []  # no copy in the web server's cache
     assert owner not in {info.owner for info in services.store.owners()}
     assert not (services.settings.data_dir / "owners" / owner_key(owner)).exists()
     assert httpx.get(second_link, timeout=30).status_code == 404  # their links went with them

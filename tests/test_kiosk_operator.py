@@ -98,6 +98,7 @@ def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tm
     assert {r["outcome"] for r in rows} == {"done"} and len({r["owner"] for r in rows}) == 1
     assert all(not r["owner"].startswith("anon:") for r in rows)  # hashed: who it was is not in the log
 
+    assert "작업 기록 파일 0개" in c.predict(api_name="/operator_purge")  # nothing is older than the window yet
     assert services.store.owners()  # the visitor is still here...
     c.predict(api_name="/operator_leave")
     assert services.store.owners() == []  # ...and is forgotten when the kiosk closes
