@@ -8,6 +8,7 @@ each stage is one job in the job log (the operator's dashboard).
 """
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,39 +74,46 @@ def make_book(kiosk: Any, owner: str, visit: VisitorMemories) -> Iterator[Progre
         title = text("kiosk.book_title", lang, name=visit.name)
         book = store.create(owner, title, dedicated_to=visit.name, language=lang, page_count=pages)
         visitor.book_id = book.id
-        store.update(owner, book.id, lambda b: setattr(b, "style", settings.style))
-        story.save_memories(store, owner, book.id, subject_name=visit.name, relation=visit.relation,
-                            anecdotes="\n".join(visit.memories), page_count=pages, language=lang)
-        if visit.photo:
-            story.add_photos(store, owner, book.id, [visit.photo])
+        try:
+            store.update(owner, book.id, lambda b: setattr(b, "style", settings.style))
+            story.save_memories(store, owner, book.id, subject_name=visit.name, relation=visit.relation,
+                                anecdotes="\n".join(visit.memories), page_count=pages, language=lang)
+            if visit.photo:
+                story.add_photos(store, owner, book.id, [visit.photo])
 
-        writer = story.pick_writer(services.backends, None)
-        yield Progress(0, STAGES, "kiosk.making_writing", values={"name": visit.name})
-        with _job(jobs, owner, "kiosk_story", pages=pages, backend=writer.name) as token:
-            for _ in story.write_story(store, writer, owner, book.id, token):
-                pass
+            writer = story.pick_writer(services.backends, None)
+            yield Progress(0, STAGES, "kiosk.making_writing", values={"name": visit.name})
+            with _job(jobs, owner, "kiosk_story", pages=pages, backend=writer.name) as token:
+                for _ in story.write_story(store, writer, owner, book.id, token):
+                    pass
 
-        illustrator = services.backends.active("illustrator")
-        yield Progress(1, STAGES, "kiosk.making_drawing", values={"page": 1, "pages": pages})
-        preset = illustrate.style(settings.style)
-        steps = preset.steps if preset is not None and illustrator.name != "sketch" else 0  # sketches take none
-        with _job(jobs, owner, "kiosk_illustrate", pages=pages, steps=steps, backend=illustrator.name) as token:
-            for event in illustrate.illustrate_book(services, owner, book.id, illustrator, token):
-                if "variant" in event.payload and event.done < event.total:
-                    yield Progress(1, STAGES, "kiosk.making_drawing",
-                                   values={"page": event.done + 1, "pages": event.total})
+            illustrator = services.backends.active("illustrator")
+            yield Progress(1, STAGES, "kiosk.making_drawing", values={"page": 1, "pages": pages})
+            preset = illustrate.style(settings.style)
+            steps = preset.steps if preset is not None and illustrator.name != "sketch" else 0  # sketches take none
+            with _job(jobs, owner, "kiosk_illustrate", pages=pages, steps=steps, backend=illustrator.name) as token:
+                for event in illustrate.illustrate_book(services, owner, book.id, illustrator, token):
+                    if "variant" in event.payload and event.done < event.total:
+                        yield Progress(1, STAGES, "kiosk.making_drawing",
+                                       values={"page": event.done + 1, "pages": event.total})
 
-        yield Progress(2, STAGES, "kiosk.making_voice")
-        voice = _narrator(services, owner, book.id, visit, lang)
-        with _job(jobs, owner, "kiosk_narrate", pages=pages, backend=voice) as token:
-            for event in narrate.narrate_book(services, owner, book.id, token):
-                if event.done:
-                    yield Progress(2, STAGES, "kiosk.making_reading", values={"page": event.done, "pages": event.total})
+            yield Progress(2, STAGES, "kiosk.making_voice")
+            voice = _narrator(services, owner, book.id, visit, lang)
+            with _job(jobs, owner, "kiosk_narrate", pages=pages, backend=voice) as token:
+                for event in narrate.narrate_book(services, owner, book.id, token):
+                    if event.done:
+                        yield Progress(2, STAGES, "kiosk.making_reading", values={"page": event.done, "pages": event.total})
 
-        yield Progress(3, STAGES, "kiosk.making_pdf")
-        with _job(jobs, owner, "kiosk_pdf", pages=pages, backend="pdf"):
-            pdf = export_book(services, owner, book.id, "pdf", kiosk.export_dir(owner))
-        visitor.data["pdf"] = str(pdf)
+            yield Progress(3, STAGES, "kiosk.making_pdf")
+            with _job(jobs, owner, "kiosk_pdf", pages=pages, backend="pdf"):
+                pdf = export_book(services, owner, book.id, "pdf", kiosk.export_dir(owner))
+            visitor.data["pdf"] = str(pdf)
+        except BaseException:
+            # a half-made book is of no use to anyone: it goes now (their words are still on screen)
+            visitor.book_id = None
+            with contextlib.suppress(Exception):
+                store.delete(owner, book.id)
+            raise
     yield Progress(STAGES, STAGES, "kiosk.making_done", {"book_id": book.id, "pdf": Path(pdf)})
 
 

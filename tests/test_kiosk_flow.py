@@ -219,3 +219,30 @@ def test_a_crash_leaves_nothing_behind_at_the_next_start(tmp_path):
         assert services.store.owners() == [] and not kiosk.exports_root.exists()
     finally:
         services.close()
+
+
+def test_a_failed_book_says_why_keeps_nothing_half_made_and_is_counted(kiosk_app, client_for):
+    from studio.backends.base import BackendError
+
+    url, services, _, _ = kiosk_app
+    writer = services.backends.get("writer", "storyteller")
+    real_write = writer.write_story
+
+    def broken(request, cancel):
+        raise BackendError("story.writer_unavailable", writer="Offline storyteller", reason="disk full")
+
+    writer.write_story = broken
+    try:
+        c = client_for(url)
+        c.predict(api_name="/kiosk_begin")
+        c.predict(api_name="/kiosk_consent_yes")
+        with pytest.raises(Exception, match="disk full"):  # the reason, in words
+            c.predict("순자", "할머니", "겨울마다 곶감을 말려 주셨어요", "", "", None, None, False, api_name="/kiosk_make")
+    finally:
+        writer.write_story = real_write
+    owner = next(iter(services.kiosk._visitors))
+    assert services.store.list(owner) == []  # the half-made book went
+    made = c.predict("순자", "할머니", "겨울마다 곶감을 말려 주셨어요", "", "", None, None, False, api_name="/kiosk_make")
+    assert "다 만들어졌어요" in made[1] and len(services.store.list(owner)) == 1  # trying again works
+    outcomes = [(e["kind"], e["outcome"], e["error"]) for e in services.kiosk.job_log.read()]
+    assert outcomes[0] == ("kiosk_story", "failed", "BackendError") and outcomes.count(("kiosk_story", "done", "")) == 1
