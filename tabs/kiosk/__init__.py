@@ -51,9 +51,9 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
             except VisitorError:
                 raise gr.Error(t("kiosk.session_lost", lang)) from None
             kiosk.arrive(owner)
-            return [owner, lang, None, 0, *k.show("welcome"), *k.relabel(lang)]
+            return [owner, lang, None, 0, *k.show("welcome"), *k.lang_marks(lang), *k.relabel(lang)]
 
-        demo.load(start_session, None, [k.owner, k.lang, k.book_id, k.page, *k.screens, *k.worded],
+        demo.load(start_session, None, [k.owner, k.lang, k.book_id, k.page, *k.screens, *k.lang_buttons, *k.worded],
                   api_name="start_session")
 
         def goodbye(lang, owner):
@@ -61,9 +61,9 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
             if owner:
                 kiosk.forget(owner)
             lang = kiosk.settings.language
-            return [None, None, 0, *k.show("welcome"), *memories.cleared(k), *k.relabel(lang)]
+            return [None, None, 0, *k.show("welcome"), *memories.cleared(k), *k.lang_marks(lang), *k.relabel(lang)]
 
-        cleared = [k.owner, k.book_id, k.page, *k.screens, *memories.inputs(k), *k.worded]
+        cleared = [k.owner, k.book_id, k.page, *k.screens, *memories.inputs(k), *k.lang_buttons, *k.worded]
         k.parts["done"].click(goodbye, [k.lang, k.owner], cleared, api_name="kiosk_new_visitor").then(
             None, None, None, js=RELOAD)
         k.parts["consent_no"].click(None, None, None, js=RELOAD)

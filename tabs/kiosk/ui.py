@@ -57,6 +57,14 @@ class KioskUI:
         return [gr.update(**{attr: text(key, lang) for attr, key in keys.items()}) for _, keys in self._words]
 
     @property
+    def lang_buttons(self) -> list[Any]:
+        return [self.parts["to_ko"], self.parts["to_en"]]
+
+    def lang_marks(self, lang: str) -> list[Any]:
+        """The chosen language's button stands out."""
+        return [gr.update(variant="primary" if lang == code else "secondary") for code in ("ko", "en")]
+
+    @property
     def screens(self) -> list[Any]:
         return [*(self.steps[name] for name in STEPS), self.screen]
 

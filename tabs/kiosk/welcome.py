@@ -23,13 +23,12 @@ def build(k: KioskUI) -> None:
 
 
 def wire(k: KioskUI) -> None:
-    outputs = [k.lang, k.parts["to_ko"], k.parts["to_en"], *k.worded]
+    outputs = [k.lang, *k.lang_buttons, *k.worded]
 
     def switch(lang, owner):
         if owner:
             k.kiosk.touch(owner)
-        chosen = [gr.update(variant="primary" if lang == code else "secondary") for code in ("ko", "en")]
-        return [lang, *chosen, *k.relabel(lang)]
+        return [lang, *k.lang_marks(lang), *k.relabel(lang)]
 
     k.parts["to_ko"].click(lambda owner: switch("ko", owner), [k.owner], outputs, api_name="kiosk_korean")
     k.parts["to_en"].click(lambda owner: switch("en", owner), [k.owner], outputs, api_name="kiosk_english")
