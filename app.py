@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import tempfile
+import threading
 from pathlib import Path
 
 import gradio as gr
@@ -19,6 +21,7 @@ from studio.messages import LANGUAGES, catalogue, language_of, text
 from studio.session_guard import SessionGuard, request_visitor
 from studio.services import Services, build_services
 from studio.story import escape_md
+from tabs import dashboard as dashboard_tab
 from tabs import export as export_tab
 from tabs import library as library_tab
 from tabs import pages as pages_tab
@@ -30,7 +33,8 @@ from tabs import voice as voice_tab
 from tabs.common import TabContext, require_owner, say, user_errors
 
 log = logging.getLogger("gieok")
-TAB_MODULES = [library_tab, story_tab, pages_tab, train_likeness_tab, voice_tab, preview_tab, export_tab, settings_tab]
+TAB_MODULES = [library_tab, story_tab, pages_tab, train_likeness_tab, voice_tab, preview_tab, export_tab, settings_tab,
+               dashboard_tab]
 ASSETS = Path(__file__).parent / "assets"
 
 def build_i18n() -> gr.I18n:
@@ -49,6 +53,11 @@ def owner_for(mode: str, token: str | None, profile: gr.OAuthProfile | None, sec
 def build_app(services: Services) -> gr.Blocks:
     settings = services.settings
     i18n = build_i18n()
+    if settings.mode == "kiosk":  # the guided exhibition screens instead of the studio's tabs
+        from tabs import kiosk
+        demo = kiosk.build_kiosk_app(services)
+        demo.i18n_instance = i18n
+        return demo
     # Gradio's cache holds the pictures/audio we show; clear it hourly so a day-long run stays flat.
     with gr.Blocks(title="Gieok Studio · 기억 스튜디오", delete_cache=(3600, 6 * 3600)) as demo:
         owner = gr.State(None)
@@ -111,13 +120,18 @@ def launch(demo: gr.Blocks, services: Services, **kwargs):
         # Local font names only: a GoogleFont would be fetched from the internet.
         theme=gr.themes.Soft(primary_hue="orange", secondary_hue="amber",
                              font=["Nanum Gothic", "Noto Sans KR", "sans-serif"]),
-        css_paths=[ASSETS / "studio.css"],
+        css_paths=[ASSETS / "studio.css", *([ASSETS / "kiosk.css"] if settings.mode == "kiosk" else [])],
         footer_links=["gradio"],
     )
     if settings.mode != "local":  # every call bound to the visitor's server-made cookie token
         guard = Middleware(SessionGuard, secret=visitors.load_secret(settings.data_dir),
                            fresh_visitor_per_page=settings.mode == "kiosk")
         options["app_kwargs"] = {"middleware": [guard]}
+    if settings.mode == "kiosk":  # the one-time take-home links, and forgetting idle visitors server-side
+        from studio.kiosk import Reaper
+        from tabs import kiosk
+        options["app_kwargs"]["routes"] = kiosk.routes(services)
+        services.reaper = Reaper(services.kiosk).start()
     # Hourly housekeeping: old downloads, caches and leftovers go; public visitors who never
     # logged in are forgotten after the time their notice states.
     expiry = visitors.ExpiryPolicy(settings.anon_ttl_hours) if settings.mode == "public" else None
@@ -130,11 +144,17 @@ def launch(demo: gr.Blocks, services: Services, **kwargs):
 def main() -> None:
     logging.basicConfig(level=os.environ.get("GIEOK_LOG_LEVEL", "INFO"))
     settings = Settings.from_env()
+    if settings.mode == "kiosk":  # the operator left kiosk mode: the family studio opens this once
+        from studio.kiosk_operator import start_mode
+        settings.mode, settings.host = start_mode(settings)
     if _inside(settings.data_dir, Path.cwd()) or _inside(settings.data_dir, Path(tempfile.gettempdir()) / "gradio"):
         raise SystemExit(f"GIEOK_DATA_DIR ({settings.data_dir}) must be outside the app folder and Gradio's cache.")
     services = build_services(settings)
     log.info("Gieok Studio data: %s", settings.data_dir)
-    launch(build_app(services), services)
+    demo = build_app(services)
+    if settings.mode == "kiosk":  # "leave kiosk mode" stops the server; its supervisor starts the studio
+        services.kiosk.on_leave = lambda: threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    launch(demo, services)
 
 
 def _inside(child: Path, parent: Path) -> bool:

@@ -7,14 +7,16 @@ it every denoising step, page loops every page).
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import sys
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from studio.backends.base import BackendError, CancelToken
+from studio.backends.base import BackendError, Cancelled, CancelToken
 from studio.messages import has_key, text
 
 
@@ -52,6 +54,8 @@ class VisitorLimits:
         self._running: dict[str, tuple[str, CancelToken]] = {}
         self._pages: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
+        self.job_log = None  # a studio.job_log.JobLog: every finished job is recorded (dashboard)
+        self.started = 0  # jobs started and not finished, across every tab (the dashboard's queue)
 
     @classmethod
     def from_settings(cls, settings: Any) -> "VisitorLimits":
@@ -66,6 +70,11 @@ class VisitorLimits:
             if running is not None and not running[1].cancelled:  # a stopped job may still be winding down
                 raise LimitReached("spaces.busy")
             self._running[owner] = (kind, token)
+
+    def forget_owner(self, owner: str) -> None:
+        """A visitor who left (kiosk): their page counts go too, so a day of visitors stays flat."""
+        with self._lock:
+            self._pages.pop(owner, None)
 
     def release(self, owner: str, token: CancelToken) -> None:
         with self._lock:
@@ -103,12 +112,16 @@ class Jobs:
         self._lock = threading.Lock()
         self.limits = limits or VisitorLimits()
 
-    def start(self, owner: str, kind: str) -> CancelToken:
+    def start(self, owner: str, kind: str, **details: Any) -> CancelToken:
         """A fresh token for this visitor's job of this kind (a previous one is cancelled).
+        ``details`` (pages, steps, backend) go into the job log with the outcome.
 
         Raises ``LimitReached`` when the limits allow one long job at a time and another runs."""
         token = CancelToken()
         self.limits.claim(owner, kind, token)
+        with self.limits._lock:
+            self.limits.started += 1
+            token.job_record = (time.monotonic(), self.limits.started, details)
         with self._lock:
             old = self._tokens.get((owner, kind))
             if old is not None:
@@ -129,3 +142,25 @@ class Jobs:
             if self._tokens.get((owner, kind)) is token:
                 del self._tokens[(owner, kind)]
         self.limits.release(owner, token)
+        _record(self.limits, owner, kind, token)
+
+
+def _record(limits: VisitorLimits, owner: str, kind: str, token: CancelToken) -> None:
+    """Write the finished job to the log. Tabs call ``finish`` in a ``finally``: the exception
+    being raised (if any) there is the job's outcome."""
+    started = getattr(token, "job_record", None)
+    if started is None:
+        return
+    token.job_record = None
+    with limits._lock:
+        limits.started = max(0, limits.started - 1)
+    if limits.job_log is None:
+        return
+    error = sys.exc_info()[1]
+    cancelled = token.cancelled or isinstance(error, (GeneratorExit, Cancelled))
+    outcome = "cancelled" if cancelled else ("failed" if error is not None else "done")
+    try:
+        limits.job_log.record(kind, owner, time.monotonic() - started[0], outcome, running=started[1],
+                              error=type(error).__name__ if outcome == "failed" else "", **started[2])
+    except Exception:  # the log is for the operator: a full disk there must not fail the visitor's job
+        logging.getLogger(__name__).exception("could not record a job")

@@ -1,0 +1,37 @@
+"""Dashboard tab (studio mode): how the studio's jobs went over the last day, for whoever runs it.
+The kiosk shows the same view on its PIN-guarded operator screen."""
+from __future__ import annotations
+
+import gradio as gr
+
+from studio.messages import language_of
+from tabs.common import TabContext, current_request
+from tabs.kiosk import dashboard_view
+
+TITLE = "kiosk.dash_title"
+STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # every word is in locales/*/kiosk.json
+RETENTION_DAYS = 30
+
+
+def build(ctx: TabContext, tab: gr.Tab) -> None:
+    services = ctx.services
+    if services.settings.mode == "public":  # a public Space: the day's figures are not every visitor's to see
+        gr.Markdown(ctx.t("kiosk.op_locked"))
+        return
+    dashboard_view.log_of(services)  # from now on every job of every tab is recorded
+    parts = dashboard_view.build(services, lambda component, **_: component,
+                                 lambda **keys: {attr: ctx.t(key) for attr, key in keys.items()})
+
+    def lang() -> str:
+        request = current_request()
+        return language_of(request.headers.get("accept-language") if request is not None else None)
+
+    outputs = dashboard_view.plot_outputs(parts)
+    parts["refresh"].click(lambda: dashboard_view.refreshed(services, lang()), None, outputs, api_name="dashboard")
+    tab.select(lambda: dashboard_view.refreshed(services, lang()), None, outputs, api_visibility="private")
+    parts["csv"].click(lambda: gr.update(value=dashboard_view.csv_file(services), visible=True), None, parts["file"],
+                       api_name="dashboard_csv")
+    parts["purge"].click(lambda: dashboard_view.purge(services, lang(), RETENTION_DAYS), None, parts["purged"],
+                         api_name="dashboard_purge")
+
+

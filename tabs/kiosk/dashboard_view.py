@@ -1,0 +1,92 @@
+"""The operator's view of the day: jobs per hour, seconds per page, failures, queue, visitors,
+disk; a CSV of every job; a purge of what is older than the retention window.
+
+Used by the kiosk's operator screen (behind the PIN) and by the studio's Dashboard tab."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+from studio import job_log
+from studio.job_log import JobLog
+from studio.messages import text
+
+DAY_S = 24 * 3600.0
+
+
+def log_of(services: Any) -> JobLog:
+    """The job log every ``Jobs`` writes to (made here when nothing made it yet)."""
+    if services.limits.job_log is None:
+        services.limits.job_log = JobLog(services.settings.data_dir)
+    return services.limits.job_log
+
+
+def figures(services: Any, lang: str, now: float | None = None) -> dict[str, Any]:
+    """Everything the dashboard shows for the last 24 hours."""
+    log = log_of(services)
+    entries = log.read(since=(log.clock() if now is None else now) - DAY_S)
+    counts = job_log.summary(entries)
+    hourly = job_log.per_hour(entries)
+    kiosk = getattr(services, "kiosk", None)
+    disk_mb = job_log.folder_bytes(Path(services.settings.data_dir)) / 1024**2
+    words = text("kiosk.dash_summary", lang, jobs=counts["jobs"], done=counts["done"], failed=counts["failed"],
+                 cancelled=counts["cancelled"], visitors=counts["visitors"],
+                 here=kiosk.active_visitors() if kiosk else 0, per_page=counts["seconds_per_page"],
+                 disk=f"{disk_mb:.1f}")
+    return {"summary": words, "counts": counts, "hourly": hourly, "entries": entries}
+
+
+def build(services: Any, say: Callable[..., Any], words: Callable[..., dict]) -> dict[str, Any]:
+    """The components; ``say``/``words`` register their texts with the caller's language handling."""
+    parts: dict[str, Any] = {}
+    parts["summary"] = gr.Markdown(elem_id="gieok-dashboard-summary")
+    with gr.Row():
+        parts["jobs_plot"] = say(gr.BarPlot(x="hour", y="jobs", **words(label="kiosk.dash_jobs")), label="kiosk.dash_jobs")
+        parts["page_plot"] = say(gr.LinePlot(x="hour", y="seconds_per_page", **words(label="kiosk.dash_seconds")),
+                                 label="kiosk.dash_seconds")
+    with gr.Row():
+        parts["fail_plot"] = say(gr.LinePlot(x="hour", y="failure_rate", **words(label="kiosk.dash_failures")),
+                                 label="kiosk.dash_failures")
+        parts["queue_plot"] = say(gr.LinePlot(x="hour", y="queue", **words(label="kiosk.dash_queue")),
+                                  label="kiosk.dash_queue")
+    with gr.Row():
+        parts["refresh"] = say(gr.Button(**words(value="kiosk.dash_refresh")), value="kiosk.dash_refresh")
+        parts["csv"] = say(gr.Button(**words(value="kiosk.dash_csv")), value="kiosk.dash_csv")
+        parts["purge"] = say(gr.Button(**words(value="kiosk.dash_purge"), variant="stop"), value="kiosk.dash_purge")
+    parts["file"] = gr.File(visible=False, interactive=False)
+    parts["purged"] = gr.Markdown()
+    return parts
+
+
+def plot_outputs(parts: dict[str, Any]) -> list:
+    return [parts[n] for n in ("summary", "jobs_plot", "page_plot", "fail_plot", "queue_plot")]
+
+
+def refreshed(services: Any, lang: str) -> list:
+    shown = figures(services, lang)
+    hourly = shown["hourly"]
+    return [shown["summary"], hourly, hourly, hourly, hourly]
+
+
+def csv_file(services: Any) -> str:
+    """All jobs of the last day as CSV, in a temp folder Gradio may serve (not the data dir)."""
+    from studio import lifecycle
+
+    folder = lifecycle.new_export_dir()  # swept after two hours
+    target = Path(folder) / f"gieok-jobs-{time.strftime('%Y%m%d-%H%M')}.csv"
+    log = log_of(services)
+    job_log.write_csv(log.read(since=log.clock() - DAY_S), target)
+    return str(target)
+
+
+def purge(services: Any, lang: str, retention_days: float) -> str:
+    """Job records past the window; with a kiosk also its visitors idle past the window."""
+    window = float(retention_days) * DAY_S
+    removed = log_of(services).purge(window)
+    owners = services.store.expire_owners(prefix="anon:", older_than_s=window)
+    return text("kiosk.dash_purged", lang, files=removed, visitors=len(owners))
+
+
