@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 run: system-packages $(STAMP)
 	$(PY) app.py
 
-# The test command (.ci/run calls exactly this).
+# The test command (.ci/run calls exactly this). A system package that does not install fails it.
+test: STRICT = 1
 test: system-packages $(STAMP)
 	HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(PY) -m pytest -q -n 2 --dist loadfile -p no:cacheprovider
 
@@ -20,7 +21,8 @@ system-packages:
 	  echo "Installing system packages: $$missing"; \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null \
-	    || echo "WARNING: could not install $$missing; features needing them will say so."; \
+	    || { if [ "$(STRICT)" = 1 ]; then echo "ERROR: could not install $$missing"; exit 1; fi; \
+	         echo "WARNING: could not install $$missing; features needing them will say so."; }; \
 	fi
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
