@@ -15,8 +15,8 @@ from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.jobs import Jobs
 from tabs.common import (TabContext, engine_line, next_button, refuse, require_book, require_owner, say,
                          user_errors, visitor_language)
-from tabs.pages_views import (LORA_SLOTS, RANDOM_SEED, form_values, overview_view, page_choices, pose_view,
-                              spec_from_form, style_choices, variants_view)
+from tabs.pages_views import (LORA_SLOTS, RANDOM_SEED, choice_id, form_values, memory_choices, memory_ref,
+                              overview_view, page_choices, pose_view, spec_from_form, variants_view)
 
 TITLE = "tab.pages"
 STEP = 0.06  # how far one arrow press moves a person (fraction of the picture)
@@ -120,12 +120,12 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         if not (owner and book_id and page_id):  # no book or no pages yet: leave the form as it is
             return [gr.update()] * len(shown)
         book, pg = load(owner, book_id, page_id)
-        memories = [(str(i + 1), ref) for i, ref in enumerate(book.memories.photos)]
         return (f"**{book.pages.index(pg) + 1}.** {escape_md(pg.text)}", pg.locked, *form_values(services, book, pg),
                 gr.update(choices=poses.bundled_choices(visitor_language()), value=pg.image.control.pose_id or (
                     pg.pose_hint if pg.pose_hint in poses.bundled_names() else None)),
                 *pose_view(pg), page_inputs.map_preview(services, pg, pg.image.control.kind, owner),
-                gr.update(choices=memories, value=pg.image.init_image if pg.image.init_image in book.memories.photos else None),
+                gr.update(choices=memory_choices(book), value=choice_id("photo", pg.image.init_image)
+                          if pg.image.init_image in book.memories.photos else None),
                 *variants_view(services, owner, pg), None)
 
     @user_errors
@@ -289,9 +289,13 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return (*pose_view(pg), "openpose")
 
     @user_errors
-    def use_memory(owner, book_id, page_id, ref):
-        if ref:
-            page_inputs.use_memory_photo(services, require_owner(owner), require_book(book_id), page_id, ref)
+    def use_memory(owner, book_id, page_id, photo_id):
+        if photo_id:
+            owner, book_id = require_owner(owner), require_book(book_id)
+            ref = memory_ref(store.get(owner, book_id), photo_id)
+            if ref is None:
+                refuse("pg.memory_gone")
+            page_inputs.use_memory_photo(services, owner, book_id, page_id, ref)
 
     @user_errors
     def no_photo(owner, book_id, page_id):

@@ -6,6 +6,8 @@ browser was still reading during whole-book illustration.
 """
 from __future__ import annotations
 
+import hashlib
+
 import gradio as gr
 
 from studio import illustrate, page_inputs, poses
@@ -22,14 +24,32 @@ def style_choices():
     return [(say("pg.no_style"), "")] + [(s.name_ko if ko else s.name_en, k) for k, s in illustrate.styles().items()]
 
 
+def choice_id(kind: str, ref: str) -> str:
+    """What a dropdown carries for a stored file: a name derived from it, never the storage
+    reference itself (the page and the API see ids; the studio looks the file up again)."""
+    return f"{kind}-{hashlib.sha256(ref.encode()).hexdigest()[:12]}" if ref else ""
+
+
+def loras_by_id(services, book) -> dict[str, LoraChoice]:
+    return {choice_id("lora", lo.ref): lo for lo in page_inputs.book_loras(services, book)}
+
+
+def memory_choices(book) -> list[tuple[str, str]]:
+    return [(str(i + 1), choice_id("photo", ref)) for i, ref in enumerate(book.memories.photos)]
+
+
+def memory_ref(book, photo_id: str) -> str | None:
+    return next((ref for ref in book.memories.photos if choice_id("photo", ref) == photo_id), None)
+
+
 def form_values(services, book, pg):
     spec = pg.image
     composed, composed_neg = illustrate.compose_prompt(book, pg, spec.style)
-    choices = [("—", "")] + [(lo.name or lo.ref[:12], lo.ref) for lo in page_inputs.book_loras(services, book)]
+    choices = [("—", "")] + [(lo.name or lo.ref[:12], lora_id) for lora_id, lo in loras_by_id(services, book).items()]
     lora_cells = []
     for i in range(LORA_SLOTS):
         lo = spec.loras[i] if i < len(spec.loras) else LoraChoice(ref="", weight=0.8)
-        lora_cells += [gr.update(choices=choices, value=lo.ref), lo.weight]
+        lora_cells += [gr.update(choices=choices, value=choice_id("lora", lo.ref)), lo.weight]
     return [spec.prompt or composed, spec.negative_prompt or composed_neg, spec.seed, spec.seed_locked,
             spec.steps, spec.guidance, spec.width, spec.height, spec.scheduler,
             gr.update(choices=style_choices(), value=spec.style), *lora_cells,
@@ -51,9 +71,9 @@ def spec_from_form(services, book, pg, values) -> ImageSpec:
     spec.steps, spec.guidance = int(v["steps"]), float(v["guidance"])
     spec.width, spec.height = int(v["width"]) // 8 * 8, int(v["height"]) // 8 * 8
     spec.scheduler, spec.style = v["scheduler"] or "default", v["style"] or ""
-    names = {lo.ref: lo.name for lo in page_inputs.book_loras(services, book)}
-    spec.loras = [LoraChoice(ref=r, weight=float(w), name=names.get(r, "")) for r, w in
-                  zip(lora_cells[::2], lora_cells[1::2]) if r]
+    known = loras_by_id(services, book)
+    spec.loras = [LoraChoice(ref=known[i].ref, weight=float(w), name=known[i].name) for i, w in
+                  zip(lora_cells[::2], lora_cells[1::2]) if i in known]
     spec.control.kind, spec.control.scale = kind_, float(scale_)
     spec.control.start, spec.control.end = float(start_), float(end_)
     spec.strength, spec.tone = float(strength_), tone_
