@@ -62,7 +62,7 @@ def test_audiobook_of_a_silent_book_explains_why_not(launch_app, client_for):
     book = make_book(services.store, pages=4, durations=[None] * 4)
     c = client_for(url)
     _open(c, book.id)
-    assert "No page has a narration yet" in refused(c, "mp3", api_name="/export_audiobook")
+    assert "No page is narrated yet" in refused(c, "mp3", api_name="/export_audiobook")
     # The other exports still work (silent pages turn after a default time; see test_export_video).
     assert c.predict("gothic", api_name="/export_webbook")["value"]["path"].endswith(".html")
 

@@ -80,7 +80,7 @@ def test_explicit_choice_of_unavailable_backend_says_why(fake_module):
     backends = Backends(Settings(illustrator="real"), kinds=fake_module)
     with pytest.raises(BackendError, match="Real model is not available: GIEOK_SD_MODEL is not set"):
         backends.active("illustrator")
-    with pytest.raises(BackendError, match="no Illustrator named 'nope'"):
+    with pytest.raises(BackendError, match="no Illustrator called “nope”"):
         backends.get("illustrator", "nope")
 
 

@@ -84,7 +84,7 @@ class Backends:
         try:
             target = self.kinds[kind][name]
         except KeyError:
-            raise BackendError(f"There is no {KIND_LABELS.get(kind, kind)} named '{name}'.") from None
+            raise BackendError("error.no_such_engine", kind=KIND_LABELS.get(kind, kind), name=str(name)[:60]) from None
         with self._lock:
             key = (kind, name)
             if key not in self._instances:

@@ -17,10 +17,9 @@ FORMATS = ("m4b", "mp3")
 def export_audiobook(book: ExportBook, out_dir: Path, fmt: str = "m4b", settings=None,
                      on_progress: ProgressFn | None = None, cancel: CancelToken | None = None) -> Path:
     if fmt not in FORMATS:
-        raise ExportError(f"Unknown audiobook format {fmt!r}; choose m4b or mp3.")
+        raise ExportError("error.audiobook_format", fmt=str(fmt)[:20])
     if not book.narrated:
-        raise ExportError("No page has a narration yet: record or generate narration on the Voice tab first. "
-                          "/ 낭독이 있는 쪽이 없습니다.")
+        raise ExportError("error.audiobook_no_narration")
     ffmpeg = find_ffmpeg(settings)
     timeout = float(getattr(settings, "subprocess_timeout_s", 600.0))
     report = on_progress or (lambda p: None)

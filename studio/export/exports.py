@@ -17,7 +17,7 @@ def export_book(services: Any, owner: str, book_id: str, kind: str, out_dir: Pat
     """Make one export of the owner's book. Options: pdf(size, bleed, font), epub(font),
     mp4(burn_text, cancel), audiobook(fmt="m4b"|"mp3", cancel), webbook(font)."""
     if kind not in FORMATS:
-        raise ExportError(f"Unknown export {kind!r}.")
+        raise ExportError("error.export_kind", kind=str(kind)[:20])
     book = gather(services.store.get(owner, book_id), services.store.media_for(owner), services.backends)
     settings = services.settings
     if kind == "pdf":

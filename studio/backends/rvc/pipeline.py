@@ -84,7 +84,7 @@ def _crepe_f0(x16: np.ndarray, frames: int, device: str = "auto") -> np.ndarray:
     if reason:
         from studio.backends.base import BackendError
 
-        raise BackendError(f"Pitch method 'crepe' is not available: {reason}. Use pm or harvest.")
+        raise BackendError("error.pitch_unavailable", method="crepe", reason=reason)
     import torch
     import torchcrepe
 

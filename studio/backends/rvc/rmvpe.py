@@ -178,8 +178,7 @@ def sizes_from_state(state: dict) -> dict:
                 "gru_layers": _count(state, r"fc\.0\.gru\.weight_ih_l(\d+)"),
                 "gru_hidden": int(state["fc.0.gru.weight_hh_l0"].shape[1])}
     except (KeyError, AttributeError, IndexError) as exc:
-        raise BackendError("This file is not an RMVPE pitch model (rmvpe.pt): it lacks the "
-                           f"U-Net/GRU weights ({exc}).") from None
+        raise BackendError("error.rmvpe_not_model", detail=str(exc)[:200]) from None
 
 
 def _read_weights(path: Path) -> dict:
@@ -226,7 +225,7 @@ def load_rmvpe(model_path: str, device: str = "auto"):
     device (again only if the file changes)."""
     reason = rmvpe_missing_reason(model_path)
     if reason:
-        raise BackendError(f"Pitch method 'rmvpe' is not available: {reason}. Use pm or harvest.")
+        raise BackendError("error.pitch_unavailable", method="rmvpe", reason=reason)
     path = Path(model_path).expanduser()
     stamp = (path.stat().st_mtime_ns, path.stat().st_size)
     with _lock:
