@@ -248,6 +248,9 @@ def delete_voice(services, owner: str, book_id: str, voice_id: str) -> Voice:
     voice = removed[0]
     refs = [ref for r in voice.recordings for ref in (r.audio, *r.clips)] + list(voice.model_files.values())
     services.store.delete_media_if_unreferenced(owner, refs)
+    from studio.train_voice.session import forget_voice
+
+    forget_voice(services, owner, voice_id)  # her training checkpoint and samples go too
     return voice
 
 

@@ -82,7 +82,7 @@ def test_refusals_are_one_message_in_the_visitors_language(launch_app, monkeypat
     assert "소리" in refused(ko, voice_id, "tiny", api_name="/voice_train_survey")
     assert "no voice model" in refused(en, voice_id, api_name="/voice_train_export")
     assert "이어서 할 학습이 없어요" in refused(ko, *form, api_name="/voice_train_resume")
-    assert not any((services.settings.data_dir / "train_voice").rglob("checkpoint.pt"))
+    assert not any((services.settings.data_dir / "owners").rglob("train_voice/*/checkpoint.pt"))
     assert services.store.get("local", book_id).voice(voice_id).model_files == {}
 
 
@@ -123,7 +123,7 @@ def test_train_stop_continue_narrate_and_export(launch_app, monkeypatch, hubert,
     stopped_at = int(final[0].split("step ")[1].split(" ")[0])
     assert 1 <= stopped_at < 12
 
-    checkpoint = next((services.settings.data_dir / "train_voice").rglob("checkpoint.pt"))
+    checkpoint = next((services.settings.data_dir / "owners").rglob("train_voice/*/checkpoint.pt"))
     said = refused(c, voice_id, "tiny", "", "", api_name="/voice_train_start")  # one click loses nothing
     assert "press “Start training” again" in said and checkpoint.is_file()
     view = c.predict(voice_id, "tiny", api_name="/voice_train_refresh")  # as after a restart: offered to continue
@@ -290,5 +290,5 @@ def test_the_estimate_stops_timing_on_a_slow_computer(monkeypatch, hubert, tmp_p
     assert est.device == "cpu" and est.epochs == 5 and est.total_steps == 10  # 5 training slices, batch 4
     assert len(steps_run) == 1 and est.seconds_per_step > 0 and est.total_s >= est.seconds_per_step * 10
     assert est.gpu_s is None  # the field figure is for the published model only
-    assert not any((tmp_path / "data" / "train_voice").rglob("*"))  # timing leaves nothing behind
+    assert not any((tmp_path / "data" / "owners").rglob("train_voice/*"))  # timing leaves nothing behind
     services.close()

@@ -199,7 +199,7 @@ def test_bad_data_is_refused_and_nothing_is_written(kit, tmp_path, case, key):
     assert info.value.key == key and str(info.value) != key  # an English message, not the bare key
     assert info.value.render("ko") != str(info.value)
     assert not feature_cache_dir(services.settings).exists()
-    assert not (tmp_path / "data" / "train_voice").exists()
+    assert not any((tmp_path / "data" / "owners").rglob("train_voice"))
     services.close()
 
 

@@ -2,7 +2,6 @@
 the voice's RVC model. Every refusal happens before anything is written."""
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -35,9 +34,11 @@ class TrainRequest:
 
 
 def voice_dir(settings, owner: str, voice_id: str) -> Path:
-    """Per-voice training folder; the owner id is hashed so it never shapes a path."""
-    owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
-    return Path(settings.data_dir) / "train_voice" / owner_key / voice_id
+    """Per-voice training folder inside the owner's own folder, so forgetting a family (deleting
+    an owner, an anonymous visitor expiring, a kiosk visitor leaving) takes her training with it."""
+    from studio.owners import owner_folder
+
+    return owner_folder(settings.data_dir, owner) / "train_voice" / voice_id
 
 
 def feature_cache_dir(settings) -> Path:
