@@ -30,7 +30,7 @@ from tabs import settings as settings_tab
 from tabs import story as story_tab
 from tabs import train_likeness as train_likeness_tab
 from tabs import voice as voice_tab
-from tabs.common import TabContext, require_owner, say, user_errors
+from tabs.common import TabContext, line_notice, require_owner, say, user_errors
 
 log = logging.getLogger("gieok")
 TAB_MODULES = [library_tab, story_tab, pages_tab, train_likeness_tab, voice_tab, preview_tab, export_tab, settings_tab,
@@ -100,6 +100,16 @@ def build_app(services: Services) -> gr.Blocks:
             return owner_id, gr.update(value=notice, visible=bool(notice))
 
         demo.load(start_session, inputs=None, outputs=[owner, visitor_notice], api_name="start_session")
+
+        # Pictures, narration and training share one GPU line: while something of this visitor's
+        # waits in it, say how many jobs are ahead (Gradio's own counter is English and hidden).
+        line = gr.Markdown(visible=False, elem_id="gieok-line", elem_classes=["gieok-notice"])
+
+        @user_errors
+        def show_line(request: gr.Request):
+            return line_notice(demo._queue, getattr(request, "session_hash", None))
+
+        gr.Timer(2.0).tick(show_line, None, line, api_visibility="private", queue=False, show_progress="hidden")
     demo.i18n_instance = i18n  # kept for launch()
     return demo
 

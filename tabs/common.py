@@ -264,3 +264,28 @@ def engine_line(services: Services, kind: str) -> str:
     if messages.has_key(own):
         return say(own)
     return say(f"line.{kind}.other", engine=engine_name(kind, active.name))
+
+
+# -- where a visitor's picture or narration waits ------------------------------------------------
+def place_in_line(queue: Any, session_hash: str | None, concurrency_id: str = "gpu") -> int | None:
+    """How many jobs of the shared GPU line are ahead of this visitor's first waiting job (the
+    running ones included), or None when the visitor has nothing waiting. Reads Gradio's own
+    queue (``demo._queue``): the waiting events of that concurrency group, in order."""
+    lines = getattr(queue, "event_queue_per_concurrency_id", None) or {}
+    line = lines.get(concurrency_id)
+    if line is None or not session_hash:
+        return None
+    waiting = list(getattr(line, "queue", []))
+    mine = next((i for i, event in enumerate(waiting) if getattr(event, "session_hash", None) == session_hash), None)
+    if mine is None:
+        return None
+    return mine + int(getattr(line, "current_concurrency", 0))
+
+
+def line_notice(queue: Any, session_hash: str | None) -> Any:
+    """The notice under the header while the visitor waits: "2 pictures or readings are being made
+    before yours", hidden when nothing of theirs waits."""
+    ahead = place_in_line(queue, session_hash)
+    if ahead is None:
+        return gr.update(visible=False)
+    return gr.update(value=say("common.waiting", ahead=ahead), visible=True)

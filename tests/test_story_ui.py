@@ -25,7 +25,7 @@ def test_write_and_edit_a_story_in_the_browser(launch_app, tmp_path):
         page.get_by_label("기억의 낱말 (쉼표로 구분)").fill("감나무, 눈 내리는 숲의 밤")
         page.get_by_label("짧은 추억 — 한 줄에 하나씩").fill("가을마다 곶감을 만들어 주셨다\n눈 오는 밤에 숲길을 걸었다")
         page.get_by_role("button", name="이야기 쓰기").click()
-        page.get_by_text("6쪽을 썼어요").wait_for(timeout=20000)
+        page.get_by_text("6쪽을 썼어요").wait_for(timeout=60000)  # the writer loads its Korean analyser first
         book = services.store.list("local")[0]
         assert len(book.pages) == 6 and "순자 할머니" in book.pages[-1].text
 
