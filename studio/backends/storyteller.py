@@ -198,7 +198,10 @@ class _Teller:
                     break
             if line is None:
                 break
-            (start if template.get("at") == "start" else end).append(line)
+            if template.get("at") != "start":
+                end.append(line)
+            elif not start:  # one sentence opens a page: two openers would both begin it
+                start.append(line)
         sentences = start + core + end
         for extra in beats[1:]:
             line, _ = self._pick_template(extra, self.book[extra], slots, scenes)
