@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import lifecycle
-from studio.export.exports import export_book, fresh_export_dir
+from studio.export.exports import export_book, fresh_export_dir, whats_missing
 from studio.jobs import Jobs
 from tabs.common import TabContext, require_book, require_owner, say, user_errors
 
@@ -16,22 +16,13 @@ FONTS = [("ex.font_myeongjo", "myeongjo"), ("ex.font_gothic", "gothic")]
 AUDIO_FORMATS = [("ex.format_m4b", "m4b"), ("ex.format_mp3", "mp3")]
 
 
-def book_checklist(book, media) -> str:
+def book_checklist(services, owner: str, book_id: str) -> str:
     """What the exports will fill in, in the visitor's words; the "ready" line when nothing is."""
-    if not book.pages:
-        return say("ex.no_pages")
-    notes = []
-    for number, page in enumerate(book.pages, start=1):
-        chosen = page.chosen_image()
-        if not (chosen and media.exists(chosen.image)):
-            notes.append(say("ex.no_picture", page=number))
-        take = page.chosen_narration()
-        if not (take and media.exists(take.audio)):
-            notes.append(say("ex.no_narration", page=number))
-        if not page.text.strip():
-            notes.append(say("ex.no_text", page=number))
+    notes = [say(key, **values) for key, values in whats_missing(services, owner, book_id)]
     if not notes:
         return say("ex.ready")
+    if len(notes) == 1 and not services.store.get(owner, book_id).pages:
+        return notes[0]
     return "\n".join(f"- {note}" for note in notes) + "\n\n" + say("ex.can_still")
 
 
@@ -100,7 +91,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def check(owner, book_id):
         if not (owner and book_id):
             return say("common.no_book_yet")
-        return book_checklist(services.store.get(owner, book_id), services.store.media_for(owner))
+        return book_checklist(services, owner, book_id)
 
     @user_errors
     def make_pdf(owner, book_id, size_, bleed_, font_, progress=gr.Progress()):

@@ -118,23 +118,21 @@ def gather(book: Book, media: Any, backends: Any = None, on_progress: ProgressFn
                       book.language, cover_jpeg, cover_size, pages, author=_family(book))
 
 
-def missing(book: Book, media: Any) -> list[str]:
-    """Plain sentences about what the exports will fill in; empty when the book is complete."""
-    def note(key: str, **values) -> str:  # the Export tab shows both languages
-        return f"{text(key, 'en', **values)} / {text(key, 'ko', **values)}"
-
+def missing(book: Book, media: Any) -> list[tuple[str, dict[str, Any]]]:
+    """What the exports will fill in, as message keys and values (the UI says them in the
+    visitor's language); empty when the book is complete."""
     if not book.pages:
-        return [note("pictures.missing.no_pages")]
-    notes = []
+        return [("pictures.missing.no_pages", {})]
+    notes: list[tuple[str, dict[str, Any]]] = []
     for i, page in enumerate(book.pages, start=1):
         chosen = page.chosen_image()
         if not (chosen and media.exists(chosen.image)):
-            notes.append(note("pictures.missing.no_picture", number=i))
+            notes.append(("pictures.missing.no_picture", {"number": i}))
         take = page.chosen_narration()
         if not (take and media.exists(take.audio)):
-            notes.append(note("pictures.missing.no_narration", number=i, seconds=f"{DEFAULT_PAGE_S:g}"))
+            notes.append(("pictures.missing.no_narration", {"number": i, "seconds": f"{DEFAULT_PAGE_S:g}"}))
         if not page.text.strip():
-            notes.append(note("pictures.missing.no_text", number=i))
+            notes.append(("pictures.missing.no_text", {"number": i}))
     return notes
 
 

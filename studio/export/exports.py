@@ -49,7 +49,7 @@ def reader_for(services: Any, owner: str, book_id: str, font: str = "myeongjo") 
     return reader_html(book, font, services.settings)
 
 
-def whats_missing(services: Any, owner: str, book_id: str) -> list[str]:
+def whats_missing(services: Any, owner: str, book_id: str) -> list[tuple[str, dict[str, Any]]]:
     return missing(services.store.get(owner, book_id), services.store.media_for(owner))
 
 
