@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from studio import lifecycle
 from studio.job_log import JobLog
 from studio.kiosk_operator import KioskError, OperatorStore
 from studio.owners import owner_key
@@ -340,24 +341,9 @@ class Kiosk:
         return done.stdout.strip()
 
 
-class Reaper:
+class Reaper(lifecycle.Periodic):
     """Server-side idle check: forgets visitors whose browser stopped asking (closed, crashed)."""
 
     def __init__(self, kiosk: Kiosk, interval_s: float = 15.0) -> None:
-        self.kiosk, self.interval_s = kiosk, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gieok-kiosk-reaper", daemon=True)
-
-    def start(self) -> "Reaper":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.kiosk.expire_idle()
-            except Exception:  # tried again at the next tick; the thread must live all day
-                log.exception("kiosk: expiring idle visitors failed")
+        self.kiosk = kiosk
+        super().__init__("gieok-kiosk-reaper", kiosk.expire_idle, interval_s, first_now=False)

@@ -15,7 +15,9 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
+from typing import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,3 +138,32 @@ def _mine(path: Path) -> bool:
         return path.lstat().st_uid == os.getuid()
     except OSError:
         return False
+
+
+class Periodic:
+    """``work()`` in a daemon thread every ``interval_s`` (the first time at once unless
+    ``first_now`` is False). A failure is logged and tried again at the next tick: housekeeping
+    must live all day. Server-side on purpose: a ``gr.Timer`` ticks only while a page is open."""
+
+    def __init__(self, name: str, work: Callable[[], object], interval_s: float, first_now: bool = True) -> None:
+        self.name, self.interval_s, self._work, self._first_now = name, interval_s, work, first_now
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        if not self._first_now and self._stop.wait(self.interval_s):
+            return
+        while True:
+            try:
+                self._work()
+            except Exception:  # noqa: BLE001 - tried again at the next tick
+                log.exception("%s failed; trying again later", self.name)
+            if self._stop.wait(self.interval_s):
+                return

@@ -18,7 +18,6 @@ import hmac
 import logging
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,30 +140,15 @@ def purge_expired(store: Any, policy: ExpiryPolicy, now: Callable[[], float] = t
     return list(removed)
 
 
-class PurgeTimer:
-    """Housekeeping now and then every ``interval_s`` in a daemon thread: passing files swept by
-    age (``lifecycle.sweep``) and, with a policy, expired anonymous visitors purged.
-
-    Server-side on purpose: a ``gr.Timer`` ticks only while some browser has the page open."""
+class PurgeTimer(lifecycle.Periodic):
+    """Hourly housekeeping: passing files swept by age (``lifecycle.sweep``) and, with a policy,
+    expired anonymous visitors purged."""
 
     def __init__(self, store: Any, policy: ExpiryPolicy | None, interval_s: float = 3600.0) -> None:
-        self.store, self.policy, self.interval_s = store, policy, interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="gieok-purge", daemon=True)
+        self.store, self.policy = store, policy
+        super().__init__("gieok-purge", self._tick, interval_s)
 
-    def start(self) -> "PurgeTimer":
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if self.policy is not None:
-                    purge_expired(self.store, self.policy)
-                lifecycle.sweep(store=self.store)
-            except Exception:  # a failed purge is retried next hour; it must not kill the thread
-                log.exception("purging expired visitors failed")
-            self._stop.wait(self.interval_s)
+    def _tick(self) -> None:
+        if self.policy is not None:
+            purge_expired(self.store, self.policy)
+        lifecycle.sweep(store=self.store)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
@@ -58,6 +59,15 @@ class CancelToken:
     def raise_if_cancelled(self) -> None:
         if self._event.is_set():
             raise Cancelled("common.stopped")
+
+
+def wait_or_cancel(seconds: float, cancel: "CancelToken | None", step_s: float = 0.05) -> None:
+    """Sleep ``seconds`` (a retry's backoff), raising ``Cancelled`` as soon as the visitor cancels."""
+    end = time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if cancel:
+            cancel.raise_if_cancelled()
+        time.sleep(min(step_s, left))
 
 
 def missing_packages(*modules: str) -> list[str]:

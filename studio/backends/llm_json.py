@@ -13,10 +13,10 @@ import difflib
 import json
 import logging
 import re
-import time
 from typing import Any, Callable, TypeVar
 
-from studio.backends.base import BackendError, CancelToken, CharacterDraft, PageDraft, StoryDraft, StoryRequest
+from studio.backends.base import (BackendError, CancelToken, CharacterDraft, PageDraft, StoryDraft, StoryRequest,
+                                  wait_or_cancel)
 from studio.book import POSE_HINTS
 from studio.messages import Localized
 
@@ -257,17 +257,9 @@ def with_retries(send: Callable[[], T], classify: Callable[[BaseException], tupl
             if not transient or attempt == retries:
                 raise BackendError(message) from exc
             log.info("%s; retrying in %.2fs (%d/%d)", message, delay, attempt + 1, retries)
-            _sleep(delay, cancel)
+            wait_or_cancel(delay, cancel)
             delay = min(delay * 2, 30.0)
     raise AssertionError("unreachable")
-
-
-def _sleep(seconds: float, cancel: CancelToken | None) -> None:
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        if cancel:
-            cancel.raise_if_cancelled()
-        time.sleep(min(0.1, left))
 
 
 def is_timeout(exc: BaseException) -> bool:

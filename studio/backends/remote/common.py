@@ -6,12 +6,11 @@ import base64
 import io
 import logging
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from studio.backends.base import BackendError, CancelToken, Cancelled
+from studio.backends.base import BackendError, CancelToken, Cancelled, wait_or_cancel
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -142,17 +141,9 @@ def retrying(send: Callable[[], T], retries: int, backoff_s: float, cancel: Canc
             if attempt >= retries:
                 raise
             log.info("%s; trying again in %.2fs (%d/%d)", exc, delay, attempt + 1, retries)
-            wait(delay, cancel)
+            wait_or_cancel(delay, cancel)
             delay = min(delay * 2, 30.0)
     raise AssertionError("unreachable")
-
-
-def wait(seconds: float, cancel: CancelToken | None) -> None:
-    end = time.monotonic() + seconds
-    while (left := end - time.monotonic()) > 0:
-        if cancel:
-            cancel.raise_if_cancelled()
-        time.sleep(min(0.05, left))
 
 
 def abandon_on_cancel(work: Callable[[], T], cancel: CancelToken | None, poll_s: float = 0.05) -> T:
