@@ -1,6 +1,7 @@
 """The offline storyteller: a real arc from the family's memories, deterministic per seed."""
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -116,3 +117,39 @@ def test_tone_is_heard_in_the_text():
     adventure = teller.write_story(StoryRequest(**{**SUNJA.__dict__, "tone": "adventure"}))
     assert "잘 자렴" in lullaby.pages[-1].text and "모험" in adventure.pages[0].text
     assert "dreamy moonlit lullaby" in lullaby.pages[0].illustration_prompt
+
+
+def _pattern(template: str) -> re.Pattern:
+    """A phrase-book line as a regex: [a|b] choices as alternatives, {slots} as any words."""
+    parts = re.split(r"(\[[^\]]*\]|\{[^}]*\})", template)
+    regex = "".join("(?:" + "|".join(map(re.escape, p[1:-1].split("|"))) + ")" if p.startswith("[")
+                    else ".+?" if p.startswith("{") else re.escape(p) for p in parts if p)
+    return re.compile(regex)
+
+
+@pytest.mark.parametrize("language", ["ko", "en"])
+def test_a_trouble_page_tells_one_trouble_and_comfort_fits_it(language):
+    """One thing goes wrong on a trouble page and it opens the page; "dried the wet hair" comes only
+    after rain, "nowhere to be seen" only when the child is lost."""
+    from studio.backends import story_phrases as P
+
+    book = P.phrases(language)
+    lines = [t for beat in ("trouble", "comfort") for t in book[beat]]
+    events = {t["event"]: _pattern(t["t"]) for t in lines if t.get("event")}
+    fitting = [(set(t["after"].split()), _pattern(t["t"])) for t in lines if t.get("after")]
+    checked = 0
+    for seed in range(12):
+        for count in (4, 6, 12):
+            request = dataclasses.replace(SUNJA, language=language, page_count=count, seed=seed)
+            event = ""
+            for beat, page in zip(arc(count), teller.write_story(request).pages):
+                if beat.startswith("trouble"):
+                    found = [name for name, pattern in events.items() if pattern.search(page.text)]
+                    assert len(found) == 1, (seed, count, page.text)
+                    event = found[0]
+                    assert events[event].match(page.text), page.text  # the trouble opens the page
+                    checked += 1
+                if "trouble" in beat or "comfort" in beat:
+                    for after, pattern in fitting:
+                        assert not pattern.search(page.text) or event in after, (event, page.text)
+    assert checked >= 12 * 4

@@ -129,6 +129,7 @@ class _Teller:
         anecdotes = [a.strip() for a in request.anecdotes if a.strip()]
         self.used_templates: set[tuple[str, int]] = set()
         self.used_lines: set[str] = set()
+        self.event = ""  # the trouble that happened ("lost", "rain"...): comfort lines must fit it
         child = request.child_name.strip()
         if self.ko:
             full = f"{name} {rel}" if rel else name
@@ -188,9 +189,17 @@ class _Teller:
         start, end = [], []
         room = count - len(core) - (1 if main == "closing" else 0)  # the farewell closes the book
         room = max(1 if main in ("opening", "comfort", "trouble", "closing") else 0, room)
+        if main == "trouble":  # one thing goes wrong on a trouble page, and it opens the page
+            line, template = self._pick_template(main, self.book[main], slots, scenes, event=True)
+            if line is not None:
+                self.event = template["event"]
+                start.append(line)
+                room -= 1
         pool = self.book[main]
-        spare = [(main, pool), ("together", self.book["together"]), ("memory", self.book["memory"]),
-                 ("kw.any", self.book["kw"]["any"])]
+        spare = [(main, pool)]
+        if main != "trouble":  # a trouble page stays on its trouble: no borrowed happy memory lines
+            spare += [("together", self.book["together"]), ("memory", self.book["memory"]),
+                      ("kw.any", self.book["kw"]["any"])]
         for _ in range(room):
             for name, templates in spare:  # a long book with few memories borrows quiet lines
                 line, template = self._pick_template(name, templates, slots, scenes)
@@ -287,14 +296,21 @@ class _Teller:
     def _pick(self, name: str, templates: list, slots: dict, scenes: list[str]) -> str | None:
         return self._pick_template(name, templates, slots, scenes)[0]
 
-    def _pick_template(self, name: str, templates: list, slots: dict, scenes: list[str]) -> tuple[str | None, dict]:
-        """An unused phrase-book line (seeded choice), rendered; None when every line is used."""
+    def _pick_template(self, name: str, templates: list, slots: dict, scenes: list[str],
+                       event: bool = False) -> tuple[str | None, dict]:
+        """An unused phrase-book line (seeded choice), rendered; None when every line is used.
+        ``event`` asks for a line that makes something happen (a trouble); other picks never take one,
+        and a line marked ``after`` fits only the trouble that happened ("dried her wet hair" after rain)."""
         order = list(range(len(templates)))
         self.rng.shuffle(order)
         fresh = [i for i in order if (name, i) not in self.used_templates]
         for i in fresh + [i for i in order if i not in fresh]:
             template = templates[i] if isinstance(templates[i], dict) else {"t": templates[i]}
             need = template.get("needs")
+            if bool(template.get("event")) != event:
+                continue
+            if template.get("after") and self.event not in template["after"].split():
+                continue
             if (need == "rel" and not self.req.relation.strip()) or (need == "kw" and not slots.get("kw")):
                 continue
             line = render(template["t"], slots, self.rng)
