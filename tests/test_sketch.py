@@ -233,3 +233,32 @@ def test_a_book_about_a_pet_draws_the_pet_not_a_person():
     image = draw("봄날 마당에서 아이는 바둑이와 꽃잎을 쫓았어요.", characters=[CHILD, dog])
     child, pet = image.info["figures"]
     assert pet["box"][3] - pet["box"][1] < 0.8 * (child["box"][3] - child["box"][1])  # a small animal beside the child
+
+
+def _boxes(image) -> dict[str, tuple[int, int, int, int]]:
+    return {figure["name"]: figure["box"] for figure in image.info["figures"]}
+
+
+def test_sitting_together_sits_them_on_a_bench_and_hugging_brings_them_together():
+    """"sitting together" lowers both onto a bench (a small child's feet leave the ground); "hugging"
+    brings them close enough to overlap, arms round each other — not two people standing apart."""
+    people = (GRANDMA, CHILD)
+    standing = _boxes(draw("공원에서", "a park", characters=people, pose_hint="standing", size=(512, 512)))
+    sitting_image = draw("공원에서", "a park", characters=people, pose_hint="sitting together", size=(512, 512))
+    sitting = _boxes(sitting_image)
+    hugging = _boxes(draw("공원에서", "a park", characters=people, pose_hint="hugging", size=(512, 512)))
+    grandma, child = GRANDMA["name"], CHILD["name"]
+    assert sitting[grandma][1] - standing[grandma][1] > 512 * 0.06  # her head came down: she sits
+    assert standing[child][3] - sitting[child][3] > 512 * 0.04  # the child's feet dangle above the ground
+    wood = pixels(sitting_image)
+    bench = (abs(wood[..., 0] - 176) < 8) & (abs(wood[..., 1] - 128) < 8) & (abs(wood[..., 2] - 86) < 8)
+    assert bench.sum() > 512 * 512 * 0.01  # a wooden bench behind them
+
+    def centre(box):
+        return (box[0] + box[2]) / 2
+
+    def overlap(a, b):
+        return max(0, min(a[2], b[2]) - max(a[0], b[0])) / (b[2] - b[0])
+
+    assert abs(centre(hugging[grandma]) - centre(hugging[child])) < 0.6 * abs(centre(standing[grandma]) - centre(standing[child]))
+    assert overlap(hugging[grandma], hugging[child]) > 0.6 > overlap(standing[grandma], standing[child])

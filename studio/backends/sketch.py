@@ -92,7 +92,7 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     from PIL import Image
 
     from studio.backends.offline_art.canvas import SCALE, paper
-    from studio.backends.offline_art.figures import Reach, draw_figure, hand_rest, height_of
+    from studio.backends.offline_art.figures import Reach, draw_arm, draw_figure, hand_rest, height_of, seat_height
     from studio.backends.offline_art.scene import backdrop, night_tint, weather
     from studio.backends.offline_art.canvas import Pen
 
@@ -107,10 +107,18 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     books: list[tuple[float, float]] = []
     hint = str(ctx.get("pose_hint") or "standing")
     people = [look.kind == "person" for look in looks]
+    seat, hugs = None, []
+    if hint == "sitting together" and any(people):  # side by side on a bench, hands held on their laps
+        seat = seat_height(looks, feet, heights)
+        _bench(pen_for(canvas, width), xs, seat, feet, heights, H)
+    if hint == "hugging":
+        xs = _hugging(looks, xs, feet_of, heights, reaches, people, hugs)
     for i in range(len(looks) - 1):
+        if hint == "hugging":
+            break
         if hint in HAND_IN_HAND and people[i] and people[i + 1] and xs[i + 1] - xs[i] < W * 0.36:  # neighbours hold hands
-            a = hand_rest(looks[i], xs[i], feet_of[i], heights[i], 1)
-            b = hand_rest(looks[i + 1], xs[i + 1], feet_of[i + 1], heights[i + 1], -1)
+            a = hand_rest(looks[i], xs[i], feet_of[i], heights[i], 1, seat)
+            b = hand_rest(looks[i + 1], xs[i + 1], feet_of[i + 1], heights[i + 1], -1, seat)
             meet = ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
             if hint == "reading together":  # they hold a picture book up between them
                 meet = (meet[0], meet[1] - heights[i + 1] * 0.12)
@@ -132,7 +140,10 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     order = sorted(range(len(looks)), key=lambda i: feet_of[i])  # those further back first
     boxes: dict[int, tuple[int, int, int, int]] = {}
     for i in order:
-        boxes[i] = draw_figure(pen, looks[i], xs[i], feet_of[i], heights[i], reaches[i], tint)
+        boxes[i] = draw_figure(pen, looks[i], xs[i], feet_of[i], heights[i], reaches[i], tint,
+                               seat if people[i] else None)
+    for i, side, hand, elbow in hugs:  # the hugging arm goes round the smaller one's shoulders, in front
+        draw_arm(pen, looks[i], xs[i], feet_of[i], heights[i], side, hand, tint, elbow=elbow)
     for bx, by in books:
         _open_book(pen, bx, by, H * 0.045, tint)
     if not scene.indoor:
@@ -142,6 +153,50 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     image.info["figures"] = [{"name": look.name, "age": look.age,
                               "box": tuple(int(round(v / SCALE)) for v in boxes[i])} for i, look in enumerate(looks)]
     return image
+
+
+def pen_for(canvas, width: int):
+    from studio.backends.offline_art.canvas import Pen
+
+    return Pen(canvas, line=max(1.0, width / 420))
+
+
+def _bench(pen, xs: list[float], seat: float, feet: float, heights: list[float], page_h: float) -> None:
+    """A wooden bench behind the seated people, its top where their hips rest."""
+    reach = max(heights, default=page_h * 0.5) * 0.3
+    left, right = min(xs) - reach, max(xs) + reach
+    wood, dark = (176, 128, 86), (132, 92, 60)
+    thick = page_h * 0.018
+    pen.rounded(left, seat - thick * 5.5, right, seat - thick * 3.5, thick * 0.5, wood)  # the backrest
+    for x in (left + thick * 2, right - thick * 2):
+        pen.rounded(x - thick * 0.6, seat - thick * 5.5, x + thick * 0.6, feet, thick * 0.3, dark)
+    pen.rounded(left - thick, seat - thick * 0.6, right + thick, seat + thick * 0.9, thick * 0.5, wood)  # the seat
+
+
+def _hugging(looks, xs: list[float], feet_of: list[float], heights: list[float], reaches, people,
+             hug: list) -> list[float]:
+    """The first two people step close and put their arms around each other: the taller one's
+    arms round the smaller one's shoulders, the smaller one's arms round the taller one's waist."""
+    from studio.backends.offline_art.figures import hug_points, waist_of
+
+    pair = [i for i, person in enumerate(people) if person][:2]
+    if len(pair) < 2:
+        return xs
+    a, b = pair
+    xs = list(xs)
+    middle = (xs[a] + xs[b]) / 2
+    apart = min(heights[a], heights[b]) * 0.16
+    xs[a], xs[b] = middle - apart, middle + apart
+    big, small = (a, b) if heights[a] >= heights[b] else (b, a)
+    towards = 1 if xs[small] > xs[big] else -1
+    elbow, hand = hug_points(looks[small], xs[small], feet_of[small], heights[small], towards)
+    waist = waist_of(looks[big], xs[big], feet_of[big], heights[big], towards)
+    if towards > 0:
+        reaches[big].right, reaches[small].left = hand, waist
+    else:
+        reaches[big].left, reaches[small].right = hand, waist
+    hug.append((big, towards, hand, elbow))
+    return xs
 
 
 def _open_book(pen, x: float, y: float, size: float, tint) -> None:

@@ -35,26 +35,72 @@ def height_of(look: Look, page_h: float) -> float:
     return h * (1.04 if look.sex == "m" and look.age != "child" else 1.0)
 
 
-def hand_rest(look: Look, cx: float, feet: float, h: float, side: int) -> tuple[float, float]:
-    """Where a hand hangs when it is not reaching for anything."""
+@dataclass
+class Body:
+    """Where a person's head, neck, shoulders and hips are; seated people are lowered onto the seat."""
+
+    r: float
+    head_y: float
+    neck: float
+    shoulder: float
+    hip: float
+    seated: bool
+
+
+def body_of(look: Look, feet: float, h: float, seat: float | None = None) -> Body:
+    r = HEADS[look.age] * h
+    child = look.age == "child"
+    head_y = feet - h + r
+    torso = h * (0.25 if child else 0.3)
+    hip = head_y + r * 0.95 + torso
+    drop = seat - hip if seat is not None else 0.0  # down onto the seat (a small child climbs up onto it)
+    head_y += drop
+    return Body(r, head_y, head_y + r * 0.95, r * (1.15 if child else 1.45), hip + drop, seat is not None)
+
+
+def seat_height(looks: list[Look], feet: float, heights: list[float]) -> float:
+    """A bench's top: where a grown-up's hips come to rest when sitting (a child's feet may dangle)."""
+    hips = [body_of(look, feet, h).hip for look, h in zip(looks, heights) if look.kind == "person"]
+    return feet - (feet - min(hips, default=feet - 1)) * 0.58
+
+
+def hand_rest(look: Look, cx: float, feet: float, h: float, side: int, seat: float | None = None) -> tuple[float, float]:
+    """Where a hand hangs when it is not reaching for anything (on the lap when seated)."""
     if look.kind != "person":
         return cx + side * h * 0.5, feet - h * 0.5
     r = HEADS[look.age] * h
+    if seat is not None:
+        return cx + side * r * 1.1, body_of(look, feet, h, seat).hip - r * 0.15
     return cx + side * r * (1.9 if look.age == "child" else 1.7), feet - h * (0.42 if look.age == "child" else 0.47)
 
 
+def hug_points(look: Look, cx: float, feet: float, h: float, side: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """An arm round this person's shoulders, from the ``-side`` side: the elbow over the near shoulder,
+    the hand on the far one, below the chin."""
+    body = body_of(look, feet, h)
+    near = (cx - side * body.shoulder * 0.9, body.neck + body.r * 0.25)
+    far = (cx + side * body.shoulder * 0.75, body.neck + body.r * 0.55)
+    return near, far
+
+
+def waist_of(look: Look, cx: float, feet: float, h: float, side: int) -> tuple[float, float]:
+    """Where a small hugging arm lands on a grown-up: round the waist, a little past the middle."""
+    body = body_of(look, feet, h)
+    return cx + side * body.shoulder * 0.25, body.hip + body.r * 0.4
+
+
 def draw_figure(pen: Pen, look: Look, cx: float, feet: float, h: float, reach: Reach | None = None,
-                tint=lambda c: c) -> tuple[int, int, int, int]:
+                tint=lambda c: c, seat: float | None = None) -> tuple[int, int, int, int]:
     if look.kind != "person":
         return _pet(pen, look, cx, feet, h, tint)
     reach = reach or Reach()
-    r = HEADS[look.age] * h
-    head_y = feet - h + r
-    neck = head_y + r * 0.95
+    body = body_of(look, feet, h, seat)
+    r, head_y, neck, shoulder, hip = body.r, body.head_y, body.neck, body.shoulder, body.hip
+    if body.seated:  # legs too short for the seat dangle above the ground
+        feet = min(feet, hip + (feet - body_of(look, feet, h).hip) * 0.62)
     child = look.age == "child"
-    shoulder = r * (1.15 if child else 1.45)
-    torso = h * (0.25 if child else 0.3)
-    hip = neck + torso
+    torso = hip - neck
+    knee = hip + r * (0.45 if child else 0.55)  # seated: thighs come towards us, shins go down
     skin = tint(SKIN if look.age != "elder" else (242, 208, 182))
     top, bottom = tint(soft(look.top)), tint(soft(look.bottom))
     limb_w = r * (0.42 if child else 0.4)
@@ -65,9 +111,16 @@ def draw_figure(pen: Pen, look: Look, cx: float, feet: float, h: float, reach: R
         pen.rounded(cx - r * 1.05, head_y - r * 0.6, cx + r * 1.05, neck + r * 0.9, r * 0.8, hair)
     # legs and shoes
     hem = feet - h * (0.03 if look.hanbok and look.dress else 0.16 if look.dress else 0.0)
+    if body.seated:
+        hem = min(hem, knee + r * (0.9 if look.hanbok else 0.5))
     for side in (-1, 1):
         x = cx + side * shoulder * (0.38 if child else 0.42)
-        if not look.dress:
+        if body.seated:
+            if not look.dress:  # the lap: two foreshortened thighs
+                pen.limb((x, hip - r * 0.2), (x + side * r * 0.1, knee), limb_w * (1.6 if child else 1.8), bottom)
+            pen.limb((x + side * r * 0.1, knee), (x + side * r * 0.1, feet - r * 0.2), limb_w * (1.1 if child else 1.2),
+                     bottom if not look.dress else skin if not look.hanbok else tint((246, 244, 236)))
+        elif not look.dress:
             pen.limb((x, hip - r * 0.2), (x, feet - r * 0.2), limb_w * (1.3 if child else 1.5), bottom)
         else:
             pen.limb((x, hem - r * 0.3), (x, feet - r * 0.2), limb_w * 0.8, skin if not look.hanbok else tint((246, 244, 236)))
@@ -102,13 +155,8 @@ def draw_figure(pen: Pen, look: Look, cx: float, feet: float, h: float, reach: R
     if look.apron:
         pen.rounded(cx - shoulder * 0.7, neck + r * 0.9, cx + shoulder * 0.7, (hem if look.dress else hip) - r * 0.2,
                     r * 0.2, tint(soft(look.apron)))
-    # arms: sleeves in the top's colour, a hand at the end
     for side, target in ((-1, reach.left), (1, reach.right)):
-        start = (cx + side * shoulder * 0.82, neck + r * 0.4)
-        end = target or hand_rest(look, cx, feet, h, side)
-        elbow = (start[0] + (end[0] - start[0]) * 0.55 + side * r * 0.15, start[1] + (end[1] - start[1]) * 0.55)
-        pen.limbs([start, elbow, end], limb_w * 1.1, top)
-        pen.circle(end[0], end[1], limb_w * 0.62, skin)
+        draw_arm(pen, look, cx, feet, h, side, target or hand_rest(look, cx, feet, h, side, seat), tint, seat)
     if look.scarf:
         scarf = tint(soft(look.scarf))
         pen.rounded(cx - r * 0.75, neck - r * 0.05, cx + r * 0.75, neck + r * 0.35, r * 0.18, scarf)
@@ -120,6 +168,19 @@ def draw_figure(pen: Pen, look: Look, cx: float, feet: float, h: float, reach: R
         if hand:
             box = (min(box[0], hand[0] - r * 0.3), min(box[1], hand[1] - r * 0.3), max(box[2], hand[0] + r * 0.3), box[3])
     return tuple(int(v) for v in box)  # type: ignore[return-value]
+
+
+def draw_arm(pen: Pen, look: Look, cx: float, feet: float, h: float, side: int, hand: tuple[float, float],
+             tint=lambda c: c, seat: float | None = None, elbow: tuple[float, float] | None = None) -> None:
+    """A sleeve in the top's colour from the shoulder to the hand (drawn again on top for a hug)."""
+    body = body_of(look, feet, h, seat)
+    r = body.r
+    limb_w = r * (0.42 if look.age == "child" else 0.4)
+    skin = tint(SKIN if look.age != "elder" else (242, 208, 182))
+    start = (cx + side * body.shoulder * 0.82, body.neck + r * 0.4)
+    elbow = elbow or (start[0] + (hand[0] - start[0]) * 0.55 + side * r * 0.15, start[1] + (hand[1] - start[1]) * 0.55)
+    pen.limbs([start, elbow, hand], limb_w * 1.1, tint(soft(look.top)))
+    pen.circle(hand[0], hand[1], limb_w * 0.62, skin)
 
 
 def _head(pen: Pen, look: Look, cx: float, cy: float, r: float, skin, hair, tint) -> None:
