@@ -86,7 +86,7 @@ def training_pipeline(services):
     illustrator = services.backends.get("illustrator", "diffusers")
     status = illustrator.available()
     if not status.ok:
-        raise BackendError("likeness.no_base_model", reason=status.reason)
+        raise BackendError("likeness.no_base_model", reason=status)
     placement = choose_placement(getattr(services.settings, "device", "auto"))
     pipe = illustrator._load_pipeline(illustrator.source, placement.dtype)  # its own config folders for single files
     pipe.set_progress_bar_config(disable=True)

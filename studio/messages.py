@@ -53,7 +53,9 @@ def text(key: str, lang: str | None = None, **values: Any) -> str:
     lang = language_of(lang)
     template = catalogue(lang).get(key) or catalogue(DEFAULT_LANGUAGE).get(key) or key
     # A value may itself be a key (a backend's label, a reason): say it in the same language.
-    values = {name: text(v, lang) if isinstance(v, str) and has_key(v) else v for name, v in values.items()}
+    # A value that knows how to say itself (a backend's Availability) is said in the same language too.
+    values = {name: text(v, lang) if isinstance(v, str) and has_key(v)
+              else v.said_in(lang) if hasattr(v, "said_in") else v for name, v in values.items()}
     try:
         return string.Formatter().vformat(template, (), _Defaulting(values))
     except (ValueError, IndexError):  # a broken translation must not break the page

@@ -343,7 +343,7 @@ def _leveled(audio: Audio) -> Audio:
 def _require_available(backend) -> None:
     status = backend.available()
     if not status.ok:
-        raise BackendError("voice.speaker_unavailable", name=backend.label, reason=status.reason)
+        raise BackendError("voice.speaker_unavailable", name=backend.label, reason=status)
 
 
 def preview(services, owner: str, book_id: str, voice_id: str, text: str, credentials=None) -> Rendering:

@@ -110,31 +110,6 @@ def request_for(book: Book, seed: int = 0) -> StoryRequest:
 
 
 # -- writing -------------------------------------------------------------------------------------
-def writer_overview(backends) -> tuple[list[tuple[str, str]], str, str]:
-    """Choices for the writer selector, the active writer's name, and a line saying why."""
-    from studio.backends.registry import KINDS
-
-    active = backends.active_or_none("writer")
-    choices, notes = [], []
-    for name in KINDS["writer"]:
-        try:
-            backend = backends.get("writer", name)
-            status, label = backend.available(), backend.label
-        except Exception as exc:  # a broken optional module: say so, keep the others
-            status, label = None, name
-            notes.append(f"{name}: could not load ({exc})")
-        if status is None:
-            continue
-        mark = "✅ " if status.ok else ""
-        choices.append((f"{mark}{label} — {status.reason}", name))
-        if active is None or name != active.name:
-            notes.append(f"{label}: {status.reason}")
-    if active is None:
-        return choices, "", "No story writer is available. " + " · ".join(notes)
-    why = f"**{active.label}** is writing ({active.available().reason})."
-    return choices, active.name, why + (" Others — " + " · ".join(notes) if notes else "")
-
-
 def pick_writer(backends, name: str | None):
     """The writer the family chose (or the active one); refuses an unavailable one with its reason."""
     from studio.backends.base import BackendError
@@ -144,7 +119,7 @@ def pick_writer(backends, name: str | None):
     writer = backends.get("writer", name)
     status = writer.available()
     if not status.ok:
-        raise BackendError("story.writer_unavailable", writer=writer.label, reason=status.reason)
+        raise BackendError("story.writer_unavailable", writer=writer.label, reason=status)
     return writer
 
 

@@ -187,7 +187,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         finally:
             jobs.finish(owner, "illustrate", token)
         book = store.get(owner, book_id)
-        left = len(illustrate.pages_to_illustrate(book, illustrate.illustrator_status(services)[0].name))
+        left = len(illustrate.pages_to_illustrate(book, illustrate.active_illustrator(services).name))
         line = (say("pg.book_done_left", count=done_pages, left=left) if left
                 else say("pg.book_done", count=done_pages) if done_pages else say("pg.nothing_to_draw"))
         yield overview_view(services, book), line

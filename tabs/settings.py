@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from tabs import settings_remote
-from tabs.common import TabContext, engine_name, say, user_errors
+from tabs.common import TabContext, engine_name, say, user_errors, visitor_language
 
 TITLE = "tab.settings"
 
@@ -17,9 +17,10 @@ def backend_rows(services) -> list[list[str]]:
 
 
 def reasons_markdown(services) -> str:
-    """The backends' own (technical, English) reasons: for whoever configures the studio."""
-    return "\n".join(f"- `{s.kind}/{s.name}`: {'ok' if s.availability.ok else 'not available'} — "
-                     f"{s.availability.reason}" for s in services.backends.statuses())
+    """Each engine's reason, in the visitor's language, with the setting names for whoever
+    configures the studio."""
+    return "\n".join(f"- `{s.kind}/{s.name}`: {say('set.ready') if s.availability.ok else say('set.not_ready')} — "
+                     f"{s.availability.said_in(visitor_language())}" for s in services.backends.statuses())
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:

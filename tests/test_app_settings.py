@@ -19,3 +19,6 @@ def test_backend_status_in_plain_words_with_details(launch_app):
     table = table.get("value", table)
     assert ["그림", "그림책 그림 (오프라인)", "✓", "준비됨"] in table["data"]
     assert "README" in details and "환경 변수" in details
+    # the details say each engine's reason in the visitor's language, setting names kept for the host
+    assert "`GEMINI_API_KEY`가 없어요" in details and "GIEOK_SD_MODEL 설정이 비어 있어요" in details
+    assert "not available" not in details and "no GEMINI_API_KEY set" not in details

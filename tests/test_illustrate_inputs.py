@@ -150,9 +150,11 @@ def test_missing_model_path_names_the_setting(tmp_path):
         DiffusersIllustrator(Settings(sd_model=str(tmp_path / "x.safetensors"))).switch_model(str(tmp_path / "x.safetensors"))
 
 
-def test_status_line_says_which_illustrator_and_why(services):
-    backend, line = illustrate.illustrator_status(services)
-    assert backend.name == "sketch" and line.startswith("Sketch illustrator — GIEOK_SD_MODEL is not set")
+def test_without_a_model_the_offline_illustrator_draws_and_the_reason_is_said_in_both_languages(services):
+    assert illustrate.active_illustrator(services).name == "sketch"
+    why = services.backends.get("illustrator", "diffusers").available()
+    assert not why.ok and why.reason == "GIEOK_SD_MODEL is not set"
+    assert why.said_in("ko") != why.reason and "GIEOK_SD_MODEL" in why.said_in("ko")
 
 
 def test_prompt_is_composed_from_style_characters_and_page(book):

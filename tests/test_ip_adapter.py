@@ -84,7 +84,7 @@ def test_a_reference_photo_changes_the_picture_and_scale_zero_is_no_adapter(tiny
 
 def test_a_missing_adapter_file_says_so(tiny_models, adapter, tmp_path):  # noqa: F811
     settings = settings_for(tiny_models, tmp_path, (tmp_path / "nope.safetensors", adapter[1]))
-    assert IpAdapterLikeness(settings).available().reason == "likeness.ip_adapter_missing"
+    assert IpAdapterLikeness(settings).available().key == "likeness.ip_adapter_missing"
     with pytest.raises(BackendError, match="IP-Adapter"):
         picture(DiffusersIllustrator(settings), Image.new("RGB", (64, 64)), 0.6)
 

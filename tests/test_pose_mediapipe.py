@@ -120,5 +120,5 @@ def test_without_mediapipe_the_detector_says_it_is_missing(monkeypatch):
 
     monkeypatch.setattr(module, "mediapipe_missing", lambda: ["mediapipe"])
     status = MediaPipePoseDetector(Settings()).available()
-    assert not status.ok and status.reason == "likeness.mediapipe_missing"
+    assert not status.ok and status.key == "likeness.mediapipe_missing"
     assert MediaPipePoseDetector(Settings()).person_box(figure()) is None

@@ -81,7 +81,7 @@ def test_sdxl_family_defaults_differ_from_sd15(xl, tiny_models):  # noqa: F811
     watercolor.loras = [LoraChoice("watercolor_storybook.safetensors", 0.7)]  # the preset's SD 1.5 LoRA
     assert illustrate.final_spec(book, page, watercolor, 1, ill.family()).loras == []
     assert illustrate.final_spec(book, page, watercolor, 1, Family("sd15")).loras == watercolor.loras
-    assert "Stable Diffusion XL" in illustrate.illustrator_status(services)[1]
+    assert illustrate.model_family(ill).label == "Stable Diffusion XL"
     assert illustrate.final_spec(book, page, watercolor, 1, ill.family()).steps == 30  # the preset's SDXL advice
     turbo = illustrate.final_spec(book, page, illustrate.apply_style(ImageSpec(), "few_step_turbo"), 1,
                                   illustrate.model_family(ill, "few_step_turbo"))

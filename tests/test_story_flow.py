@@ -228,10 +228,9 @@ def test_bad_photo_is_refused_and_nothing_changes(store, book, tmp_path):
     assert store.get(OWNER, book.id).memories.photos == []
 
 
-def test_writer_overview_says_which_is_active_and_why(services):
-    choices, active, why = story.writer_overview(services.backends)
-    assert active == "storyteller" and [v for _, v in choices] == ["gemini", "openai", "hf", "storyteller"]
-    assert "**Offline storyteller** is writing" in why and "no GEMINI_API_KEY set" in why
-    with pytest.raises(BackendError, match="Gemini is not available: no GEMINI_API_KEY set"):
+def test_a_writer_that_cannot_run_is_refused_with_its_reason_in_the_visitors_language(services):
+    with pytest.raises(BackendError, match="Gemini is not available: no GEMINI_API_KEY set") as refused:
         story.pick_writer(services.backends, "gemini")
+    assert "`GEMINI_API_KEY`가 없어요" in refused.value.render("ko")
     assert story.pick_writer(services.backends, "").name == "storyteller"
+

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
-from studio.messages import Localized
+from studio.messages import Localized, has_key, text
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import numpy as np
@@ -23,16 +23,31 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 @dataclass(frozen=True)
 class Availability:
+    """Whether a backend can run, and why: a message key and its values (said in the visitor's
+    language by the Settings tab and inside error messages); ``reason`` is the English text for
+    logs and tests. A reason that is not a key (a library's own words) is kept as it is."""
+
     ok: bool
     reason: str = ""
+    key: str = ""
+    values: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @classmethod
-    def yes(cls, reason: str = "ready") -> "Availability":
-        return cls(True, reason)
+    def said(cls, ok: bool, key: str, **values: Any) -> "Availability":
+        if has_key(key):
+            return cls(ok, text(key, "en", **values), key, dict(values))
+        return cls(ok, key)
 
     @classmethod
-    def no(cls, reason: str) -> "Availability":
-        return cls(False, reason)
+    def yes(cls, key: str = "avail.ready", **values: Any) -> "Availability":
+        return cls.said(True, key, **values)
+
+    @classmethod
+    def no(cls, key: str, **values: Any) -> "Availability":
+        return cls.said(False, key, **values)
+
+    def said_in(self, lang: str | None = None) -> str:
+        return text(self.key, lang, **self.values) if self.key else self.reason
 
 
 class BackendError(Localized, RuntimeError):

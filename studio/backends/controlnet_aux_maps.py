@@ -24,14 +24,14 @@ class _AuxBase:
     def available(self) -> Availability:
         missing = missing_packages(*self.packages)
         if missing:
-            return Availability.no("needs the packages " + ", ".join(missing))
-        return Availability.yes(f"annotators from {ANNOTATORS}")
+            return Availability.no("avail.needs_packages", packages=", ".join(missing))
+        return Availability.yes("avail.annotators", source=ANNOTATORS)
 
     def _get(self, factory):
         if self._detector is None:
             status = self.available()
             if not status.ok:
-                raise BackendError("error.finder_unavailable", detail=status.reason)
+                raise BackendError("error.finder_unavailable", detail=status)
             try:
                 self._detector = factory()
             except (OSError, ValueError) as exc:

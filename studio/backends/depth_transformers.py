@@ -28,7 +28,7 @@ class TransformersDepth:
             if self._pipe is None:
                 status = self.available()
                 if not status.ok:
-                    raise BackendError("error.finder_unavailable", detail=status.reason)
+                    raise BackendError("error.finder_unavailable", detail=status)
                 from transformers import pipeline
 
                 try:

@@ -38,7 +38,7 @@ class CannyEdges:
         self.settings = settings
 
     def available(self) -> Availability:
-        return Availability.yes("built in (OpenCV)")
+        return Availability.yes("avail.built_in_opencv")
 
     def detect(self, image):
         return canny_map(image)

@@ -28,10 +28,10 @@ class GeminiWriter(llm_json.SchemaWriter):
 
     def available(self) -> Availability:
         if missing_packages("google.genai"):
-            return Availability.no("the google-genai package is not installed (pip install google-genai)")
+            return Availability.no("avail.needs_packages", packages="google-genai")
         if not self.settings.gemini_api_key():
-            return Availability.no("no GEMINI_API_KEY set")
-        return Availability.yes(f"API key set; model {self.settings.gemini_model}")
+            return Availability.no("avail.gemini_no_key")
+        return Availability.yes("avail.gemini_ready", model=self.settings.gemini_model)
 
     # -- the call ----------------------------------------------------------------------------
     def _ask(self, messages: llm_json.Messages, request: StoryRequest, schema: dict,

@@ -46,7 +46,7 @@ class IpAdapterLikeness:
             return Availability.no("likeness.ip_adapter_encoder_missing")
         missing = missing_packages("torch", "diffusers", "transformers")
         if missing:
-            return Availability.no(", ".join(missing))
+            return Availability.no("avail.needs_packages", packages=", ".join(missing))
         return Availability.yes()
 
     @staticmethod
@@ -60,7 +60,7 @@ class IpAdapterLikeness:
             return
         status = self.available()
         if not status.ok:
-            raise BackendError("likeness.ip_adapter_unavailable", reason=status.reason)
+            raise BackendError("likeness.ip_adapter_unavailable", reason=status)
         from transformers import CLIPVisionModelWithProjection
 
         try:

@@ -111,9 +111,9 @@ def model_availability(source: str, setting: str, *packages: str,
                        markers: tuple[str, ...] = DIFFUSERS_MARKERS) -> Availability:
     missing = missing_packages(*packages)
     if missing:
-        return Availability.no("needs the packages " + ", ".join(missing))
+        return Availability.no("avail.needs_packages", packages=", ".join(missing))
     check = check_source(source, setting, markers)
-    return Availability(check.usable, check.reason())
+    return Availability.said(check.usable, check.key, **check.values)
 
 
 def load_kwargs(source: str) -> dict[str, Any]:

@@ -25,10 +25,10 @@ class OpenAICompatWriter(llm_json.SchemaWriter):
 
     def available(self) -> Availability:
         if missing_packages("openai"):
-            return Availability.no("the openai package is not installed (pip install openai)")
+            return Availability.no("avail.needs_packages", packages="openai")
         if not self.settings.openai_base_url:
-            return Availability.no("no local server set (GIEOK_OPENAI_BASE_URL)")
-        return Availability.yes(f"{self.settings.openai_model} at {self.settings.openai_base_url}")
+            return Availability.no("avail.openai_unset")
+        return Availability.yes("avail.openai_ready", model=self.settings.openai_model, url=self.settings.openai_base_url)
 
     def _who(self) -> str:
         return f"The local model ({self.settings.openai_model})"

@@ -31,7 +31,7 @@ class VitPoseDetector:
         if self._model is None:
             status = self.available()
             if not status.ok:
-                raise BackendError("error.finder_unavailable", detail=status.reason)
+                raise BackendError("error.finder_unavailable", detail=status)
             from transformers import AutoProcessor, VitPoseForPoseEstimation
 
             try:

@@ -98,7 +98,7 @@ class Backends:
             backend = self.get(kind, choice)
             status = backend.available()
             if not status.ok:
-                raise BackendError(f"{backend.label} is not available: {status.reason}")
+                raise BackendError("avail.engine_not_available", engine=backend.label, reason=status)
             return backend
         for name in self.kinds[kind]:
             try:
@@ -108,7 +108,7 @@ class Backends:
                 continue
             if backend.available().ok:
                 return backend
-        raise BackendError(f"No {KIND_LABELS.get(kind, kind)} is available on this machine.")
+        raise BackendError("avail.no_engine", kind=f"kind.{kind}")
 
     def active_or_none(self, kind: str) -> Any | None:
         try:
@@ -125,7 +125,7 @@ class Backends:
                     backend = self.get(kind, name)
                     avail, label = backend.available(), backend.label
                 except Exception as exc:
-                    avail, label = Availability.no(f"could not load: {exc}"), name
+                    avail, label = Availability.no("avail.could_not_load", detail=str(exc)), name
                 rows.append(BackendStatus(kind, name, label, active is not None and active.name == name, avail))
         return rows
 

@@ -35,7 +35,7 @@ class SketchIllustrator:
         self.settings = settings
 
     def available(self) -> Availability:
-        return Availability.yes("always available: offline picture-book drawings, no model needed")
+        return Availability.yes("avail.sketch_ready")
 
     def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
                    cancel: CancelToken | None = None):

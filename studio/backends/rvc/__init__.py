@@ -28,16 +28,15 @@ class RvcConverter:
     def available(self) -> Availability:
         missing = missing_packages("torch", "transformers", "faiss", "parselmouth")
         if missing:
-            return Availability.no("missing packages: " + ", ".join(missing))
+            return Availability.no("avail.needs_packages", packages=", ".join(missing))
         source = self.settings.hubert_model
         if not source:
-            return Availability.no("no HuBERT/ContentVec model set (GIEOK_HUBERT_MODEL: a transformers-format "
-                                   "ContentVec such as lengyue233/content-vec-best, id or local folder)")
+            return Availability.no("avail.hubert_unset")
         from studio.backends.model_sources import TRANSFORMERS_MARKERS, check_source
         check = check_source(source, "GIEOK_HUBERT_MODEL", TRANSFORMERS_MARKERS, single_file=False)
         if not check.usable:
-            return Availability.no(f"HuBERT: {check.reason()}")
-        return Availability.yes("needs a voice model file (.pth) on the voice")
+            return Availability.no("avail.hubert_problem", problem=Availability.said(False, check.key, **check.values))
+        return Availability.yes("avail.rvc_ready")
 
     # -- cached loading ---------------------------------------------------------------------
     def model(self, path: str | Path):
@@ -72,7 +71,7 @@ class RvcConverter:
         from studio.backends.rvc.pipeline import FeatureExtractor
         status = self.available()
         if not status.ok:
-            raise BackendError("error.voice_model_unavailable", detail=status.reason)
+            raise BackendError("error.voice_model_unavailable", detail=status)
         if self._features is None or self._features.source != self.settings.hubert_model:
             try:
                 self._features = FeatureExtractor(self.settings.hubert_model, self.settings.device)
