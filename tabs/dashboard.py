@@ -6,7 +6,7 @@ import gradio as gr
 
 from studio.messages import language_of
 from tabs.common import TabContext, current_request
-from tabs.kiosk import dashboard_view
+from tabs.common import dashboard_view
 
 TITLE = "kiosk.dash_title"
 STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # every word is in locales/*/kiosk.json

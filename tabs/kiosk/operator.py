@@ -6,7 +6,7 @@ import gradio as gr
 
 from studio.illustrate import styles
 from studio.messages import text
-from tabs.kiosk import dashboard_view
+from tabs.common import dashboard_view
 from tabs.kiosk.ui import KioskUI, client_of, kind_words, t, visitor
 
 SETTING_NAMES = ("page_count", "style", "idle_timeout_s", "link_minutes", "printing", "max_copies", "language",
