@@ -227,10 +227,12 @@ def prepare_for_character(services, owner: str, book_id: str, character_id: str,
     replace any earlier set and its unfinished training."""
     import shutil
 
+    from studio import photo_models
     from studio.photos import prepare_photos
 
     _character(services.store.get(owner, book_id), character_id)
-    results = prepare_photos(files, options)
+    models = photo_models.for_settings(services.settings)  # a configured model that is missing: refused now
+    results = prepare_photos(files, options, models=models)
     workdir = training_dir(services, owner, book_id, character_id)
     if any(r.kept for r in results):
         shutil.rmtree(workdir, ignore_errors=True)
