@@ -195,3 +195,33 @@ def test_a_faceid_reference_reaches_her_pages_and_is_refused_when_unavailable(ti
         assert not likeness.reference_uses_faceid(services, book, page)
     finally:
         services.close()
+
+
+def test_the_switch_and_the_reference_photo_through_the_app(launch_app, tiny_models, adapter_file, tmp_path,  # noqa: F811
+                                                            monkeypatch):
+    from gradio_client import handle_file
+    from ui_helpers import client_in, refused, run
+
+    monkeypatch.setattr(faceid, "missing_packages", lambda *names: ["insightface"])  # as on most machines
+    url, services = launch_app(sd_model=str(tiny_models.sd), device="cpu", ip_adapter_faceid=str(adapter_file))
+    ko = client_in(url, "ko-KR,ko;q=0.9")
+    book_id = ko.predict("할머니", "", "ko", 4, api_name="/create_book")[0]["value"]
+    services.store.update("local", book_id, lambda b: b.characters.append(Character(name="Grandma")))
+    grandma_id = services.store.get("local", book_id).characters[0].id
+    ko.predict(api_name="/likeness_refresh")  # the tab's person choice, as when the tab is opened
+    (_, note), said = run(ko, api_name="/likeness_faceid_state")
+    assert not said and text("likeness.faceid_needs_insightface", "ko") in note
+    assert text("likeness.faceid_licence", "ko") in note
+    drawn_face().save(tmp_path / "g.png")
+    consent = ("민지", "손녀", "2026-11-30", "할머니 사진으로 우리 가족 책의 그림을 그리는 데 동의해요.")
+    said = refused(ko, grandma_id, handle_file(str(tmp_path / "g.png")), 0.7, True, *consent,
+                   api_name="/likeness_reference")
+    assert text("likeness.faceid_needs_insightface", "ko") in said
+    assert not services.store.get("local", book_id).characters[0].reference_photo  # nothing kept
+    assert "동의" in refused(ko, grandma_id, handle_file(str(tmp_path / "g.png")), 0.7, False, "", "", "", "",
+                           api_name="/likeness_reference")
+    saved, said = run(ko, grandma_id, handle_file(str(tmp_path / "g.png")), 0.7, False, *consent,
+                      api_name="/likeness_reference")
+    grandma = services.store.get("local", book_id).characters[0]
+    assert not said and saved == text("likeness.faceid_ui_saved", "ko")
+    assert grandma.reference_photo and grandma.reference_scale == 0.7 and not grandma.reference_faceid
