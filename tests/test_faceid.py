@@ -225,3 +225,24 @@ def test_the_switch_and_the_reference_photo_through_the_app(launch_app, tiny_mod
     grandma = services.store.get("local", book_id).characters[0]
     assert not said and saved == text("likeness.faceid_ui_saved", "ko")
     assert grandma.reference_photo and grandma.reference_scale == 0.7 and not grandma.reference_faceid
+
+
+def test_one_adapter_at_a_time_when_pages_switch_between_photo_and_face(tiny_models, adapter_file, tmp_path,  # noqa: F811
+                                                                         fake_embedder):
+    from test_ip_adapter import make_adapter
+
+    plain_files = make_adapter(tiny_models.sd / "unet", tmp_path)
+    both = Settings(data_dir=tmp_path / "data", sd_model=str(tiny_models.sd), device="cpu",
+                    ip_adapter=str(plain_files[0]), ip_adapter_image_encoder=str(plain_files[1]),
+                    ip_adapter_faceid=str(adapter_file))
+    grandma = drawn_face((256, 256), centre=(128, 120), r=60)
+    photo_only = picture(DiffusersIllustrator(settings_for(tiny_models, tmp_path)), None)  # warm, no adapter
+    only_plain = DiffusersIllustrator(Settings(**{**both.__dict__, "ip_adapter_faceid": ""}))
+    by_photo = picture(only_plain, grandma, 1.0, faceid_on=False)
+    by_face = picture(DiffusersIllustrator(settings_for(tiny_models, tmp_path, adapter_file)), grandma, 1.0)
+    illustrator = DiffusersIllustrator(both)
+    np.testing.assert_allclose(picture(illustrator, grandma, 1.0, faceid_on=False), by_photo, atol=1.0)
+    np.testing.assert_allclose(picture(illustrator, grandma, 1.0), by_face, atol=1.0)
+    np.testing.assert_allclose(picture(illustrator), photo_only, atol=1.0)  # FaceID on, page without her
+    np.testing.assert_allclose(picture(illustrator, grandma, 1.0, faceid_on=False), by_photo, atol=1.0)
+    assert np.abs(by_photo - by_face).max() > 8
