@@ -65,7 +65,7 @@ class _ConfiguredModel:
             self.check()
             try:
                 self._loaded = self._load()
-            except (OSError, ValueError, KeyError) as exc:
+            except (OSError, ValueError, KeyError, ImportError) as exc:  # ImportError: e.g. DETR without timm
                 raise BackendError(self.unreadable_key, source=self.source,
                                    detail=str(exc)[:300]) from exc
         return self._loaded

@@ -195,3 +195,15 @@ def test_the_caption_flows_through_prepare_for_character(tiny, tmp_path):
         assert saved == [photo.caption] and len(photo.caption) > len("a photo of ohwx grandmother, ")
     finally:
         services.close()
+
+
+def test_a_model_folder_that_cannot_be_loaded_says_so(tmp_path):
+    folder = tmp_path / "broken_blip"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "blip"}', encoding="utf-8")  # no weights, no processor
+    captioner = photo_models.PhotoCaptioner(Settings(data_dir=tmp_path / "data", caption_model=str(folder),
+                                                     device="cpu"))
+    captioner.check()  # the folder looks like a model folder...
+    with pytest.raises(BackendError) as err:  # ...but loading it fails, with a message naming it
+        captioner.describe(Image.new("RGB", (64, 64)))
+    assert err.value.key == "likeness.caption_model_unreadable" and str(folder) in err.value.render("ko")
