@@ -118,6 +118,7 @@ class Character(Record):
     lora_weight: float = 0.8
     reference_photo: str = ""  # media ref of one photo for IP-Adapter likeness (needs consent)
     reference_scale: float = 0.6
+    reference_faceid: bool = False  # the reference photo steers through her face (IP-Adapter FaceID)
 
 
 @dataclass

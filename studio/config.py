@@ -66,6 +66,10 @@ class Settings:
     lora_dir: str = ""  # folder of style LoRA .safetensors named in assets/styles.json
     ip_adapter: str = ""  # IP-Adapter .safetensors (plain / plus-face, SD 1.5 or SDXL) for reference photos
     ip_adapter_image_encoder: str = ""  # the CLIP vision encoder folder that adapter was trained with
+    ip_adapter_faceid: str = ""  # IP-Adapter FaceID .safetensors (SD 1.5/SDXL); needs insightface (non-commercial models)
+    insightface_root: str = ""  # folder holding insightface's models/buffalo_l (empty: insightface's own ~/.insightface)
+    caption_model: str = ""  # BLIP captioner (id or folder) for training photos; empty: the caption template
+    person_detector: str = ""  # DETR/YOLOS COCO detector (id or folder) for people in photos; empty: bundled ones
     device: str = "auto"  # auto | cpu | cuda | mps
     # Speech
     vits_model_ko: str = ""  # e.g. facebook/mms-tts-kor or a local folder

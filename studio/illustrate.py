@@ -179,9 +179,10 @@ def _request(services, book: Book, page: Page, spec: ImageSpec, backend) -> tupl
             spec.control.map_image = services.store.media_for(book.owner).put_bytes(to_png_bytes(request.control_image), "png")
         request.init_image = init_image(services, spec, book.owner)
         request.lora_paths = lora_paths(services, spec, book.owner)
-        from studio.likeness import reference_for
+        from studio.likeness import reference_for, reference_uses_faceid
 
         request.reference_image, request.reference_scale = reference_for(services, book, page)
+        request.reference_faceid = reference_uses_faceid(services, book, page)
     elif spec.init_image:  # the offline illustrator paints the page's photo
         request.init_image = init_image(services, spec, book.owner)
     return request, spec

@@ -166,39 +166,61 @@ def character_loras(book, page, loras: list) -> list:
 
 
 def set_reference_photo(services, owner: str, book_id: str, character_id: str, path: str | Path,
-                        consent: Any, scale: float = 0.6):
-    """One photo of the character that conditions every page she is on (IP-Adapter); like
-    training, it needs the family's consent, and nothing is stored without it."""
+                        consent: Any, scale: float = 0.6, faceid: bool = False):
+    """One photo of the character that conditions every page she is on (IP-Adapter; with
+    ``faceid``, through her face's identity, only when FaceID can be used here); like training,
+    it needs the family's consent, and nothing is stored without it."""
     from studio.images import open_user_image, to_png_bytes
 
     check_consent("person", consent)
     if not 0.0 <= float(scale) <= 1.5:
         raise LoraTrainingRefused("likeness.bad_reference_scale")
+    if faceid:
+        from studio.backends.faceid import FaceIdLikeness
+
+        status = FaceIdLikeness(services.settings).available()
+        if not status.ok:
+            raise LoraTrainingRefused("likeness.faceid_unavailable", reason=status.reason)
     _character(services.store.get(owner, book_id), character_id)
     ref = services.store.media_for(owner).put_bytes(to_png_bytes(open_user_image(path)), "png")
 
     def change(book) -> None:
         character = _character(book, character_id)
         character.reference_photo, character.reference_scale, character.consent = ref, float(scale), consent
+        character.reference_faceid = bool(faceid)
 
     book = services.store.update(owner, book_id, change)
     return _character(book, character_id)
 
 
-def reference_for(services, book, page) -> tuple[Any, float]:
-    """(photo, scale) of the first character on the page with a consented reference photo, when an
-    IP-Adapter is configured; (None, 0.0) otherwise."""
-    if not getattr(services.settings, "ip_adapter", ""):
-        return None, 0.0
-    from PIL import Image
-
+def _reference_character(services, book, page):
+    """The first character on the page with a consented reference photo whose adapter (plain or
+    FaceID) is configured; a photo waiting for its adapter leaves the page as it was."""
     by_name = {c.name: c for c in book.characters}
     for name in page.characters:
         character = by_name.get(name)
         if character and character.reference_photo and character.consent and character.consent.complete:
-            with Image.open(services.store.media_for(book.owner).path(character.reference_photo)) as img:
-                return img.convert("RGB"), float(character.reference_scale)
-    return None, 0.0
+            setting = "ip_adapter_faceid" if character.reference_faceid else "ip_adapter"
+            if getattr(services.settings, setting, ""):
+                return character
+    return None
+
+
+def reference_for(services, book, page) -> tuple[Any, float]:
+    """(photo, scale) of the page's reference character (``_reference_character``); (None, 0.0)
+    when there is none."""
+    from PIL import Image
+
+    character = _reference_character(services, book, page)
+    if character is None:
+        return None, 0.0
+    with Image.open(services.store.media_for(book.owner).path(character.reference_photo)) as img:
+        return img.convert("RGB"), float(character.reference_scale)
+
+
+def reference_uses_faceid(services, book, page) -> bool:
+    character = _reference_character(services, book, page)
+    return bool(character is not None and character.reference_faceid)
 
 
 # Presets: steps grow with the number of photos (about 80-150 passes over each), capped; the
@@ -227,10 +249,12 @@ def prepare_for_character(services, owner: str, book_id: str, character_id: str,
     replace any earlier set and its unfinished training."""
     import shutil
 
+    from studio import photo_models
     from studio.photos import prepare_photos
 
     _character(services.store.get(owner, book_id), character_id)
-    results = prepare_photos(files, options)
+    models = photo_models.for_settings(services.settings)  # a configured model that is missing: refused now
+    results = prepare_photos(files, options, models=models)
     workdir = training_dir(services, owner, book_id, character_id)
     if any(r.kept for r in results):
         shutil.rmtree(workdir, ignore_errors=True)

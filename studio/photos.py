@@ -9,6 +9,10 @@ and resized to the training resolution; its caption comes from a template the fa
 Detection needs no download: MediaPipe's bundled BlazeFace, then its pose landmarks (a person
 seen from the side or far away), then OpenCV's bundled Haar cascade as the last resort (and the
 only one when MediaPipe is not installed; the result says which detector found the face).
+
+When configured (``studio.photo_models``), a transformers person detector comes right after
+BlazeFace (a person whose face is small or turned away is still found and cropped whole), and a
+captioning model adds its description of each kept crop after the template's words.
 """
 from __future__ import annotations
 
@@ -57,7 +61,7 @@ class PreparedPhoto:
     face_box: Box | None = None  # in the crop's pixels
     source_box: Box | None = None  # the face/person box in the (oriented) photo
     crop_box: Box | None = None  # the square taken from the (oriented) photo
-    detector: str = ""  # blazeface | mediapipe_pose | haar_cascade | none
+    detector: str = ""  # blazeface | person_detector | mediapipe_pose | haar_cascade | none
     caption: str = ""
     dhash: int | None = None
     measures: dict[str, float] = field(default_factory=dict)
@@ -123,25 +127,43 @@ def _haar_faces(grey) -> list[Box]:
     return sorted(boxes, key=lambda b: (b[2] - b[0]) * (b[3] - b[1]), reverse=True)
 
 
-def find_face(rgb, grey, use_mediapipe: bool = True) -> tuple[Box | None, str]:
-    """The main face (biggest) and which detector found it."""
-    if use_mediapipe:
-        from studio.backends.pose_mediapipe import (FACE_LANDMARKS, landmarks_box, mediapipe_missing,
-                                                    shared_finder)
+PERSON_MARGIN = 1.1  # a whole person (no face found) is cropped with a little room around them
 
-        if not mediapipe_missing():
+
+def find_face(rgb, grey, use_mediapipe: bool = True, person_detector=None) -> tuple[Box | None, str]:
+    """The main face (biggest) and which detector found it; with a configured ``person_detector``
+    (``photo_models.PersonDetector``), a person's box when no face is found."""
+    faces: list = []
+    mediapipe_ok = False
+    if use_mediapipe:
+        from studio.backends.pose_mediapipe import mediapipe_missing, shared_finder
+
+        mediapipe_ok = not mediapipe_missing()
+        if mediapipe_ok:
             try:
-                finder = shared_finder()
-                faces = finder.faces(rgb)
-                if faces:
-                    return faces[0][0], "blazeface"
-                landmarks = finder.pose_landmarks(rgb)
-                if landmarks is not None:
-                    box = landmarks_box(landmarks, rgb.shape[1], rgb.shape[0], FACE_LANDMARKS, pad=0.6)
-                    if box is not None and box[2] > box[0] and box[3] > box[1]:
-                        return box, "mediapipe_pose"
+                faces = shared_finder().faces(rgb)
             except Exception:  # a broken MediaPipe install must not stop the preparation
-                log.exception("MediaPipe failed; using the OpenCV cascade")
+                log.exception("MediaPipe failed; using the other detectors")
+                mediapipe_ok = False
+    if faces:
+        return faces[0][0], "blazeface"
+    if person_detector is not None:
+        from PIL import Image
+
+        people = person_detector.people(Image.fromarray(rgb))
+        if people:
+            return people[0][0], "person_detector"
+    if mediapipe_ok:
+        from studio.backends.pose_mediapipe import FACE_LANDMARKS, landmarks_box, shared_finder
+
+        try:
+            landmarks = shared_finder().pose_landmarks(rgb)
+            if landmarks is not None:
+                box = landmarks_box(landmarks, rgb.shape[1], rgb.shape[0], FACE_LANDMARKS, pad=0.6)
+                if box is not None and box[2] > box[0] and box[3] > box[1]:
+                    return box, "mediapipe_pose"
+        except Exception:  # a broken MediaPipe install must not stop the preparation
+            log.exception("MediaPipe failed; using the OpenCV cascade")
     faces = _haar_faces(grey)
     if faces:
         return faces[0], "haar_cascade"
@@ -169,8 +191,11 @@ def centre_square(width: int, height: int) -> Box:
 
 
 # -- the preparation ------------------------------------------------------------------------------
-def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapipe: bool = True) -> PreparedPhoto:
-    """One photo, checked and cropped; duplicates are found across photos by ``prepare_photos``."""
+def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapipe: bool = True,
+                  models=None) -> PreparedPhoto:
+    """One photo, checked and cropped; duplicates are found across photos by ``prepare_photos``.
+    ``models``: the configured ``photo_models.PhotoModels`` (None: the bundled detectors and the
+    caption template only)."""
     import numpy as np
     from PIL import Image
 
@@ -192,10 +217,11 @@ def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapi
     if measures["sharpness"] < options.blur_below:
         return PreparedPhoto(name, REJECT_BLURRY, {"sharpness": round(measures["sharpness"])}, measures=measures)
     if options.subject == "person":
-        face, detector = find_face(rgb, grey, use_mediapipe)
+        face, detector = find_face(rgb, grey, use_mediapipe, getattr(models, "detector", None))
         if face is None:
             return PreparedPhoto(name, REJECT_NO_FACE, measures=measures, detector=detector)
-        crop_box = square_around(face, width, height, options.face_margin)
+        margin = PERSON_MARGIN if detector == "person_detector" else options.face_margin
+        crop_box = square_around(face, width, height, margin)
     else:
         face, detector = None, "none"
         crop_box = centre_square(width, height)
@@ -206,20 +232,23 @@ def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapi
         k = options.resolution / side
         in_crop = tuple(int(round(min(max(v - o, 0), side) * k))
                         for v, o in zip(face, (crop_box[0], crop_box[1], crop_box[0], crop_box[1])))
+    captioner = getattr(models, "captioner", None)
+    caption = caption_for(options, captioner.describe(crop) if captioner is not None else "")
     return PreparedPhoto(name, KEPT, crop=crop, face_box=in_crop, source_box=face, crop_box=crop_box, detector=detector,
-                         caption=caption_for(options), dhash=dhash(image), measures=measures)
+                         caption=caption, dhash=dhash(image), measures=measures)
 
 
 def prepare_photos(files: list[tuple[str, str | Path]], options: PrepOptions | None = None,
-                   use_mediapipe: bool = True) -> list[PreparedPhoto]:
+                   use_mediapipe: bool = True, models=None) -> list[PreparedPhoto]:
     """``files``: (display name, path) pairs. Returns one result per file, in order; a photo that is
-    nearly the same as one kept earlier is set aside as a duplicate of it."""
+    nearly the same as one kept earlier is set aside as a duplicate of it. ``models``: see
+    ``prepare_photo`` (configured models are checked by ``photo_models.for_settings`` first)."""
     options = options or PrepOptions()
     if options.subject not in ("person", "style"):
         raise ValueError("likeness.bad_subject")
     results: list[PreparedPhoto] = []
     for name, path in files:
-        photo = prepare_photo(path, name, options, use_mediapipe)
+        photo = prepare_photo(path, name, options, use_mediapipe, models)
         if photo.kept:
             twin = next((r for r in results if r.kept and hamming(r.dhash, photo.dhash) <= options.duplicate_within),
                         None)

@@ -12,6 +12,7 @@ from studio.backends.base import Cancelled
 from studio.book import Consent
 from studio.jobs import Jobs
 from studio.train_lora import LoraTrainingRefused
+from tabs import train_likeness_reference
 from tabs.common import TabContext, require_book, require_owner, say, user_errors, visitor_language
 
 TITLE = "likeness.tab"
@@ -54,6 +55,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         loss_plot = gr.LinePlot(x="step", y="loss", label=t("likeness.ui_loss"), x_title=t("likeness.ui_plot_step"),
                                 y_title=t("likeness.ui_plot_loss"))
         sample = gr.Image(label=t("likeness.ui_sample"), type="pil", interactive=False)
+    train_likeness_reference.build(ctx, tab, person, [given_by, relation, date, statement])  # one photo, no training
 
     def refresh(owner, book_id):
         if not (owner and book_id):

@@ -170,6 +170,7 @@ class IllustrationRequest:
     page_context: dict[str, Any] = field(default_factory=dict)  # setting, mood, pose people (sketch)
     reference_image: "Image.Image | None" = None  # a character's photo for IP-Adapter (studio.likeness)
     reference_scale: float = 0.0
+    reference_faceid: bool = False  # her face's identity (IP-Adapter FaceID) instead of the whole photo
 
 
 class Illustrator(Backend, Protocol):

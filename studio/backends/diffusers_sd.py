@@ -54,6 +54,7 @@ class DiffusersIllustrator:
         self._gpu_illustrate = None
         self._prompts = None  # PromptEncoder for the loaded base pipeline (shared by derived ones)
         self._likeness = None  # IP-Adapter (studio.backends.ip_adapter), made on first use
+        self._faceid = None  # IP-Adapter FaceID (studio.backends.faceid), made on first use
         self.loads = 0  # how many times a base model was loaded (tests and bench check reuse)
         self.single_file_configs: dict[str, str] = {}  # family -> config folder (default: assets/model_configs)
 
@@ -293,8 +294,14 @@ class DiffusersIllustrator:
 
     def _reference_kwargs(self, pipe, request: IllustrationRequest) -> dict[str, Any]:
         """IP-Adapter inputs: the character's reference photo, or scale 0 once the adapter is on."""
+        from studio.backends.faceid import FaceIdLikeness
         from studio.backends.ip_adapter import IpAdapterLikeness
 
+        if request.reference_faceid or (request.reference_image is None and FaceIdLikeness.is_on(pipe)):
+            if self._faceid is None:
+                self._faceid = FaceIdLikeness(self.settings)
+            return self._faceid.pipeline_kwargs(pipe, request.reference_image, request.reference_scale,
+                                                float(request.spec.guidance))
         if request.reference_image is None and not IpAdapterLikeness.is_on(pipe):
             return {}
         if self._likeness is None:

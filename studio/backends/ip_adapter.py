@@ -8,8 +8,8 @@ the character's reference photo and her scale. A page without a reference runs a
 blank image, which is exactly the picture without the adapter (checked in the tests), so the
 adapter never has to be unloaded between pages.
 
-The FaceID variants need insightface, whose models are licensed for non-commercial use only;
-they are not offered here.
+The FaceID variant (``studio.backends.faceid``) needs insightface, whose models are licensed for
+non-commercial use only; one adapter is on a pipeline at a time (``unet._gieok_ip_kind``).
 """
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ class IpAdapterLikeness:
     def is_on(pipe) -> bool:
         """The adapter is on this pipeline's UNet (pipelines made with ``from_pipe`` share it)."""
         return getattr(pipe.unet, "encoder_hid_proj", None) is not None and \
+            getattr(pipe.unet, "_gieok_ip_kind", "plain") == "plain" and \
             getattr(pipe, "image_encoder", None) is not None and getattr(pipe, "feature_extractor", None) is not None
 
     def _ensure_on(self, pipe) -> None:
@@ -67,12 +68,15 @@ class IpAdapterLikeness:
             if self._encoder is None:
                 self._encoder = CLIPVisionModelWithProjection.from_pretrained(
                     str(self.encoder_path), local_files_only=True, dtype=pipe.unet.dtype).to(pipe.device)
+            if getattr(pipe.unet, "encoder_hid_proj", None) is not None:
+                pipe.unload_ip_adapter()  # the FaceID adapter was on: one adapter at a time
             if getattr(pipe, "image_encoder", None) is None:
                 pipe.register_modules(image_encoder=self._encoder)
             pipe.load_ip_adapter(str(self.adapter_path.parent), subfolder="", weight_name=self.adapter_path.name,
                                  image_encoder_folder=None, local_files_only=True)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise BackendError("likeness.ip_adapter_unreadable", detail=str(exc)[:300]) from exc
+        pipe.unet._gieok_ip_kind = "plain"
 
     def pipeline_kwargs(self, pipe, reference, scale: float) -> dict[str, Any]:
         """What to pass to the pipeline call: the reference at its scale, or a blank at scale 0."""

@@ -66,11 +66,15 @@ class VitPoseDetector:
 
 
 def person_box(image, settings: Any) -> list[float]:
-    """[x, y, w, h] around the person MediaPipe finds, else the whole photo."""
+    """[x, y, w, h] around the person the configured person detector (``photo_models``) or
+    MediaPipe finds, else the whole photo."""
+    from studio import photo_models
     from studio.backends.pose_mediapipe import MediaPipePoseDetector
 
     width, height = image.size
-    box = MediaPipePoseDetector(settings).person_box(image)
+    detector = photo_models.shared(photo_models.PersonDetector, settings)
+    people = detector.people(image) if detector is not None else []
+    box = people[0][0] if people else MediaPipePoseDetector(settings).person_box(image)
     if box is None or box[2] - box[0] < 8 or box[3] - box[1] < 8:
         return [0.0, 0.0, float(width), float(height)]
     return [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
