@@ -135,7 +135,7 @@ class FaceIdLikeness:
         if not status.ok:
             return status
         missing = missing_packages("torch", "diffusers")
-        return Availability.no(", ".join(missing)) if missing else Availability.yes()
+        return Availability.no("avail.needs_packages", packages=", ".join(missing)) if missing else Availability.yes()
 
     @staticmethod
     def is_on(pipe) -> bool:
