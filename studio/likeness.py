@@ -180,7 +180,7 @@ def set_reference_photo(services, owner: str, book_id: str, character_id: str, p
 
         status = FaceIdLikeness(services.settings).available()
         if not status.ok:
-            raise LoraTrainingRefused("likeness.faceid_unavailable", reason=status.reason)
+            raise LoraTrainingRefused("likeness.faceid_unavailable", reason=status)
     _character(services.store.get(owner, book_id), character_id)
     ref = services.store.media_for(owner).put_bytes(to_png_bytes(open_user_image(path)), "png")
 

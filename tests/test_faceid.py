@@ -134,7 +134,7 @@ def test_without_insightface_the_switch_says_why_and_shows_the_licence(tiny_mode
                                                                          monkeypatch):
     monkeypatch.setattr(faceid, "missing_packages", lambda *names: ["insightface"])
     settings = settings_for(tiny_models, tmp_path, adapter_file)
-    assert FaceIdLikeness(settings).available().reason == "likeness.faceid_needs_insightface"
+    assert FaceIdLikeness(settings).available().key == "likeness.faceid_needs_insightface"
     for lang in ("en", "ko"):
         usable, note = faceid.faceid_switch(settings, lang)
         assert not usable
@@ -147,7 +147,7 @@ def test_without_insightface_the_switch_says_why_and_shows_the_licence(tiny_mode
 def test_insightface_without_its_models_is_not_offered_either(tmp_path, monkeypatch):
     monkeypatch.setattr(faceid, "missing_packages", lambda *names: [])
     embedder = faceid.InsightFaceEmbedder(Settings(data_dir=tmp_path, insightface_root=str(tmp_path / "if")))
-    assert embedder.available().reason == "likeness.faceid_models_missing"  # nothing downloaded by surprise
+    assert embedder.available().key == "likeness.faceid_models_missing"  # nothing downloaded by surprise
     (tmp_path / "if" / "models" / "buffalo_l").mkdir(parents=True)
     (tmp_path / "if" / "models" / "buffalo_l" / "w600k_r50.onnx").write_bytes(b"onnx")
     assert embedder.available().ok

@@ -68,7 +68,7 @@ class InsightFaceEmbedder:
             if self._app is None:
                 status = self.available()
                 if not status.ok:
-                    raise BackendError("likeness.faceid_unavailable", reason=status.reason)
+                    raise BackendError("likeness.faceid_unavailable", reason=status)
                 from insightface.app import FaceAnalysis  # heavy, and only when FaceID is used
 
                 app = FaceAnalysis(name=self.model_name, root=str(self.root),
@@ -147,7 +147,7 @@ class FaceIdLikeness:
             return
         status = self.available()
         if not status.ok:
-            raise BackendError("likeness.faceid_unavailable", reason=status.reason)
+            raise BackendError("likeness.faceid_unavailable", reason=status)
         try:
             if getattr(pipe.unet, "encoder_hid_proj", None) is not None:
                 pipe.unload_ip_adapter()  # the plain adapter was on: one adapter at a time
@@ -191,4 +191,4 @@ def faceid_switch(settings: Any, lang: str | None = None) -> tuple[bool, str]:
     licence = text(LICENCE_KEY, lang)
     if status.ok:
         return True, licence
-    return False, text("likeness.faceid_off", lang, reason=text(status.reason, lang)) + "\n\n" + licence
+    return False, text("likeness.faceid_off", lang, reason=status.said_in(lang)) + "\n\n" + licence
