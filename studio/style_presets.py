@@ -29,6 +29,7 @@ PREFIX = "mine-"
 INDEX = "styles.json"
 TEMPLATE = "illustration in {trigger} style, {{characters}}, {{prompt}}"
 MAX_STYLES = 50
+LORA_EXT = "lora"  # the media store's extension for LoRA files (as page uploads)
 _ID = re.compile(r"mine-[0-9a-f]{12}")
 _lock = threading.Lock()  # one read-modify-write of an owner's index at a time
 
@@ -105,7 +106,7 @@ def register_style(services, owner: str, lora_path: str | Path, name: str, weigh
             tmp.replace(target)
         record = index.get(style_id, {"created": time.time()})
         record.update(name=name, trigger=trigger, weight=float(weight), family=meta.get("family", ""),
-                      base_model=meta.get("base_model", ""))
+                      base_model=meta.get("base_model", ""), media_ref=f"{digest}.{LORA_EXT}")
         index[style_id] = record
         _write_index(folder, index)
     return _preset(style_id, record)
@@ -130,15 +131,12 @@ def style_lora_ref(services, owner: str, style_id: str) -> str:
     path = styles_folder(services, owner) / f"{style_id}.safetensors"
     if not path.is_file():
         raise LoraTrainingRefused("likeness.style_gone")
-    return services.store.media_for(owner).put_file(path, "lora")
+    return services.store.media_for(owner).put_file(path, LORA_EXT)
 
 
 def _own_lora_refs(folder: Path) -> set[str]:
-    """The media refs the owner's style files have (what a previous own style put on a page)."""
-    refs = set()
-    for path in folder.glob("mine-*.safetensors"):
-        refs.add(hashlib.sha256(path.read_bytes()).hexdigest() + ".lora")
-    return refs
+    """The media refs of the owner's style files (what a previous own style put on a page)."""
+    return {str(r.get("media_ref")) for r in _read_index(folder).values() if r.get("media_ref")}
 
 
 def apply_style(services, owner: str, spec, style_id: str):
@@ -151,7 +149,7 @@ def apply_style(services, owner: str, spec, style_id: str):
     own = owner_styles(services, owner)
     folder = styles_folder(services, owner)
     out = copy.deepcopy(spec)
-    previous = _own_lora_refs(folder) if folder.is_dir() else set()
+    previous = _own_lora_refs(folder)
     out.loras = [lo for lo in out.loras if lo.ref not in previous]
     if not style_id.startswith(PREFIX):
         return illustrate.apply_style(out, style_id, services.settings.lora_dir)
