@@ -47,7 +47,8 @@ def memory_ref(book, photo_id: str) -> str | None:
 
 def form_values(services, book, pg):
     spec = pg.image
-    composed, composed_neg = illustrate.compose_prompt(book, pg, spec.style, illustrate.own_styles(services, book.owner))
+    own = illustrate.own_styles(services, book.owner)
+    composed, composed_neg = illustrate.compose_prompt(book, pg, spec.style, own)
     choices = [("—", "")] + [(lo.name or lo.ref[:12], lora_id) for lora_id, lo in loras_by_id(services, book).items()]
     lora_cells = []
     for i in range(LORA_SLOTS):
