@@ -87,6 +87,7 @@ class Settings:
     gpu_overhead_s: float = 10.0  # per ZeroGPU turn: moving the model onto the GPU, decoding
     gpu_min_duration_s: int = 15
     gpu_max_duration_s: int = 120  # ZeroGPU's longest turn for most accounts
+    train_window_steps: int = 0  # LoRA training in windows of this many steps off ZeroGPU (0: one run)
     # Remote engines (no GPU here): Hugging Face inference, A1111/Forge WebUI, ComfyUI.
     # The Hugging Face token is never a setting: the visitor's login, or HF_TOKEN in the environment.
     hf_image_model: str = ""  # e.g. black-forest-labs/FLUX.1-schnell, stabilityai/stable-diffusion-xl-base-1.0

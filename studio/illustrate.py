@@ -56,9 +56,12 @@ def styles() -> dict[str, StylePreset]:
     return {key: StylePreset(id=key, **value) for key, value in data.items()}
 
 
-def style(style_id: str) -> StylePreset | None:
+def style(style_id: str, own: dict | None = None) -> StylePreset | None:
+    """A bundled preset, or one of ``own`` (the owner's trained styles, ``studio.style_presets``)."""
     if not style_id:
         return None
+    if own and style_id in own:
+        return own[style_id]
     try:
         return styles()[style_id]
     except KeyError:
@@ -72,14 +75,14 @@ def character_sheet(book: Book, page: Page) -> str:
     return ", ".join(parts)
 
 
-def compose_prompt(book: Book, page: Page, style_id: str = "") -> tuple[str, str]:
+def compose_prompt(book: Book, page: Page, style_id: str = "", own: dict | None = None) -> tuple[str, str]:
     """(prompt, negative): the style words, then the character sheet, then the page's own prompt.
 
     That order matters: a text encoder reads a limited number of tokens, and when a long page
     prompt must be cut it is its end that goes, never the style or what grandma looks like."""
     scene = page.illustration_prompt.strip() or ", ".join(s for s in (page.setting, page.mood) if s.strip())
     characters = character_sheet(book, page)
-    preset = style(style_id or book.style)
+    preset = style(style_id or book.style, own)
     if preset is None:
         return ", ".join(s for s in (characters, scene) if s), ""
     text = preset.template.format(prompt=scene, characters=characters)
@@ -101,6 +104,12 @@ def apply_style(spec: ImageSpec, style_id: str, lora_dir: str = "") -> ImageSpec
     if preset.lora and lora_dir and (Path(lora_dir).expanduser() / preset.lora).is_file():
         out.loras.insert(0, LoraChoice(ref=preset.lora, weight=preset.lora_weight, name=preset.lora))
     return out
+
+
+def own_styles(services, owner: str) -> dict:
+    from studio.style_presets import owner_styles
+
+    return owner_styles(services, owner)
 
 
 def check_spec(spec: ImageSpec) -> None:
@@ -132,14 +141,14 @@ def fit_to_family(spec: ImageSpec, family) -> ImageSpec:
     return fit_spec(spec, family, style(spec.style) if spec.style in styles() else None)
 
 
-def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int, family=None) -> ImageSpec:
+def final_spec(book: Book, page: Page, spec: ImageSpec, seed: int, family=None, own: dict | None = None) -> ImageSpec:
     """A copy with the prompts actually used (page's own edit, or composed), the real seed and,
     given the model's ``family``, that family's defaults where nobody chose a value."""
     from studio.likeness import character_loras
 
     out = copy.deepcopy(spec)
     out.loras = character_loras(book, page, out.loras)  # her likeness LoRA on every page she is on
-    composed, negative = compose_prompt(book, page, spec.style)
+    composed, negative = compose_prompt(book, page, spec.style, own)
     out.prompt = spec.prompt.strip() or composed
     out.negative_prompt = spec.negative_prompt.strip() or negative
     out.seed, out.seed_locked = int(seed), True
@@ -277,21 +286,21 @@ def generate_variants(services, owner: str, book_id: str, page_id: str, spec: Im
     # A typed seed is used as typed (the lock only decides whether the UI moves it on afterwards);
     # a negative seed asks for new ones.
     seeds = [spec.seed + i if spec.seed >= 0 else secrets.randbelow(2**31) for i in range(int(count))]
-    family = model_family(backend, spec.style)
+    family, own = model_family(backend, spec.style), own_styles(services, owner)
     made = []
     if hasattr(backend, "illustrate_variants"):  # one call: the GPU denoises all variants together
         step = (lambda s, t, _p: on_step(0, 1, s, t)) if on_step else None
         with contextlib.ExitStack() as allowances:  # pictures per hour, per visitor (public Spaces)
             for _ in seeds:
                 allowances.enter_context(_allowance(services, owner))
-            pictures = render_variants(services, book, page, final_spec(book, page, spec, seeds[0], family), seeds,
+            pictures = render_variants(services, book, page, final_spec(book, page, spec, seeds[0], family, own), seeds,
                                        backend, cancel, step)
     else:
         pictures = []
         for i, seed in enumerate(seeds):
             step = (lambda s, t, _p, i=i: on_step(i, int(count), s, t)) if on_step else None
             with _allowance(services, owner):
-                pictures.append(render(services, book, page, final_spec(book, page, spec, seed, family), backend,
+                pictures.append(render(services, book, page, final_spec(book, page, spec, seed, family, own), backend,
                                        cancel, step))
     for image, used in pictures:
         variant = _store_variant(services, backend, image, used, owner)
@@ -361,7 +370,8 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
             continue
         number = book.pages.index(page) + 1
         seed = page.image.seed if page.image.seed_locked and page.image.seed >= 0 else secrets.randbelow(2**31)
-        spec = final_spec(book, page, page.image, seed, model_family(backend, page.image.style))
+        spec = final_spec(book, page, page.image, seed, model_family(backend, page.image.style),
+                          own_styles(services, owner))
 
         def work(emit, book=book, page=page, spec=spec, done=done, number=number):
             def on_step(step, steps, _preview):

@@ -225,6 +225,11 @@ def reference_uses_faceid(services, book, page) -> bool:
 
 # Presets: steps grow with the number of photos (about 80-150 passes over each), capped; the
 # ETA during training comes from the job runner's measured seconds per step.
+# Without prior preservation, a few prepared photos are set aside and checked every ``eval_every``
+# steps (one in ten, from 5 photos on); more passes over each photo than ``RISKY_PASSES`` (or a
+# high learning rate with many passes) is where DreamBooth runs without it start copying photos.
+RISKY_PASSES = 150
+RISKY_LEARNING_RATE = 1e-4
 PRESETS = {
     "fast": {"rank": 4, "learning_rate": 2e-4, "steps_per_photo": 60, "max_steps": 600},
     "balanced": {"rank": 8, "learning_rate": 1e-4, "steps_per_photo": 100, "max_steps": 1200},
@@ -238,9 +243,36 @@ def preset_options(preset: str, photos: int, resolution: int = 512, **overrides)
     p = PRESETS[preset]
     steps = min(p["max_steps"], max(100, p["steps_per_photo"] * max(1, photos)))
     values = dict(rank=p["rank"], learning_rate=p["learning_rate"], steps=steps, resolution=resolution,
-                  sample_every=max(50, steps // 5))
+                  sample_every=max(50, steps // 5), holdout=max(1, photos // 10) if photos >= 5 else 0)
     values.update({k: v for k, v in overrides.items() if v is not None})
+    values.setdefault("eval_every", max(1, values["steps"] // 20))  # about 20 checks, 3 rising in a row warn
     return LoraOptions(**values)
+
+
+def overtraining_risk(options: LoraOptions, photos: int, subject: str = "person") -> bool:
+    """A person trained without prior preservation for many passes over each photo (or a high
+    learning rate with many): the LoRA may start copying the photos instead of learning her."""
+    if subject != "person" or options.prior_preservation or photos <= 0:
+        return False
+    passes = options.steps * options.batch_size / photos
+    return passes > RISKY_PASSES or (options.learning_rate > RISKY_LEARNING_RATE and passes > RISKY_PASSES / 2)
+
+
+def memory_photo_files(services, owner: str, book_id: str) -> list[tuple[str, Path]]:
+    """The open book's memory photos as (name, path) pairs for the preparation (the owner's own
+    files only; a missing one is skipped, the preparation says how many were found)."""
+    from studio.media import MediaError
+
+    book = services.store.get(owner, book_id)
+    media, found = services.store.media_for(owner), []
+    for i, ref in enumerate(book.memories.photos):
+        try:
+            found.append((f"memory {i + 1}", media.existing_path(ref)))
+        except MediaError:
+            continue
+    if not found:
+        raise LoraTrainingRefused("likeness.train_no_memory_photos")
+    return found
 
 
 def prepare_for_character(services, owner: str, book_id: str, character_id: str, files: list,
@@ -264,14 +296,22 @@ def prepare_for_character(services, owner: str, book_id: str, character_id: str,
 
 def saved_captions(services, owner: str, book_id: str, character_id: str) -> list[str]:
     _character(services.store.get(owner, book_id), character_id)
-    index = training_dir(services, owner, book_id, character_id) / "dataset" / "captions.json"
-    return json.loads(index.read_text(encoding="utf-8")) if index.is_file() else []
+    return read_captions(training_dir(services, owner, book_id, character_id) / "dataset")
 
 
 def set_captions(services, owner: str, book_id: str, character_id: str, captions: list[str], trigger: str) -> None:
+    _character(services.store.get(owner, book_id), character_id)
+    write_captions(training_dir(services, owner, book_id, character_id) / "dataset", captions, trigger)
+
+
+def read_captions(folder: Path) -> list[str]:
+    index = folder / "captions.json"
+    return json.loads(index.read_text(encoding="utf-8")) if index.is_file() else []
+
+
+def write_captions(folder: Path, captions: list[str], trigger: str) -> None:
     """The family's edits of the captions; each keeps the trigger word (put back when removed)."""
-    folder = training_dir(services, owner, book_id, character_id) / "dataset"
-    old = saved_captions(services, owner, book_id, character_id)
+    old = read_captions(folder)
     if len(captions) != len(old):
         raise LoraTrainingRefused("likeness.captions_changed")
     clean = []
@@ -324,8 +364,20 @@ def estimate_seconds(services, options: LoraOptions, family: str) -> float | Non
     return None if per_step is None else float(per_step) * options.steps
 
 
-def estimate_text(services, options: LoraOptions, lang: str | None = None) -> str:
-    """The preset's steps and, when this machine has trained such a LoRA before, the time it takes."""
+def estimate_text(services, options: LoraOptions, lang: str | None = None, photos: int = 0,
+                  subject: str = "person") -> str:
+    """The preset's steps and, when this machine has trained such a LoRA before, the time it takes;
+    then a warning when a person's training this long risks overtraining."""
+    from studio.messages import text
+
+    line = _estimate_line(services, options, lang)
+    if overtraining_risk(options, photos, subject):
+        line += "\n\n※ " + text("likeness.train_risk_overtraining", lang, passes=round(
+            options.steps * options.batch_size / photos))
+    return line
+
+
+def _estimate_line(services, options: LoraOptions, lang: str | None = None) -> str:
     from studio.backends.torch_device import choose_placement
     from studio.messages import text
 

@@ -5,7 +5,8 @@ projections and only those learn, from the noise-prediction MSE at random timest
 pipeline's own noise schedule (epsilon or v-prediction, as the model was trained). With prior
 preservation, images of the class ("a photo of a grandmother") made by the same pipeline are
 trained alongside so the model keeps knowing other grandmothers; their loss on fixed noise is the
-overtraining check (rising three times in a row -> a warning).
+overtraining check (rising three times in a row -> a warning). Without prior preservation a few
+prepared photos (``holdout``) are set aside instead, and their loss at fixed noise is the check.
 
 Everything to carry on exactly — adapter weights, optimizer moments, the data order, the noise
 generator, elapsed seconds and the loss history — is in the job runner's checkpoint.
@@ -55,7 +56,8 @@ class LoraOptions:
     sample_every: int = 0  # steps between sample images (0: none)
     sample_prompt: str = ""
     sample_steps: int = 20
-    eval_every: int = 0  # steps between prior-loss checks (needs prior preservation)
+    eval_every: int = 0  # steps between overtraining checks (prior loss, or held-out loss)
+    holdout: int = 0  # without prior preservation: prepared images set aside for the check
     overtrain_patience: int = 3
 
     @property
@@ -144,15 +146,25 @@ class LoraTrainer(ResumableJob):
         self.optimizer, self.optimizer_name = pick_optimizer(self.params, options.learning_rate, options.device)
         self.noise_gen = torch.Generator().manual_seed(options.seed)
         self.data_gen = torch.Generator().manual_seed(options.seed + 1)
-        self.order = torch.randperm(len(data.images), generator=self.data_gen)
+        self.trained = len(data.images) - self.held_out_count()  # the last ones are only checked
+        self.order = torch.randperm(self.trained, generator=self.data_gen)
         self.position = 0
         self.class_images: list[Any] = []
         self.resumed = self.resume(map_location=self.device)
-        self._instance = self._encode_set(data.images, data.captions)
+        self._instance = self._encode_set(data.images[:self.trained], data.captions[:self.trained])
+        self._held = (self._encode_set(data.images[self.trained:], data.captions[self.trained:])
+                      if self.trained < len(data.images) else None)
         self._prior = None
         if options.prior_preservation:
             self.class_images = self._class_images()
             self._prior = self._encode_set(self.class_images, [options.class_prompt] * len(self.class_images))
+
+    def held_out_count(self) -> int:
+        """Images kept out of training to watch for overtraining when there is no prior
+        preservation; at least two images always stay in training."""
+        if self.options.prior_preservation or not self.options.eval_every:
+            return 0
+        return max(0, min(int(self.options.holdout), len(self.data.images) - 2))
 
     # -- encoding (frozen parts run once) ---------------------------------------------------------
     def _frozen_modules(self) -> list:
@@ -229,7 +241,7 @@ class LoraTrainer(ResumableJob):
         picks = []
         while len(picks) < self.options.batch_size:
             if self.position >= len(self.order):
-                self.order = torch.randperm(len(self.data.images), generator=self.data_gen)
+                self.order = torch.randperm(self.trained, generator=self.data_gen)
                 self.position = 0
             picks.append(int(self.order[self.position]))
             self.position += 1
@@ -315,13 +327,17 @@ class LoraTrainer(ResumableJob):
 
     def after_step(self) -> Iterator[Progress]:
         opts = self.options
-        if self._prior is not None and opts.eval_every and self.step % opts.eval_every == 0:
-            value = self.prior_check()
+        held = self._prior is None  # no prior preservation: the photos set aside are the check
+        check = self.held_out_check if held else self.prior_check
+        if (self._held is not None or not held) and opts.eval_every and self.step % opts.eval_every == 0:
+            value = check()
             self.history["val"].append({"step": self.step, "value": value})
-            yield self.event("eval", "likeness.prior_check", value=round(value, 5))
+            yield self.event("eval", "likeness.train_held_out_check" if held else "likeness.prior_check",
+                             value=round(value, 5))
             if self.overtraining(patience=opts.overtrain_patience) and not self.history["overtrain_warned"]:
                 self.history["overtrain_warned"] = True
-                yield self.event("overtraining", "likeness.warn_overtraining")
+                yield self.event("overtraining", "likeness.train_warn_overtraining_held_out" if held
+                                 else "likeness.warn_overtraining")
         if opts.sample_every and self.step % opts.sample_every == 0:
             image = self.sample(opts.sample_prompt or self.data.captions[0])
             if self.on_sample is not None:
@@ -330,15 +346,25 @@ class LoraTrainer(ResumableJob):
 
     def prior_check(self) -> float:
         """Loss on the class images at fixed noise: it rises when the person leaks into the class."""
+        return self._fixed_noise_loss(self._prior, len(self.class_images))
+
+    def held_out_check(self) -> float:
+        """Loss on the photos set aside, at fixed noise and timesteps (4 draws each, so one photo
+        still gives a steady number): it rises when the LoRA copies its training photos instead
+        of learning the person."""
+        return self._fixed_noise_loss(self._held, len(self.data.images) - self.trained, draws=4)
+
+    def _fixed_noise_loss(self, encoded: dict, count: int, draws: int = 1) -> float:
         import torch
 
         self.unet.eval()
         fixed, total, size = torch.Generator().manual_seed(12345), 0.0, self.options.batch_size
+        items = [i for i in range(count) for _ in range(draws)]
         with torch.no_grad():  # in batches of the training's size: 50 class images at once would not fit
-            for start in range(0, len(self.class_images), size):
-                picks = list(range(start, min(start + size, len(self.class_images))))
-                total += float(self._loss(self._prior, picks, fixed)) * len(picks)
-        return total / len(self.class_images)
+            for start in range(0, len(items), size):
+                picks = items[start:start + size]
+                total += float(self._loss(encoded, picks, fixed)) * len(picks)
+        return total / len(items)
 
     def sample(self, prompt: str):
         import torch
@@ -354,7 +380,7 @@ class LoraTrainer(ResumableJob):
         consent = self.consent.to_dict() if hasattr(self.consent, "to_dict") else None
         return {"base_model": self.base_model, "family": self.family, "rank": self.options.rank,
                 "alpha": self.options.lora_alpha, "steps": self.step, "trigger": self.data.trigger,
-                "subject": self.data.subject, "dataset_size": len(self.data.images),
+                "subject": self.data.subject, "dataset_size": self.trained,
                 "resolution": self.options.resolution, "learning_rate": self.options.learning_rate,
                 "consent": consent}
 

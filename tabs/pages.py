@@ -7,7 +7,7 @@ import secrets
 
 import gradio as gr
 
-from studio import illustrate, page_inputs, poses
+from studio import illustrate, page_inputs, poses, style_presets
 from studio.story import escape_md
 from studio.book import CONTROL_KINDS, TONES
 from studio.backends.diffusers_sd import SCHEDULERS
@@ -16,7 +16,7 @@ from studio.jobs import Jobs
 from tabs.common import (TabContext, engine_line, next_button, refuse, require_book, require_owner, say,
                          user_errors, visitor_language)
 from tabs.pages_views import (LORA_SLOTS, RANDOM_SEED, choice_id, form_values, memory_choices, memory_ref,
-                              overview_view, page_choices, pose_view, spec_from_form, variants_view)
+                              overview_view, page_choices, pose_view, spec_from_form, style_choices, variants_view)
 
 TITLE = "tab.pages"
 STEP = 0.06  # how far one arrow press moves a person (fraction of the picture)
@@ -114,6 +114,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         ids = [p.id for p in book.pages]
         value = current if current in ids else (ids[0] if ids else None)
         return gr.update(choices=page_choices(book), value=value), overview_view(services, book), line
+
+    def list_styles(owner):  # a style trained on the Likeness tab meanwhile shows at once (the owner's only)
+        return gr.update(choices=style_choices(services, owner))
 
     @user_errors
     def show_page(owner, book_id, page_id):
@@ -216,8 +219,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     @user_errors
     def pick_style(owner, book_id, page_id, style_id, *values):
         book, pg = load(owner, book_id, page_id)
-        spec = illustrate.apply_style(spec_from_form(services, book, pg, list(values)), style_id,
-                                      services.settings.lora_dir)
+        spec = style_presets.apply_style(services, owner, spec_from_form(services, book, pg, list(values)), style_id)
         spec.prompt = spec.negative_prompt = ""  # recompose with the new style
         illustrate.save_spec(services, owner, book_id, page_id, spec)
         book, pg = load(owner, book_id, page_id)
@@ -311,6 +313,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     gpu = dict(concurrency_id="gpu", concurrency_limit=1)
     shown = [page_text, locked, *form, pose_id, pose_img, person, map_view, memory, gallery, variant, selected]
     gr.on([tab.select, ctx.book_id.change], list_pages, [*state, page], [page, overview, status], api_name="list_pages")
+    gr.on([tab.select, ctx.book_id.change], list_styles, [ctx.owner], [style], api_name="list_styles")
     page.change(show_page, [*state, page], shown, api_name="show_page")
     generate.click(generate_variants, [*state, page, count, *form], [gallery, variant, overview, made_md, seed],
                    api_name="generate_variants", **gpu)

@@ -19,9 +19,12 @@ FORM_NAMES = ["prompt", "negative", "seed", "seed_locked", "steps", "guidance", 
 RANDOM_SEED = -1
 
 
-def style_choices():
+def style_choices(services=None, owner: str = ""):
+    """The bundled styles, then the owner's own trained styles (only theirs)."""
     ko = visitor_language() == "ko"
-    return [(say("pg.no_style"), "")] + [(s.name_ko if ko else s.name_en, k) for k, s in illustrate.styles().items()]
+    own = illustrate.own_styles(services, owner) if services is not None and owner else {}
+    return [(say("pg.no_style"), "")] + [(s.name_ko if ko else s.name_en, k) for k, s in
+                                         [*illustrate.styles().items(), *own.items()]]
 
 
 def choice_id(kind: str, ref: str) -> str:
@@ -44,7 +47,8 @@ def memory_ref(book, photo_id: str) -> str | None:
 
 def form_values(services, book, pg):
     spec = pg.image
-    composed, composed_neg = illustrate.compose_prompt(book, pg, spec.style)
+    own = illustrate.own_styles(services, book.owner)
+    composed, composed_neg = illustrate.compose_prompt(book, pg, spec.style, own)
     choices = [("—", "")] + [(lo.name or lo.ref[:12], lora_id) for lora_id, lo in loras_by_id(services, book).items()]
     lora_cells = []
     for i in range(LORA_SLOTS):
@@ -52,7 +56,7 @@ def form_values(services, book, pg):
         lora_cells += [gr.update(choices=choices, value=choice_id("lora", lo.ref)), lo.weight]
     return [spec.prompt or composed, spec.negative_prompt or composed_neg, spec.seed, spec.seed_locked,
             spec.steps, spec.guidance, spec.width, spec.height, spec.scheduler,
-            gr.update(choices=style_choices(), value=spec.style), *lora_cells,
+            gr.update(choices=style_choices(services, book.owner), value=spec.style), *lora_cells,
             spec.control.kind, spec.control.scale, spec.control.start, spec.control.end, spec.strength, spec.tone]
 
 
@@ -61,7 +65,8 @@ def spec_from_form(services, book, pg, values) -> ImageSpec:
     rest = values[10:]
     lora_cells, (kind_, scale_, start_, end_, strength_, tone_) = rest[:2 * LORA_SLOTS], rest[2 * LORA_SLOTS:]
     spec = ImageSpec.from_dict(pg.image.to_dict())
-    composed, composed_neg = illustrate.compose_prompt(book, pg, v["style"] or "")
+    composed, composed_neg = illustrate.compose_prompt(book, pg, v["style"] or "",
+                                                       illustrate.own_styles(services, book.owner))
     # Unedited text follows the composition, so later story edits still reach the picture.
     spec.prompt = "" if (v["prompt"] or "").strip() == composed else (v["prompt"] or "").strip()
     spec.negative_prompt = "" if (v["negative"] or "").strip() == composed_neg else (v["negative"] or "").strip()

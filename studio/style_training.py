@@ -1,0 +1,100 @@
+"""A drawing style of the family's own: pictures in that style -> a style LoRA -> one of their styles.
+
+The same preparation and trainer as a person's likeness (``studio.likeness``), with what a style
+needs instead: no face is required (a drawing is cropped square from its centre), captions come
+from the style template with the trigger word (``an illustration in <token> style``), no consent
+record is asked for (it is not a person's likeness), and the finished LoRA is registered as one of
+the owner's style presets (``studio.style_presets``), offered on the Pages tab at once.
+
+A style belongs to the owner, not to a book: its training folder is keyed by its trigger word.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from studio.backends.base import CancelToken
+from studio.jobs import Progress
+from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused
+
+STYLE_FOLDER = "_style"  # beside the owner's book folders (book ids never start with "_")
+LORA_FILE = "style.safetensors"
+
+
+@dataclass
+class StyleRequest:
+    name: str
+    trigger: str
+    options: LoraOptions
+    photos: list[Any] = field(default_factory=list)  # PreparedPhoto; empty: the saved set (resume)
+
+
+def check_trigger(trigger: str) -> str:
+    trigger = (trigger or "").strip()
+    if not trigger or len(trigger) > 40 or not trigger.replace("_", "").isalnum() or not trigger.isascii():
+        raise LoraTrainingRefused("likeness.bad_trigger")
+    return trigger
+
+
+def style_dir(services, owner: str, trigger: str) -> Path:
+    from studio.likeness import training_dir
+
+    return training_dir(services, owner, STYLE_FOLDER, check_trigger(trigger))
+
+
+def prepare_for_style(services, owner: str, trigger: str, files: list, options: Any) -> list[Any]:
+    """Check and crop pictures of the style (centre squares; no face needed); the kept ones replace
+    any earlier set for this trigger word and its unfinished training."""
+    import shutil
+
+    from studio.likeness import save_dataset
+    from studio.photos import prepare_photos
+
+    options.subject, options.token = "style", check_trigger(trigger)
+    results = prepare_photos(files, options)
+    workdir = style_dir(services, owner, trigger)
+    if any(r.kept for r in results):
+        shutil.rmtree(workdir, ignore_errors=True)
+        save_dataset(workdir / "dataset", results)
+    return results
+
+
+def saved_style_captions(services, owner: str, trigger: str) -> list[str]:
+    from studio.likeness import read_captions
+
+    return read_captions(style_dir(services, owner, trigger) / "dataset")
+
+
+def set_style_captions(services, owner: str, trigger: str, captions: list[str]) -> None:
+    from studio.likeness import write_captions
+
+    write_captions(style_dir(services, owner, trigger) / "dataset", captions, check_trigger(trigger))
+
+
+def train_style_lora(services, owner: str, request: StyleRequest, cancel: CancelToken | None = None,
+                     max_steps: int | None = None, pipe: Any = None) -> Iterator[Progress]:
+    """Train (or resume) the style's LoRA; when all steps are done, register it as the owner's style."""
+    from studio.likeness import load_dataset, record_speed, save_dataset, training_pipeline
+    from studio.style_presets import register_style
+
+    trigger = check_trigger(request.trigger)
+    workdir = style_dir(services, owner, trigger)
+    data = (save_dataset(workdir / "dataset", request.photos) if request.photos
+            else load_dataset(workdir / "dataset"))
+    if data is None:
+        raise LoraTrainingRefused("likeness.style_no_pictures")
+    data.trigger, data.subject = trigger, "style"
+    if pipe is None:
+        pipe, request.options.device = training_pipeline(services)
+    trainer = LoraTrainer(pipe, data, request.options, workdir, base_model=services.settings.sd_model,
+                          fresh_if_changed=True)
+    try:
+        yield from trainer.run(cancel, max_steps)
+    finally:
+        record_speed(services, trainer)
+    if trainer.step < trainer.total_steps:
+        return  # a window ended: the checkpoint carries on next time
+    path = trainer.save_lora(workdir / LORA_FILE)
+    preset = register_style(services, owner, path, request.name or trigger)
+    yield trainer.event("registered", "likeness.style_registered", style_id=preset.id, name=preset.name_en)
