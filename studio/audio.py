@@ -237,11 +237,16 @@ def slice_clips(samples: np.ndarray, sr: int) -> tuple[list[np.ndarray], list[st
                 rejected.append(f"{a / sr:.1f}s: too short ({length:.1f} s of speech)")
             else:
                 clip = samples[a:b]
-                if np.mean(np.abs(clip) > 0.97) > 0.01:
+                if is_clipped(clip):
                     rejected.append(f"{a / sr:.1f}s: distorted (clipping)")
                 else:
                     clips.append(clip)
     return clips, rejected
+
+
+def is_clipped(samples: np.ndarray) -> bool:
+    """Distorted: more than 1 % of the samples at the ceiling (a recording made too loud)."""
+    return bool(np.mean(np.abs(samples) > 0.97) > 0.01)
 
 
 def _quiet_cut(samples: np.ndarray, sr: int, a: int, b: int) -> int:

@@ -20,6 +20,7 @@ from studio.backends.rvc.rmvpe import default_f0_method, f0_default_note, rmvpe_
 from studio.book import Book, Consent, NarrationTake, Recording, Voice
 from studio.jobs import Progress
 from studio.messages import Localized
+from studio.narrate_gpu import speak_and_convert
 
 CONVERTERS = ("voice_match", "rvc", "none")
 MAX_TAKES = 8
@@ -32,7 +33,6 @@ KNOBS = {  # name -> (default, low, high)
     "filter_radius": (3, 0, 7), "rms_mix_rate": (0.25, 0.0, 1.0), "strength": (1.0, 0.0, 1.0),
     "rate": (CHILD_RATE_WPM, 80, 450), "pitch": (50, 0, 99),  # words per minute; eSpeak's pitch scale
 }
-PITCH_STEP_SEMITONES = 0.17  # one step of the pitch knob, as eSpeak NG measures (50 → 65 ≈ +2.6 st)
 
 
 class NarrationError(Localized, ValueError):
@@ -304,33 +304,22 @@ def render(services, voice: Voice, text: str, language: str, seed: int = 0, owne
     options: dict[str, Any] = {"rate": knobs["rate"], "pitch": knobs["pitch"], "seed": seed}
     if speaker.name == "xtts":
         options["reference_wavs"] = [str(media.existing_path(ref)) for r in voice.recordings for ref in r.clips]
-    standard = _with_pitch_knob(speaker, speaker.speak(text, language, **options), knobs["pitch"])
     converter_name = voice.converter or "none"
-    result = standard
+    converter, extra = None, {"seed": seed}
     if converter_name != "none":
         converter = backends.get("converter", converter_name)
         _require_available(converter)
-        extra: dict[str, Any] = {"seed": seed}
         if converter_name == "rvc":
             if "pth" not in voice.model_files:
                 raise NarrationError("voice.rvc_model_missing", name=voice.name)
             extra["model_path"] = str(media.existing_path(voice.model_files["pth"]))
             if voice.model_files.get("index"):
                 extra["index_path"] = str(media.existing_path(voice.model_files["index"]))
-        result = converter.convert(standard, voice, **knobs, **extra)
+    # the model work: one GPU turn on ZeroGPU when a torch model speaks or converts
+    standard, result = speak_and_convert(services, speaker, converter, voice, text, language, options, knobs, extra)
     params = {**knobs, "seed": seed, "language": language, "lufs": audiolib.NARRATION_LUFS}
     # both sides of the A/B at the same loudness, so the comparison is about the voice only
     return Rendering(_leveled(standard), _leveled(result), speaker.name, converter_name, params)
-
-
-def _with_pitch_knob(speaker, audio: Audio, pitch: float) -> Audio:
-    """Backends without a pitch setting (VITS, Piper, XTTS) get the pitch knob as a WORLD pitch
-    shift on the same scale as eSpeak's (one step ≈ 0.17 semitone, 50 = unchanged)."""
-    if "pitch" in getattr(speaker, "knobs", ()) or abs(float(pitch) - 50.0) < 0.5:
-        return audio
-    from studio.backends.voice_match import shift_pitch
-    return Audio(shift_pitch(audio.samples, audio.sample_rate, (float(pitch) - 50.0) * PITCH_STEP_SEMITONES),
-                 audio.sample_rate)
 
 
 def _leveled(audio: Audio) -> Audio:

@@ -45,6 +45,7 @@ _registry: dict[str, Callable] = {}
 _clocks: dict[str, "GpuClock"] = {}
 _lock = threading.Lock()
 _dispatch: Callable | None = None  # the spaces.GPU-decorated dispatcher, once activated
+_in_turn = threading.local()  # set while a registered function runs in its GPU turn
 
 
 class GpuClock:
@@ -129,7 +130,7 @@ class GpuFunction:
 
     def __call__(self, *args: Any, local: dict[str, Any] | None = None, **kwargs: Any) -> Any:
         units = float(self.units_of(*args, **kwargs))
-        if activate():
+        if activate() and not getattr(_in_turn, "active", False):  # inside a turn already: run in it
             self.clock.check_fits(units)
             result, elapsed = _dispatch(self.name, units, args, kwargs)
         else:
@@ -151,7 +152,11 @@ def _run_registered(name: str, units: float, args: tuple, kwargs: dict) -> tuple
     if fn is None:  # a worker forked before this model was set up; the next turn forks afresh
         raise BackendError("spaces.gpu_worker_stale")
     start = time.monotonic()
-    result = fn(*args, **kwargs)
+    _in_turn.active = True  # e.g. a training window's sample narration: GPU work within this turn
+    try:
+        result = fn(*args, **kwargs)
+    finally:
+        _in_turn.active = False
     return result, time.monotonic() - start
 
 

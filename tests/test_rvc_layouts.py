@@ -44,13 +44,15 @@ def test_every_rvc_layout_loads_and_converts(contentvec, tmp_path, version, use_
     assert np.isfinite(out.samples).all() and np.abs(out.samples).max() > 0
 
 
-def test_applio_file_with_extra_keys_loads_like_the_webui_one(contentvec, tmp_path):
-    webui = make_rvc_pth(tmp_path / "webui.pth", seed=3, version="v2", config=tiny_rvc_config(48000))
-    applio = make_rvc_pth(tmp_path / "applio.pth", seed=3, version="v2", config=tiny_rvc_config(48000),
-                          writer="applio")
+@pytest.mark.parametrize("version, use_f0, rate", [("v2", True, 48000), ("v1", False, 32000)])
+def test_applio_file_with_extra_keys_loads_like_the_webui_one(contentvec, tmp_path, version, use_f0, rate):
+    layout = dict(seed=3, version=version, config=tiny_rvc_config(rate), use_f0=use_f0)
+    webui = make_rvc_pth(tmp_path / "webui.pth", **layout)
+    applio = make_rvc_pth(tmp_path / "applio.pth", writer="applio", **layout)
     saved = torch.load(applio, weights_only=True)
     assert saved["vocoder"] == "HiFi-GAN" and any("parametrizations" in k for k in saved["weight"])
     a, b = load_model(webui), load_model(applio)
+    assert (b.version, b.use_f0, b.sample_rate) == (version, use_f0, rate)
     for key, value in a.synthesizer.state_dict().items():
         torch.testing.assert_close(b.synthesizer.state_dict()[key], value)
     converter = RvcConverter(Settings(data_dir=tmp_path / "data", hubert_model=str(contentvec)))

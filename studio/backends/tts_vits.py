@@ -1,7 +1,9 @@
 """Transformers VITS (e.g. MMS-TTS ``facebook/mms-tts-kor`` / ``-eng``) by hub id or local folder.
 
 The model for a language is loaded on first use and kept; a different setting loads the new one.
-``available()`` only checks packages and paths (no torch import).
+It runs where ``GIEOK_DEVICE`` says (``choose_voice_placement``: float32 everywhere, VITS's flow and
+duration predictor are not accurate enough in half precision). ``available()`` only checks packages
+and paths (no torch import).
 """
 from __future__ import annotations
 
@@ -57,8 +59,12 @@ class VitsSpeaker:
                 from transformers import AutoTokenizer, VitsModel
 
                 from studio.backends.model_sources import load_kwargs
+                from studio.backends.torch_device import choose_voice_placement
+
+                device, dtype = choose_voice_placement(self.settings.device, "vits")
                 try:
                     model = VitsModel.from_pretrained(source, **load_kwargs(source)).eval()
+                    model.to(device=device, dtype=dtype)
                     tokenizer = AutoTokenizer.from_pretrained(source, **load_kwargs(source))
                 except (OSError, ValueError) as exc:
                     raise BackendError("voice.vits_load_failed", source=source, detail=str(exc)[:300]) from exc
@@ -80,13 +86,14 @@ class VitsSpeaker:
         inputs = tokenizer(text, return_tensors="pt")
         if inputs["input_ids"].shape[-1] == 0:
             raise BackendError("voice.vits_unknown_letters")
+        inputs = {name: tensor.to(model.device) for name, tensor in inputs.items()}  # ids stay integers
         factor = float(speaking_rate) if speaking_rate else read_aloud.words_per_minute_factor(rate)
         with self._lock:  # the model is shared: its speaking_rate must not change mid-call
             model.speaking_rate = factor
             torch.manual_seed(int(seed))  # VITS samples noise: same seed, same take
             with torch.inference_mode():
                 waveform = model(**inputs).waveform[0]
-        return Audio(waveform.float().numpy().copy(), int(model.config.sampling_rate))
+        return Audio(waveform.float().cpu().numpy().copy(), int(model.config.sampling_rate))
 
 
     def _romanize(self, text: str) -> str:

@@ -267,9 +267,17 @@ def engine_line(services: Services, kind: str) -> str:
 
 
 # -- where a visitor's picture or narration waits ------------------------------------------------
+# Two GPU lines, one job at a time each: pictures and training on "gpu", narration on "voice" (its
+# models are small beside a picture model), so a page read aloud never waits for a whole book of
+# pictures. On ZeroGPU both still ask for their GPU through ``studio.zerogpu``.
+GPU_LINE = dict(concurrency_id="gpu", concurrency_limit=1)
+VOICE_LINE = dict(concurrency_id="voice", concurrency_limit=1)
+LINES = (GPU_LINE["concurrency_id"], VOICE_LINE["concurrency_id"])
+
+
 def place_in_line(queue: Any, session_hash: str | None, concurrency_id: str = "gpu") -> int | None:
-    """How many jobs of the shared GPU line are ahead of this visitor's first waiting job (the
-    running ones included), or None when the visitor has nothing waiting. Reads Gradio's own
+    """How many jobs of one GPU line are ahead of this visitor's first waiting job there (the
+    running ones included), or None when the visitor has nothing waiting in it. Reads Gradio's own
     queue (``demo._queue``): the waiting events of that concurrency group, in order."""
     lines = getattr(queue, "event_queue_per_concurrency_id", None) or {}
     line = lines.get(concurrency_id)
@@ -282,10 +290,16 @@ def place_in_line(queue: Any, session_hash: str | None, concurrency_id: str = "g
     return mine + int(getattr(line, "current_concurrency", 0))
 
 
+def soonest_place(queue: Any, session_hash: str | None) -> int | None:
+    """The visitor's place in whichever line their next job comes soonest (None: nothing waits)."""
+    places = [p for line in LINES if (p := place_in_line(queue, session_hash, line)) is not None]
+    return min(places) if places else None
+
+
 def line_notice(queue: Any, session_hash: str | None) -> Any:
     """The notice under the header while the visitor waits: "2 pictures or readings are being made
-    before yours", hidden when nothing of theirs waits."""
-    ahead = place_in_line(queue, session_hash)
+    before yours", counted in the line their job waits in, hidden when nothing of theirs waits."""
+    ahead = soonest_place(queue, session_hash)
     if ahead is None:
         return gr.update(visible=False)
     return gr.update(value=say("common.waiting", ahead=ahead), visible=True)
