@@ -87,6 +87,17 @@ def kill_loop(trials: int) -> int:
     return survived
 
 
+def median_save(store: BookStore, owner: str, book_id: str, saves: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of one save (a rename: read, change, write under the lock)."""
+    wall, cpu = [], []
+    for i in range(saves):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        store.rename(owner, book_id, f"ours {i}")
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def owner_save_latency(others: list[int], saves: int) -> dict[int, tuple[float, float]]:
     """Median (wall, CPU) time of one owner's 24-page save as other owners' books are added.
     CPU time leaves out waiting for the disk (fsync), which on a shared machine is mostly noise."""
@@ -101,13 +112,7 @@ def owner_save_latency(others: list[int], saves: int) -> dict[int, tuple[float, 
             for i in range(present, target):
                 store.create(f"anon:{i}", f"book {i}", pages=theirs)
             present = target
-            wall, cpu = [], []
-            for i in range(saves):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                store.rename("hf:family", mine.id, f"ours {i}")
-                wall.append(time.perf_counter() - start)
-                cpu.append(time.process_time() - start_cpu)
-            result[target] = statistics.median(wall), statistics.median(cpu)
+            result[target] = median_save(store, "hf:family", mine.id, saves)
         store.close()
     return result
 
@@ -130,13 +135,7 @@ def books_save_latency(counts: list[int], saves: int) -> dict[int, tuple[float, 
             present = max(present, target)
             if len(store.list("hf:family")) != target:
                 raise SystemExit(f"bench_store: {len(store.list('hf:family'))} books stored, {target} expected")
-            wall, cpu = [], []
-            for i in range(saves):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                store.rename("hf:family", mine.id, f"ours {i}")
-                wall.append(time.perf_counter() - start)
-                cpu.append(time.process_time() - start_cpu)
-            result[target] = statistics.median(wall), statistics.median(cpu)
+            result[target] = median_save(store, "hf:family", mine.id, saves)
         store.close()
     return result
 
