@@ -110,8 +110,9 @@ def main() -> int:
             size_mb = mp4.stat().st_size / 1e6
         finally:
             services.close()
-    print(f"engines used (not a figure): writer {engines['writer']}, illustrator {engines['illustrator']}, speaker {engines['speaker']}; "
-          f"{args.pages} pages, Korean; load {load:.2f} on {os.cpu_count()} cores at the start")
+    print(f"engines used (not a figure): writer {engines['writer']}, illustrator {engines['illustrator']}, "
+          f"speaker {engines['speaker']}; {args.pages} pages, Korean; load {load:.2f} on {os.cpu_count()} cores "
+          "at the start")
     for name, value in seconds.items():
         print(f"stage_{name}_seconds: {value:.3f}")
     print(f"book_narration_seconds: {narration_s:.1f}")
