@@ -102,8 +102,8 @@ def free_port() -> int:
 
 def clean_env() -> dict[str, str]:
     """The environment of a fresh machine: no GIEOK_* settings, no API keys, no hub access."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("GIEOK_") and k not in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "HF_TOKEN")}
+    keys = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "OPENAI_API_KEY", "HF_TOKEN")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIEOK_") and k not in keys}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", DO_NOT_TRACK="1",
                PYTHONUNBUFFERED="1")
     return env
