@@ -34,7 +34,7 @@ $(STAMP): requirements.txt requirements-dev.txt requirements-nodeps.txt
 deps: $(STAMP)
 
 bench: $(STAMP)
-	for f in bench/bench_*.py; do HF_HUB_OFFLINE=1 $(PY) $$f || exit 1; done
+	HF_HUB_OFFLINE=1 bench/run_all
 
 clean:
 	rm -rf $(VENV)

@@ -99,6 +99,9 @@ def main() -> None:
         print(f"m4b_s                {best['m4b']:.2f}")
         for f in sorted(out.iterdir()):
             print(f"  {f.name:40s} {f.stat().st_size / 1e6:7.2f} MB")
+        for name in ("pdf+epub", "mp4", "webbook", "m4b"):  # the key figures last, as ``name: value`` (bench/run_all)
+            print(f"export_{name.replace('+', '_')}_s: {best[name]:.2f}")
+        print(f"export_mp4_realtime_ratio: {best['mp4'] / narration:.3f}")
         services.close()
 
 

@@ -1,6 +1,6 @@
 """Illustration overhead on a tiny Stable Diffusion pipeline (built from config, no downloads).
 
-    .venv/bin/python bench/bench_illustrate.py
+    .venv/bin/python bench/bench_illustrate.py [--quick]   (--quick: 3 rounds instead of 8)
 
 Prints, measured in this one run:
   * page generation through the studio (prompt, maps, LoRA choice, tone, PNG with parameters,
@@ -29,7 +29,7 @@ from studio.config import Settings  # noqa: E402
 from studio.services import build_services  # noqa: E402
 from tiny_sd import build_all  # noqa: E402
 
-SIZE, STEPS, ROUNDS = 64, 4, 8
+SIZE, STEPS, ROUNDS = 64, 4, (3 if "--quick" in sys.argv[1:] else 8)  # --quick: bench/run_all
 
 
 def _once(fn) -> float:

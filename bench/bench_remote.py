@@ -95,7 +95,7 @@ def overhead(tmp: Path) -> tuple[float, float, float]:
 def _pose_map(services, page):
     from studio.page_inputs import control_map
 
-    return control_map(services, page, page.image)
+    return control_map(services, page, page.image, "local")
 
 
 def pages_per_minute(workers: int, tmp: Path) -> float:

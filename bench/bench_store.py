@@ -6,6 +6,9 @@ Prints ratios against a baseline measured in the same run:
   kill -9         = trials survived / trials run (must be 1.0)
   owners_<N>      = one owner's 24-page save with N other owners' books in the data dir / with 1
                     (must stay flat: every owner has their own file)
+  store_save_ms_books_<N> = median time of one save (read-modify-write) of a 12-page book when its
+                    owner has N books (1, 10, 100); store_save_books_100_vs_1 = how it grows (an
+                    owner's books share one file, so a save rewrites all of them: expect ~linear)
   rss_growth_mb   = server memory after 500 visitor sessions (create, save, photo, list, delete
                     the owner) minus after the first 50 (must stay small: nothing kept per visitor)
 Run: .venv/bin/python bench/bench_store.py [--trials 300]   (about a minute with the defaults)
@@ -84,6 +87,17 @@ def kill_loop(trials: int) -> int:
     return survived
 
 
+def median_save(store: BookStore, owner: str, book_id: str, saves: int) -> tuple[float, float]:
+    """Median (wall, CPU) seconds of one save (a rename: read, change, write under the lock)."""
+    wall, cpu = [], []
+    for i in range(saves):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        store.rename(owner, book_id, f"ours {i}")
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
+
+
 def owner_save_latency(others: list[int], saves: int) -> dict[int, tuple[float, float]]:
     """Median (wall, CPU) time of one owner's 24-page save as other owners' books are added.
     CPU time leaves out waiting for the disk (fsync), which on a shared machine is mostly noise."""
@@ -98,13 +112,30 @@ def owner_save_latency(others: list[int], saves: int) -> dict[int, tuple[float, 
             for i in range(present, target):
                 store.create(f"anon:{i}", f"book {i}", pages=theirs)
             present = target
-            wall, cpu = [], []
-            for i in range(saves):
-                start, start_cpu = time.perf_counter(), time.process_time()
-                store.rename("hf:family", mine.id, f"ours {i}")
-                wall.append(time.perf_counter() - start)
-                cpu.append(time.process_time() - start_cpu)
-            result[target] = statistics.median(wall), statistics.median(cpu)
+            result[target] = median_save(store, "hf:family", mine.id, saves)
+        store.close()
+    return result
+
+
+def books_save_latency(counts: list[int], saves: int) -> dict[int, tuple[float, float]]:
+    """Median (wall, CPU) seconds of one save of a 12-page book as its owner's library grows to
+    each of ``counts`` books (12 pages each, the studio's default quotas)."""
+    from studio.config import Settings
+    from studio.services import quotas_from
+
+    pages = [Page(text="할머니의 감나무 아래에서 " * 30) for _ in range(12)]
+    result: dict[int, tuple[float, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        store = BookStore(Path(tmp), quotas=quotas_from(Settings(data_dir=Path(tmp))))
+        mine = store.create("hf:family", "ours", pages=pages)
+        present = 1
+        for target in counts:
+            for i in range(present, target):
+                store.create("hf:family", f"book {i}", pages=pages)
+            present = max(present, target)
+            if len(store.list("hf:family")) != target:
+                raise SystemExit(f"bench_store: {len(store.list('hf:family'))} books stored, {target} expected")
+            result[target] = median_save(store, "hf:family", mine.id, saves)
         store.close()
     return result
 
@@ -143,6 +174,7 @@ def main() -> None:
     parser.add_argument("--saves", type=int, default=200)
     parser.add_argument("--trials", type=int, default=30)
     parser.add_argument("--sessions", type=int, default=500)
+    parser.add_argument("--book-saves", type=int, default=30, help="saves timed at each library size")
     args = parser.parse_args()
     raw_s, safe_s = time_saves(args.saves)
     print(f"saves: stock {raw_s / args.saves * 1000:.2f} ms, safe {safe_s / args.saves * 1000:.2f} ms, "
@@ -150,6 +182,9 @@ def main() -> None:
     latency = owner_save_latency([1, 100, 1000], saves=40)
     print("one owner's 24-page save: " + ", ".join(f"{n} others {w * 1000:.2f} ms ({c * 1000:.2f} ms CPU)"
                                                  for n, (w, c) in latency.items()))
+    growth = books_save_latency([1, 10, 100], saves=args.book_saves)
+    print("one owner's save as their library grows: " + ", ".join(
+        f"{n} books {w * 1000:.2f} ms ({c * 1000:.2f} ms CPU)" for n, (w, c) in growth.items()))
     baseline, end, left = visitor_sessions(args.sessions)
     print(f"{args.sessions} visitor sessions: RSS {baseline:.1f} MB after 50, {end:.1f} MB at the end; "
           f"{left} owner folders left")
@@ -159,8 +194,14 @@ def main() -> None:
     for n in (100, 1000):
         print(f"owners_{n}: {latency[n][0] / latency[1][0]:.2f}")
         print(f"owners_{n}_cpu: {latency[n][1] / latency[1][1]:.2f}")
+    for n in (1, 10, 100):
+        print(f"store_save_ms_books_{n}: {growth[n][0] * 1000:.2f}")
+    print(f"store_save_books_100_vs_1: {growth[100][0] / growth[1][0]:.2f}")
+    print(f"store_save_books_100_vs_1_cpu: {growth[100][1] / growth[1][1]:.2f}")
     print(f"rss_growth_mb: {end - baseline:.1f}")
     print(f"kill9_survival: {survived / args.trials:.3f}")
+    if survived != args.trials:  # a lost library is a failure, not a figure
+        sys.exit(f"bench_store: {args.trials - survived} kill -9 trial(s) left an unreadable library")
 
 
 if __name__ == "__main__":
