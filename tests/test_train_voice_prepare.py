@@ -193,3 +193,13 @@ def test_features_are_cached_per_family_read_again_and_deleted_with_the_voice_or
     assert cache_b.exists() and services.store.delete_owner("anon:b")
     assert not cache_b.exists()
     services.close()
+
+
+def test_a_training_request_carries_the_chosen_pitch_method(tmp_path):
+    from studio.train_voice.plan import PRESETS, build_request
+    wav = tmp_path / "talk.wav"
+    wav.write_bytes(audiolib.wav_bytes(speechy(8.0), audiolib.WORK_SR))
+    found = survey([("talk.wav", wav)], 40000, min_speech_s=5)
+    settings = Settings(data_dir=tmp_path / "data")
+    assert build_request(settings, PRESETS["quick"], found, f0_method="harvest").f0_method == "harvest"
+    assert build_request(settings, PRESETS["quick"], found).f0_method == "pm"
