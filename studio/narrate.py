@@ -25,8 +25,8 @@ from studio.narrate_gpu import speak_and_convert
 CONVERTERS = ("voice_match", "rvc", "none")
 MAX_TAKES = 8
 # Praat autocorrelation (fast), WORLD harvest (steadier, slower), CREPE (optional torchcrepe),
-# RMVPE (robust, needs rmvpe.pt via GIEOK_RMVPE_MODEL)
-F0_METHODS = ("pm", "harvest", "crepe", "rmvpe")
+# RMVPE (robust, needs rmvpe.pt via GIEOK_RMVPE_MODEL), FCPE (optional torchfcpe, weights inside it)
+F0_METHODS = ("pm", "harvest", "crepe", "rmvpe", "fcpe")
 PROFILE_CLIPS = 40  # about 5 minutes of clips is plenty to measure a voice
 KNOBS = {  # name -> (default, low, high)
     "transpose": (0.0, -24.0, 24.0), "index_rate": (0.5, 0.0, 1.0), "protect": (0.33, 0.0, 0.5),
@@ -148,6 +148,10 @@ def set_pipeline(services, owner: str, book_id: str, voice_id: str, speaker: str
             if value == "rmvpe" and rmvpe_missing_reason(services.settings.rmvpe_model):
                 raise NarrationError("voice.f0_method_unavailable", method="rmvpe",
                                      reason=rmvpe_missing_reason(services.settings.rmvpe_model))
+            if value == "fcpe":
+                from studio.backends.rvc.fcpe import fcpe_missing_reason
+                if reason := fcpe_missing_reason():
+                    raise NarrationError("voice.f0_method_unavailable", method="fcpe", reason=reason)
             clean[key] = value
         elif key in KNOBS and value is not None:
             default, low, high = KNOBS[key]

@@ -11,7 +11,7 @@ import time
 
 import gradio as gr
 
-from studio import lifecycle, messages, zerogpu
+from studio import lifecycle, messages, narrate, zerogpu
 from studio.audio import read_wav
 from studio.backends.base import Cancelled
 from studio.export.exports import fresh_export_dir
@@ -46,6 +46,10 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         with gr.Row():
             pre_g = gr.Textbox(label=t("voice_train_ui.pretrained_g"), max_length=300, placeholder="owner/repo/f0G40k.pth")
             pre_d = gr.Textbox(label=t("voice_train_ui.pretrained_d"), max_length=300, placeholder="owner/repo/f0D40k.pth")
+        pitch_radio = gr.Radio([(t(f"voice_train_ui.f0_{m}"), m) for m in narrate.F0_METHODS],
+                               value=narrate.default_f0_method(services.settings.rmvpe_model),
+                               label=t("voice_train_ui.f0"), info=t("voice_train_ui.f0_info"))
+        pitch_md = gr.Markdown(elem_classes=["gieok-hint"])
     with gr.Row():
         estimate_btn = gr.Button(t("voice_train_ui.estimate"))
         start_btn = gr.Button(t("voice_train_ui.start"), variant="primary")
@@ -64,13 +68,13 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         export_file = gr.File(label=t("voice_train_ui.export_file"), interactive=False)
         export_consent = gr.Markdown()
 
-    view_outputs = [consent_md, survey_md, preset_radio, status_md, warn_md, plot, resume_btn, *slots]
+    view_outputs = [consent_md, survey_md, preset_radio, status_md, warn_md, plot, resume_btn, *slots, pitch_md]
     run_outputs = [status_md, warn_md, plot, resume_btn, *slots]
 
     def view(lang, owner, book_id, voice_id, preset_key=plan.DEFAULT_PRESET):
         if not (owner and book_id and voice_id):
             return (_say("voice_train_ui.choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
-                    *[gr.update(visible=False) for _ in slots])
+                    *[gr.update(visible=False) for _ in slots], gr.update())
         owner = require_owner(owner)  # the state is checked against this call's own visitor
         voice = services.store.get(owner, book_id).voice(voice_id)
         found = _survey_text(services, owner, book_id, voice_id, preset_key, lang) if voice.recordings \
@@ -80,7 +84,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         presets = gr.update(choices=_preset_choices(lang))
         return (_consent_text(voice, lang), found, presets, _status_text(run, lang, st["resumable"]),
                 _warning(run, lang), _frame(run), gr.update(visible=st["resumable"]),
-                *_slot_updates(st["samples"], lang))
+                *_slot_updates(st["samples"], lang), _pitch_text(services, lang))
 
     @user_errors
     def refresh(owner, book_id, voice_id, preset_key):
@@ -93,12 +97,12 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         return _survey_text(services, owner, book_id, voice_id, preset_key, visitor_language(), strict=True)
 
     @user_errors
-    def estimate(owner, book_id, voice_id, preset_key, g, d):
+    def estimate(owner, book_id, voice_id, preset_key, g, d, f0_method="pm"):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
-        est = plan.estimate(services, owner, book_id, voice_id, plan.preset(preset_key), g, d)
+        est = plan.estimate(services, owner, book_id, voice_id, plan.preset(preset_key), g, d, f0_method=f0_method)
         return _estimate_text(est, visitor_language())
 
-    def run(owner, book_id, voice_id, preset_key, g, d, fresh):
+    def run(owner, book_id, voice_id, preset_key, g, d, f0_method, fresh):
         lang = visitor_language()
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         token = jobs.start(owner, "train_voice")
@@ -106,7 +110,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         try:
             window = session.steps_per_turn(gpu_window.clock) if gpu_window else None
             events = session.train(services, owner, book_id, voice_id, preset_key, token, fresh, (g, d), window,
-                                   gpu_window)
+                                   gpu_window, f0_method=f0_method or "pm")
             for event in events:
                 if event.payload.get("event") == "step" and time.monotonic() - last_yield < YIELD_EVERY_S:
                     continue
@@ -130,17 +134,17 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     starting_over: set = set()  # (owner, voice) whose stopped training a second Start may discard
 
     @user_errors
-    def start(owner, book_id, voice_id, preset_key, g, d):
+    def start(owner, book_id, voice_id, preset_key, g, d, f0_method="pm"):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         if session.status(services, owner, voice_id)["resumable"] and (owner, voice_id) not in starting_over:
             starting_over.add((owner, voice_id))  # hours of training are not thrown away by one click
             refuse("voice_train_ui.start_over_confirm")
         starting_over.discard((owner, voice_id))
-        yield from run(owner, book_id, voice_id, preset_key, g, d, True)
+        yield from run(owner, book_id, voice_id, preset_key, g, d, f0_method, True)
 
     @user_errors
-    def resume(owner, book_id, voice_id, preset_key, g, d):
-        yield from run(owner, book_id, voice_id, preset_key, g, d, False)
+    def resume(owner, book_id, voice_id, preset_key, g, d, f0_method="pm"):
+        yield from run(owner, book_id, voice_id, preset_key, g, d, f0_method, False)  # the saved run's method
 
     @user_errors
     def cancel(owner):
@@ -155,7 +159,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
         return str(path), _consent_text(voice, visitor_language(), full=True)
 
     ids = [ctx.owner, ctx.book_id, voice_dd]
-    form = [*ids, preset_radio, pre_g, pre_d]
+    form = [*ids, preset_radio, pre_g, pre_d, pitch_radio]
     tab.select(refresh, [*ids, preset_radio], view_outputs, api_name="voice_train_refresh")
     voice_dd.change(refresh, [*ids, preset_radio], view_outputs, api_visibility="private")
     survey_btn.click(check, [*ids, preset_radio], survey_md, api_name="voice_train_survey")
@@ -207,10 +211,19 @@ def _survey_text(services, owner, book_id, voice_id, preset_key, lang, strict=Fa
         lines.append(_say("voice_train_ui.survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
     lines.append(_say(("voice_train_ui.survey_enough" if s["enough"] else "voice_train_ui.survey_not_enough"), lang))
     lines += [WARN + _say(k, lang, **v) for k, v in found.warnings]
+    lines += [_say("voice_train_ui.music_clip", lang, name=flag.source, reasons=", ".join(_say(r, lang) for r in flag.reasons))
+              for flag in found.music]  # which recordings, and what sounded like music in each
     epochs = " · ".join(f"{label}: {plan.epochs_for(plan.PRESETS[k], found.speech_s / 60)}"
                         for label, k in _preset_choices(lang))
     lines.append(_say("voice_train_ui.survey_epochs", lang, presets=epochs))
     return "\n\n".join(lines)
+
+
+def _pitch_text(services, lang: str) -> str:
+    """Why a pitch method is not offered here (FCPE counts only when it really imports)."""
+    missing = [(m, reason) for m, reason in plan.pitch_methods(services.settings).items() if reason]
+    return "\n\n".join(_say("voice_train_ui.f0_missing", lang, method=_say(f"voice_train_ui.f0_{m}", lang),
+                             reason=reason) for m, reason in missing)
 
 
 def _estimate_text(est: plan.Estimate, lang: str) -> str:

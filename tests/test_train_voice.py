@@ -198,7 +198,7 @@ def test_bad_data_is_refused_and_nothing_is_written(kit, tmp_path, case, key):
         list(train_voice(services, "owner-a", book_id, voice_id, TrainRequest(config=TINY_TRAIN_CONFIG)))
     assert info.value.key == key and str(info.value) != key  # an English message, not the bare key
     assert info.value.render("ko") != str(info.value)
-    assert not feature_cache_dir(services.settings).exists()
+    assert not feature_cache_dir(services.settings, "owner-a", voice_id).exists()
     assert not any((tmp_path / "data" / "owners").rglob("train_voice"))
     services.close()
 

@@ -4,7 +4,9 @@ Two phases, so that bad data is refused before anything is written:
 
 1. ``survey`` (cheap): read every recording, find speech, cut slices of at most ``SLICE_S``
    seconds at quiet points, reject slices that are silent, clipped or too short, and judge
-   whether the minutes of clean speech are enough (under 1 minute refused, under 10 warned).
+   whether the minutes of clean speech are enough (under 1 minute refused, under 10 warned);
+   warn (never refuse) when a recording sounds like music or the slices like several people
+   (``content_check``).
 2. ``extract``: per slice, pitch (pm/harvest weightless, rmvpe/crepe when configured) and
    HuBERT/ContentVec features, cached on disk under the hash of the slice's samples and the
    settings that shape them, so a restart or a second training run reads them back.
@@ -21,6 +23,7 @@ import numpy as np
 
 from studio import audio as audiolib
 from studio.train_voice import TrainingRefused
+from studio.train_voice.content_check import music_reasons, pitch_track, several_speakers
 
 TARGET_RATES = (32000, 40000, 48000)
 SLICE_S = 3.7  # the reference slicer's piece length: a few seconds with whole syllables
@@ -29,7 +32,6 @@ MIN_SPEECH_S = 60.0  # below this the voice cannot be learnt: refused
 GOOD_SPEECH_S = 600.0  # below this it can, roughly: warned ("aim for 10 minutes")
 ANALYSIS_SR = 16000  # HuBERT and pitch run at 16 kHz with 10 ms frames
 CACHE_FORMAT = 1  # bump when what is cached changes meaning
-SPEAKER_SPREAD_SEMITONES = 12.0  # slice median pitches spread wider than an octave: several people?
 
 
 @dataclass
@@ -37,6 +39,7 @@ class Slice:
     source: str  # the recording's name, for the report
     start_s: float
     samples: np.ndarray  # at the survey's work rate (the recordings' rate)
+    pitch_hz: float = 0.0  # median voiced pitch (Praat, in the survey), 0 when none
 
     @property
     def duration_s(self) -> float:
@@ -52,6 +55,12 @@ class Rejection:
 
 
 @dataclass
+class MusicFlag:
+    source: str  # the recording's name
+    reasons: list[str]  # message keys: train_voice.music_held_notes / music_beat
+
+
+@dataclass
 class Survey:
     target_sr: int
     slices: list[Slice]
@@ -59,6 +68,7 @@ class Survey:
     recordings: int
     given_s: float  # everything the family gave
     warnings: list[tuple[str, dict]] = field(default_factory=list)
+    music: list[MusicFlag] = field(default_factory=list)
 
     @property
     def speech_s(self) -> float:
@@ -74,7 +84,8 @@ class Survey:
             reasons[r.key] = reasons.get(r.key, 0) + 1
         return {"recordings": self.recordings, "given_minutes": round(self.given_s / 60, 2),
                 "speech_minutes": round(self.speech_s / 60, 2), "slices": len(self.slices),
-                "rejected": reasons, "enough": self.enough, "warnings": [k for k, _ in self.warnings]}
+                "rejected": reasons, "enough": self.enough, "warnings": [k for k, _ in self.warnings],
+                "music": {m.source: list(m.reasons) for m in self.music}}
 
 
 @dataclass
@@ -96,15 +107,19 @@ def survey(recordings: list[tuple[str, str | Path]], target_sr: int = 40000,
         raise TrainingRefused("train_voice.no_recordings")
     slices: list[Slice] = []
     rejected: list[Rejection] = []
+    music: list[MusicFlag] = []
     given = 0.0
     for name, path in recordings:
         check = audiolib.check_audio_file(path, name)
         samples = audiolib.decode(path, check, name, target_sr=audiolib.WORK_SR)
         given += len(samples) / audiolib.WORK_SR
         kept, lost = slice_recording(samples, audiolib.WORK_SR, name)
+        if kept:
+            if reasons := _listen(samples, kept):
+                music.append(MusicFlag(name, reasons))
         slices += kept
         rejected += lost
-    result = Survey(target_sr, slices, rejected, len(recordings), given)
+    result = Survey(target_sr, slices, rejected, len(recordings), given, music=music)
     if not slices:
         if all(r.key == "train_voice.reject_silence" for r in rejected):
             raise TrainingRefused("train_voice.only_silence")
@@ -115,7 +130,27 @@ def survey(recordings: list[tuple[str, str | Path]], target_sr: int = 40000,
     if not result.enough:
         result.warnings.append(("train_voice.warn_little_speech",
                                 {"minutes": round(result.speech_s / 60, 1)}))
+    if music:
+        result.warnings.append(("train_voice.warn_music", {"count": len(music)}))
+    if several_speakers([s.pitch_hz for s in slices]):
+        result.warnings.append(SEVERAL_SPEAKERS)
     return result
+
+
+SEVERAL_SPEAKERS = ("train_voice.warn_several_speakers", {})
+
+
+def _listen(samples: np.ndarray, kept: list[Slice]) -> list[str]:
+    """Music signs in one recording; also notes each kept slice's median pitch (for the
+    several-speakers check), from one Praat pitch track of the whole recording."""
+    x16 = audiolib.resample(samples, audiolib.WORK_SR, ANALYSIS_SR)
+    f0 = pitch_track(x16)
+    for piece in kept:
+        a = int(piece.start_s * ANALYSIS_SR / 160)
+        voiced = f0[a:a + int(piece.duration_s * ANALYSIS_SR / 160)]
+        voiced = voiced[voiced > 0]
+        piece.pitch_hz = float(np.median(voiced)) if voiced.size else 0.0
+    return music_reasons(x16, f0)
 
 
 def slice_recording(samples: np.ndarray, sr: int, name: str) -> tuple[list[Slice], list[Rejection]]:
@@ -188,7 +223,7 @@ def slice_key(item: Slice, target_sr: int, f0_method: str, version: str, feature
 def check_disk(cache_dir: Path, seconds: float, dim: int) -> None:
     """Refuse before writing when the features would not fit (with room to spare)."""
     need = int(seconds * (50 * dim * 4 + 100 * 12) * 2) + (64 << 20)
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     free = shutil.disk_usage(cache_dir).free
     if free < need:
         raise TrainingRefused("train_voice.disk_full", needed_mb=need >> 20, free_mb=free >> 20)
@@ -231,10 +266,8 @@ def extract(found: Survey, cache_dir: str | Path, features, features_id: str, ve
             medians.append(float(np.median(voiced)))
         items.append(TrainItem(wav, cached["phone"], coarse_pitch(pitchf.astype(np.float64)),
                                pitchf, key))
-    if len(medians) >= 4:
-        lo, hi = np.percentile(medians, [10, 90])
-        if 12 * np.log2(hi / lo) > SPEAKER_SPREAD_SEMITONES:
-            found.warnings.append(("train_voice.warn_several_speakers", {}))
+    if SEVERAL_SPEAKERS not in found.warnings and several_speakers(medians):  # the chosen method's pitch
+        found.warnings.append(SEVERAL_SPEAKERS)
     return items, stats
 
 
@@ -253,7 +286,7 @@ def _read_cache(path: Path) -> dict | None:
 
 
 def _write_cache(path: Path, arrays: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)  # a family's voice: owner-only
     tmp = path.with_suffix(".tmp.npz")
     np.savez(tmp, **arrays)
     tmp.replace(path)

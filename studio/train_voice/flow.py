@@ -41,8 +41,11 @@ def voice_dir(settings, owner: str, voice_id: str) -> Path:
     return owner_folder(settings.data_dir, owner) / "train_voice" / voice_id
 
 
-def feature_cache_dir(settings) -> Path:
-    return Path(settings.data_dir) / "cache" / "voice_features"
+def feature_cache_dir(settings, owner: str, voice_id: str) -> Path:
+    """The voice's prepared slices (pitch and HuBERT features, by content): inside her training
+    folder, so they go when the voice or the family is forgotten, and no other visitor of a
+    shared studio ever reads them. A second training of the same voice reads them back."""
+    return voice_dir(settings, owner, voice_id) / "features"
 
 
 def train_voice(services, owner: str, book_id: str, voice_id: str, request: TrainRequest,
@@ -58,7 +61,7 @@ def train_voice(services, owner: str, book_id: str, voice_id: str, request: Trai
                                                   "warnings": list(found.warnings)})
     settings = services.settings
     features = RvcConverter(settings).features()  # the studio's one HuBERT source check and loader
-    items, stats = extract(found, feature_cache_dir(settings), features, extractor_identity(settings.hubert_model),
+    items, stats = extract(found, feature_cache_dir(settings, owner, voice_id), features, extractor_identity(settings.hubert_model),
                            request.options.version, request.f0_method, settings.rmvpe_model, cancel)
     yield Progress(0, 1, "train_voice.features_ready", {"event": "features", **stats,
                                                         "warnings": list(found.warnings)})

@@ -103,8 +103,42 @@ def resolve_pretrained(source: str, settings) -> str:
         raise TrainingRefused("voice_train_ui.pretrained_not_found", source=source[:200]) from None
 
 
-def build_request(settings, p: Preset, found: Survey, pretrained_g: str = "", pretrained_d: str = ""):
-    """The training request for a preset and the measured minutes of speech."""
+def pitch_method_reason(method: str, settings) -> str | None:
+    """Why this pitch method cannot prepare the recordings here, or None. FCPE counts as there
+    only when torchfcpe really imports (with the studio's resampler in place of torchaudio's)."""
+    from studio.backends.rvc.pipeline import crepe_missing_reason
+    from studio.backends.rvc.rmvpe import rmvpe_missing_reason
+
+    if method == "crepe":
+        return crepe_missing_reason()
+    if method == "rmvpe":
+        return rmvpe_missing_reason(settings.rmvpe_model)
+    if method == "fcpe":
+        from studio.backends.rvc.fcpe import fcpe_missing_reason
+        return fcpe_missing_reason()
+    return None  # pm and harvest are weightless and always installed
+
+
+def pitch_methods(settings) -> dict[str, str | None]:
+    """Every pitch method the studio knows, with why it is missing (None: usable)."""
+    from studio.narrate import F0_METHODS
+
+    return {method: pitch_method_reason(method, settings) for method in F0_METHODS}
+
+
+def check_pitch_method(method: str, settings) -> str:
+    from studio.narrate import F0_METHODS
+
+    if method not in F0_METHODS:
+        raise TrainingRefused("train_voice.unknown_f0_method", name=str(method)[:40], methods=", ".join(F0_METHODS))
+    if reason := pitch_method_reason(method, settings):
+        raise TrainingRefused("train_voice.f0_unavailable", method=method, reason=reason)
+    return method
+
+
+def build_request(settings, p: Preset, found: Survey, pretrained_g: str = "", pretrained_d: str = "",
+                  f0_method: str = "pm"):
+    """The training request for a preset, the measured minutes of speech and a pitch method."""
     from studio.train_voice.flow import TrainRequest
     from studio.train_voice.trainer import TrainOptions
 
@@ -117,7 +151,7 @@ def build_request(settings, p: Preset, found: Survey, pretrained_g: str = "", pr
                            sample_every=sample_every_for(p, epochs), d_shrink=p.d_shrink, device=device,
                            precision=precision, pretrained_g=resolve_pretrained(pretrained_g, settings),
                            pretrained_d=resolve_pretrained(pretrained_d, settings))
-    return TrainRequest(sample_rate=p.sample_rate, options=options,
+    return TrainRequest(sample_rate=p.sample_rate, f0_method=check_pitch_method(f0_method, settings), options=options,
                         config=list(p.config) if p.config else None, min_speech_s=p.min_speech_s)
 
 
@@ -146,9 +180,9 @@ class Estimate:
 
 
 def estimate(services, owner: str, book_id: str, voice_id: str, p: Preset, pretrained_g: str = "",
-             pretrained_d: str = "", cancel=None) -> Estimate:
+             pretrained_d: str = "", cancel=None, f0_method: str = "pm") -> Estimate:
     """Run ``TIMED_STEPS`` real steps of the chosen config on a few slices and extrapolate.
-    Features of those slices land in the shared cache, so the training reuses them."""
+    Features of those slices land in the voice's feature cache, so the training reuses them."""
     from studio.backends.rvc import RvcConverter
     from studio.train_voice.dataset import extract, extractor_identity
     from studio.train_voice.flow import V2_CONFIGS, feature_cache_dir
@@ -157,13 +191,13 @@ def estimate(services, owner: str, book_id: str, voice_id: str, p: Preset, pretr
     voice = services.store.get(owner, book_id).voice(voice_id)
     require_consent(voice)
     found = survey_voice(services, owner, book_id, voice_id, p)
-    request = build_request(services.settings, p, found, pretrained_g, pretrained_d)
+    request = build_request(services.settings, p, found, pretrained_g, pretrained_d, f0_method)
     opts = request.options
     few = replace(found, slices=found.slices[:3 * opts.batch_size + 1], warnings=[])
     settings = services.settings
     features = RvcConverter(settings).features()
     started = time.perf_counter()
-    items, stats = extract(few, feature_cache_dir(settings), features, extractor_identity(settings.hubert_model),
+    items, stats = extract(few, feature_cache_dir(settings, owner, voice_id), features, extractor_identity(settings.hubert_model),
                            opts.version, request.f0_method, settings.rmvpe_model, cancel)
     per_slice = (time.perf_counter() - started) / max(1, stats["computed"]) if stats["computed"] else 0.0
     config = list(request.config or V2_CONFIGS[request.sample_rate])

@@ -122,7 +122,7 @@ def _write_wav(path: Path, samples_: np.ndarray, rate: int) -> Path:
 
 def train(services, owner: str, book_id: str, voice_id: str, preset_key: str | None, cancel: CancelToken,
           fresh: bool = True, pretrained: tuple[str, str] = ("", ""), window_steps: int | None = None,
-          window_fn: Callable | None = None) -> Iterator[Progress]:
+          window_fn: Callable | None = None, f0_method: str = "pm") -> Iterator[Progress]:
     """Start (``fresh``) or continue this voice's training; yields the flow's events and keeps
     ``run.json`` current. With ``window_steps`` the trainer runs in windows of that many steps
     (each fits one shared-GPU turn; the checkpoint carries everything across windows). A
@@ -137,7 +137,7 @@ def train(services, owner: str, book_id: str, voice_id: str, preset_key: str | N
     if fresh:
         p = preset(preset_key or "")
         found = survey_voice(services, owner, book_id, voice_id, p)  # refusals before anything is removed
-        request = build_request(services.settings, p, found, *pretrained)
+        request = build_request(services.settings, p, found, *pretrained, f0_method=f0_method)
         for name in ("checkpoint.pt", RUN_FILE):
             (folder / name).unlink(missing_ok=True)
         shutil.rmtree(folder / "samples", ignore_errors=True)

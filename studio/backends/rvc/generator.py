@@ -54,7 +54,11 @@ class SineSource(nn.Module):
         f0 = F.interpolate(f0, scale_factor=upsample, mode="nearest").transpose(1, 2)  # [b, n, 1]
         orders = torch.arange(1, self.harmonics + 2, device=f0.device, dtype=f0.dtype)
         increments = (f0 * orders / self.sample_rate) % 1.0
-        phase = torch.cumsum(increments.double(), dim=1) % 1.0
+        # the reference's random start phase for each overtone (none for the fundamental), drawn
+        # like it is: the same draw keeps the noise below equal to the reference's for one seed
+        start = torch.rand(f0.shape[0], self.harmonics + 1, device=f0.device)
+        start[:, 0] = 0
+        phase = (torch.cumsum(increments.double(), dim=1) + start[:, None, :].double()) % 1.0
         sines = torch.sin(2 * math.pi * phase).to(f0.dtype) * self.amplitude
         voiced = (f0 > 0).to(f0.dtype)
         noise_amp = voiced * self.noise_std + (1 - voiced) * self.amplitude / 3

@@ -2,7 +2,7 @@
 
 Steps, all at 16 kHz analysis with 10 ms frames: high-pass, features (20 ms) doubled in time,
 optional blend with the nearest training features from the ``.index`` (``index_rate``), pitch by
-Praat (``pm``), WORLD (``harvest``, median-filtered), CREPE or RMVPE (``rmvpe.py``), transpose, ``protect`` keeping
+Praat (``pm``), WORLD (``harvest``, median-filtered), CREPE, RMVPE (``rmvpe.py``) or FCPE (``fcpe.py``), transpose, ``protect`` keeping
 unvoiced consonants closer to the source, then the synthesizer and an RMS envelope mix.
 """
 from __future__ import annotations
@@ -64,8 +64,11 @@ def extract_f0(x16: np.ndarray, frames: int, method: str = "pm", filter_radius: 
     elif method == "rmvpe":
         from studio.backends.rvc.rmvpe import rmvpe_f0
         f0 = rmvpe_f0(x16, rmvpe_model, device=device)  # frame i centred on sample i * HOP, like pm and harvest
+    elif method == "fcpe":
+        from studio.backends.rvc.fcpe import fcpe_f0
+        f0 = fcpe_f0(x16, frames, device)  # the same 10 ms frames, centred alike
     else:
-        raise ValueError(f"Unknown pitch method {method!r} (pm, harvest, crepe or rmvpe).")
+        raise ValueError(f"Unknown pitch method {method!r} (pm, harvest, crepe, rmvpe or fcpe).")
     f0 = np.asarray(f0, dtype=np.float64)[:frames]
     return np.pad(f0, (0, frames - len(f0)))
 
