@@ -67,6 +67,7 @@ class Settings:
     ip_adapter: str = ""  # IP-Adapter .safetensors (plain / plus-face, SD 1.5 or SDXL) for reference photos
     ip_adapter_image_encoder: str = ""  # the CLIP vision encoder folder that adapter was trained with
     device: str = "auto"  # auto | cpu | cuda | mps
+    page_batch: int = 0  # pages one whole-book call denoises together; 0: what the GPU's memory allows
     # Speech
     vits_model_ko: str = ""  # e.g. facebook/mms-tts-kor or a local folder
     vits_model_en: str = ""
