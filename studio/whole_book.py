@@ -97,16 +97,17 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
         done += skipped
         if not batch:
             continue
-        numbers = [book.pages.index(page) + 1 for page, _ in batch]
-
-        def work(emit, book=book, batch=batch, numbers=numbers, done=done):
-            return _render_batch(services, owner, book, batch, backend, cancel,
-                                 _progress(emit, batch, numbers, done, total))
-
         try:
             with contextlib.ExitStack() as allowances:  # pictures per hour, per visitor (public Spaces)
-                for _ in batch:
-                    allowances.enter_context(_allowance(services, owner))
+                granted = _allow(allowances, services, owner, len(batch))
+                waiting[:0] = [page.id for page, _ in batch[granted:]]  # over the hour's limit: next time
+                batch = batch[:granted]
+                numbers = [book.pages.index(page) + 1 for page, _ in batch]
+
+                def work(emit, book=book, batch=batch, numbers=numbers, done=done):
+                    return _render_batch(services, owner, book, batch, backend, cancel,
+                                         _progress(emit, batch, numbers, done, total))
+
                 variants = yield from _streamed(work)
         except GeneratorExit:  # the visitor left: stop the running call after its current step
             cancel.cancel()
@@ -116,6 +117,21 @@ def illustrate_book(services, owner: str, book_id: str, backend=None,
         for (page, _spec), number, variant in zip(batch, numbers, variants):
             done += 1
             yield Progress(done, total, f"Page {number} done", {"page_id": page.id, "variant": variant})
+
+
+def _allow(allowances: contextlib.ExitStack, services, owner: str, wanted: int) -> int:
+    """Take up to ``wanted`` of the visitor's pictures-per-hour allowance; how many were given.
+    None left refuses (the limit's own message); some left makes a smaller call."""
+    from studio.jobs import LimitReached
+
+    for given in range(wanted):
+        try:
+            allowances.enter_context(_allowance(services, owner))
+        except LimitReached:
+            if given == 0:
+                raise
+            return given
+    return wanted
 
 
 def _progress(emit, batch, numbers: list[int], done: int, total: int):

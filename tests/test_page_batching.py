@@ -13,7 +13,7 @@ from studio.book import ImageSpec, Page
 from studio.config import Settings
 from studio.services import build_services
 from studio.whole_book import batch_key, next_batch
-from tiny_sd import pixels, tiny_models  # noqa: F401  (session fixture)
+from tiny_sd import pixels, tiny_models  # noqa: F401,F811  (session fixture)
 
 PROMPTS = ["a grandmother in the garden", "a red book under the tree", "a cat in the sky",
            " ".join(["the girl and the cat read a red book"] * 12)]  # over 77 tokens: longer embeddings
@@ -148,3 +148,17 @@ def test_next_batch_takes_matching_pages_up_to_the_limit():
     pages[1].locked = True
     batch, gone = next_batch(book, waiting, Batching())
     assert [page.text for page, _ in batch] == ["3"] and gone == 1 and waiting == []
+
+
+def test_a_call_never_takes_more_pages_than_the_hourly_allowance_left(sd, monkeypatch):
+    from studio.jobs import LimitReached, VisitorLimits
+
+    services, book = sd
+    services.limits = VisitorLimits(pages_per_hour=2)  # a visitor on a public Space
+    calls = _record_calls(monkeypatch, services.backends.active("illustrator"))
+    done = []
+    with pytest.raises(LimitReached):
+        for event in illustrate.illustrate_book(services, "local", book.id):
+            done += [event] if "variant" in event.payload else []
+    assert calls == [[20, 21]] and [e.message for e in done] == ["Page 1 done", "Page 2 done"]
+    assert [bool(p.variants) for p in services.store.get("local", book.id).pages] == [True, True, False, False, False]
