@@ -4,7 +4,7 @@ a pipeline call denoised together.
 Pages share a call when their final specs agree on everything one call shares (``batch_key``:
 size, steps, guidance, scheduler, img2img strength, ControlNet kind and settings, LoRAs) and the
 illustrator can batch pages (``illustrate_pages``), up to its ``page_batch_size`` (a setting, or
-what the GPU's memory allows; one page per call on the CPU, where batching gains nothing). Each
+what the GPU's memory allows; one page per call on the CPU, see ``torch_device.pages_per_call``). Each
 page keeps its own prompt, control map, photo and seed, so it comes out as it would alone.
 
 Saving: the pictures of a call are stored as soon as that call ends, before anything is

@@ -109,7 +109,7 @@ def test_one_page_per_call_on_the_cpu_unless_set(tiny_models, tmp_path, monkeypa
     services = build_services(Settings(data_dir=tmp_path / "data", sd_model=str(tiny_models.sd)))
     try:
         ill = services.backends.active("illustrator")
-        assert ill.page_batch_size(ImageSpec(width=64, height=64)) == 1  # CPU: batching gains nothing
+        assert ill.page_batch_size(ImageSpec(width=64, height=64)) == 1  # the CPU default: a page saved as soon as it is made
         services.settings.page_batch = 3
         assert ill.page_batch_size(ImageSpec(width=64, height=64)) == 3
     finally:
