@@ -162,6 +162,9 @@ def main() -> None:
         raise SystemExit(f"GIEOK_DATA_DIR ({settings.data_dir}) must be outside the app folder and Gradio's cache.")
     services = build_services(settings)
     log.info("Gieok Studio data: %s", settings.data_dir)
+    from studio.model_warmup import ModelWarmup  # hub models fetched now, not in the first page's GPU turn
+
+    services.warmup = ModelWarmup(settings).start()
     demo = build_app(services)
     if settings.mode == "kiosk":  # "leave kiosk mode" stops the server; its supervisor starts the studio
         services.kiosk.on_leave = lambda: threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGTERM)).start()

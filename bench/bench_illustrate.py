@@ -8,6 +8,9 @@ Prints, measured in this one run:
   * switching the style LoRA (set_adapters) vs reloading the pipeline     (target <= 0.1x)
   * 4 variants of a page in one batched pipeline call vs 4 calls one by one (same seeds; on a
     GPU batching fills the device, on 2 CPU cores it mostly saves the per-call overhead)
+  * a 4-page whole-book job with its pages in one call (GIEOK_PAGE_BATCH=4) vs one page per call
+    (=1), each run on a fresh copy of the same book; this ratio decides the CPU default (one
+    page per call) and, run on a GPU, shows what batching gains there
 """
 from __future__ import annotations
 
@@ -108,6 +111,23 @@ def main() -> None:
             illustrate.generate_variants(services, "local", book.id, page.id, one, count=1)
 
     batched_s, sequential_s = timed_pair(batched, sequential, rounds=3)
+
+    pages = 4
+    whole = services.store.create("local", "Whole book", page_count=pages)
+    services.store.update("local", whole.id, lambda b: setattr(b, "pages", [
+        Page(text=f"p{i}", illustration_prompt=f"a grandmother in the garden, page {i}",
+             image=ImageSpec.from_dict({**many.to_dict(), "seed": 30 + i})) for i in range(pages)]))
+
+    def whole_book(batch):
+        def run():
+            services.settings.page_batch = batch
+            copy = services.store.duplicate("local", whole.id)
+            for _ in illustrate.illustrate_book(services, "local", copy.id):
+                pass
+            services.store.delete("local", copy.id)
+        return run
+
+    pages_batched_s, pages_sequential_s = timed_pair(whole_book(pages), whole_book(1), rounds=2)
     print(f"tiny SD {SIZE}x{SIZE}, {STEPS} steps, best of {ROUNDS} interleaved runs")
     print(f"page through studio {studio_s * 1000:8.1f} ms | raw diffusers {raw_s * 1000:8.1f} ms | "
           f"ratio {studio_s / raw_s:.3f}x (target <= 1.05x)")
@@ -115,9 +135,12 @@ def main() -> None:
           f"ratio {switch_s / reload_s:.3f}x (target <= 0.1x)")
     print(f"{variants} variants batched {batched_s * 1000:7.1f} ms | one by one {sequential_s * 1000:7.1f} ms | "
           f"ratio {batched_s / sequential_s:.3f}x")
+    print(f"{pages}-page book batched {pages_batched_s * 1000:7.1f} ms | one page a call {pages_sequential_s * 1000:7.1f} ms"
+          f" | ratio {pages_batched_s / pages_sequential_s:.3f}x")
     print(f"page_studio_vs_raw: {studio_s / raw_s:.3f}")
     print(f"lora_switch_vs_reload: {switch_s / reload_s:.3f}")
     print(f"variants_batched_vs_sequential: {batched_s / sequential_s:.3f}")
+    print(f"pages_batched_vs_sequential: {pages_batched_s / pages_sequential_s:.3f}")
     services.close()
 
 

@@ -71,6 +71,7 @@ class Settings:
     caption_model: str = ""  # BLIP captioner (id or folder) for training photos; empty: the caption template
     person_detector: str = ""  # DETR/YOLOS COCO detector (id or folder) for people in photos; empty: bundled ones
     device: str = "auto"  # auto | cpu | cuda | mps
+    page_batch: int = 0  # pages one whole-book call denoises together; 0: what the GPU's memory allows
     # Speech
     vits_model_ko: str = ""  # e.g. facebook/mms-tts-kor or a local folder
     vits_model_en: str = ""

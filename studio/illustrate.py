@@ -2,8 +2,8 @@
 
 Every generated image is stored as an ``ImageVariant`` whose ``params["spec"]`` is the exact
 ``ImageSpec`` that made it (final prompts, real seed), and whose PNG carries the same in an
-A1111 ``parameters`` chunk. Each finished page is saved at once with ``store.update``, so a
-cancelled or crashed whole-book job resumes where it stopped.
+A1111 ``parameters`` chunk. The whole-book job lives in ``studio.whole_book``: each finished
+page is saved at once with ``store.update``, so a cancelled or crashed job resumes where it stopped.
 
     for event in illustrate_book(services, owner, book_id, cancel=token):
         print(f"{event.fraction:.0%} {event.message}")
@@ -14,9 +14,7 @@ import contextlib
 import copy
 import functools
 import json
-import queue
 import secrets
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -354,44 +352,10 @@ def pages_to_illustrate(book: Book, backend_name: str = "sketch") -> list[Page]:
 
 def illustrate_book(services, owner: str, book_id: str, backend=None,
                     cancel: CancelToken | None = None) -> Iterator[Progress]:
-    """Illustrate every page that is not locked and has no chosen picture yet, one after another.
+    """The whole-book job: every page not locked and not done (``studio.whole_book``)."""
+    from studio.whole_book import illustrate_book as whole_book
 
-    Yields progress per denoising step and per page; ``payload["variant"]`` when a page is done.
-    Raises ``Cancelled`` after the current step when ``cancel`` is set (finished pages stay)."""
-    cancel = cancel or CancelToken()
-    backend = backend or services.backends.active("illustrator")
-    todo = [p.id for p in pages_to_illustrate(services.store.get(owner, book_id), backend.name)]
-    total = len(todo)
-    for done, page_id in enumerate(todo):
-        cancel.raise_if_cancelled()
-        book = services.store.get(owner, book_id)  # fresh: the family may edit other pages meanwhile
-        page = book.page(page_id)
-        if page not in pages_to_illustrate(book, backend.name):
-            continue
-        number = book.pages.index(page) + 1
-        seed = page.image.seed if page.image.seed_locked and page.image.seed >= 0 else secrets.randbelow(2**31)
-        spec = final_spec(book, page, page.image, seed, model_family(backend, page.image.style),
-                          own_styles(services, owner))
-
-        def work(emit, book=book, page=page, spec=spec, done=done, number=number):
-            def on_step(step, steps, _preview):
-                emit(Progress(done, total, f"Page {number}: step {step}/{steps}",
-                              {"page_id": page.id, "step_fraction": step / max(1, steps)}))
-
-            image, used = render(services, book, page, spec, backend, cancel, on_step)
-            return _store_variant(services, backend, image, used, owner)
-
-        try:
-            with _allowance(services, owner):
-                variant = yield from _streamed(work)
-        except GeneratorExit:  # the visitor left: stop the running page after its current step
-            cancel.cancel()
-            raise
-        _add_variant(services, owner, book_id, page_id, variant, choose=True)
-        yield Progress(done + 1, total, f"Page {number} done", {"page_id": page_id, "variant": variant})
-
-
-_FINISHED = object()
+    return whole_book(services, owner, book_id, backend, cancel)
 
 
 def _allowance(services, owner: str):
@@ -399,29 +363,17 @@ def _allowance(services, owner: str):
     return limits.page(owner) if limits is not None else contextlib.nullcontext()
 
 
-def _streamed(work: Callable[[Callable[[Progress], None]], Any]):
-    """Run ``work(emit)`` in a thread and yield what it emits as it happens; return its result."""
-    events: queue.Queue = queue.Queue()
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
+def illustrator_status(services) -> tuple[Any, str]:
+    """(active illustrator, a line saying which one and why), e.g. "Sketch illustrator — GIEOK_SD_MODEL is not set"."""
+    try:
+        active = services.backends.active("illustrator")
+    except BackendError as exc:
+        return services.backends.get("illustrator", "sketch"), f"Sketch illustrator — {exc}"
+    if active.name == "sketch":
         try:
-            outcome["value"] = work(events.put)
-        except BaseException as exc:  # re-raised in the caller's thread below
-            outcome["error"] = exc
-        finally:
-            events.put(_FINISHED)
-
-    thread = threading.Thread(target=run, name="gieok-illustrate", daemon=True)
-    thread.start()
-    while (item := events.get()) is not _FINISHED:
-        yield item
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
-
-
-def active_illustrator(services) -> Any:
-    """The illustrator pages are drawn with now (the offline one when no other is available)."""
-    return services.backends.active_or_none("illustrator") or services.backends.get("illustrator", "sketch")
+            reason = services.backends.get("illustrator", "diffusers").available().reason
+        except Exception as exc:  # a broken optional module: say so instead of failing the tab
+            reason = f"Stable Diffusion could not load: {exc}"
+        return active, f"Sketch illustrator — {reason} (pictures are storyboard sketches)"
+    family = model_family(active)
+    return active, f"{active.label} — {active.available().reason}" + (f" · {family.label}" if family else "")

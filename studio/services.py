@@ -21,6 +21,7 @@ class Services:
     backends: Backends
     limits: VisitorLimits = field(default_factory=VisitorLimits)  # per visitor on a shared server
     purger: Any = None  # the housekeeping thread started by the app (studio.visitors.PurgeTimer)
+    warmup: Any = None  # models downloaded at start (studio.model_warmup.ModelWarmup), started by the app
 
     def close(self) -> None:
         if self.purger is not None:

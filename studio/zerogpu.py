@@ -12,8 +12,9 @@ ControlNet, less with img2img strength) and *seconds-per-unit* starts from
 A call that cannot fit in the longest turn is refused with a message saying what to change.
 
 Long jobs run as windows that each fit one turn: the whole-book illustration calls the GPU once
-per page and saves each page at once, so a turn that ends (or a visitor who leaves) loses at most
-one page and the job resumes at the next page not done (``illustrate.pages_to_illustrate``).
+per page, or per batch of pages sharing a call (no more than one turn can finish), and saves
+each page as its call ends, so a turn that ends (or a visitor who leaves) loses at most one
+call's pages and the job resumes at the next page not done (``illustrate.pages_to_illustrate``).
 
 ZeroGPU runs the function in a *forked* worker and pickles its arguments and result: callbacks
 and cancel tokens cannot cross. ``GpuFunction`` therefore passes ``local=`` arguments (progress

@@ -28,6 +28,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     gr.Markdown(f"### {t('set.backends')}")
     table = gr.Dataframe(headers=["", "", "", ""], value=None, interactive=False, wrap=True,
                          column_widths=["25%", "40%", "12%", "23%"])
+    downloads = gr.Markdown()  # models fetched at start (studio.model_warmup)
     refresh = gr.Button(t("set.refresh"))
     with gr.Accordion(t("set.details"), open=False):
         details = gr.Markdown()
@@ -41,4 +42,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return gr.update(value=backend_rows(services), headers=headers), text
 
     gr.on([tab.select, refresh.click], show, None, [table, details], api_name="backend_status")
+
+    @user_errors
+    def show_downloads():
+        warmup = getattr(services, "warmup", None)
+        return "\n".join(f"- {line}" for line in warmup.messages(visitor_language())) if warmup else ""
+
+    gr.on([tab.select, refresh.click], show_downloads, None, downloads, api_name="model_downloads")
     settings_remote.build(ctx, tab)  # remote servers: configured, reachable, whose quota

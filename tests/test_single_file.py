@@ -2,11 +2,15 @@
 local config folder; the shipped config folders describe the real SD 1.5 / SDXL models."""
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
 from studio import illustrate
 from studio.backends.base import BackendError
+from studio.backends import clip_vocab
+from studio.backends.clip_vocab import complete_config_folder, write_tokenizer_files
 from studio.backends.sd_loading import MODEL_CONFIGS
 from studio.book import ImageSpec, Page
 from studio.config import Settings
@@ -16,10 +20,24 @@ from tiny_sd import build_pipeline, write_ldm_checkpoint
 
 @pytest.fixture(scope="module")
 def single_file(tmp_path_factory):
+    """A tiny pipeline that reads the real CLIP vocabulary, as one file and as a diffusers folder."""
     root = tmp_path_factory.mktemp("single_file")
-    pipe = build_pipeline(root / "parts")
+    write_tokenizer_files(root / "clip_tokenizer")
+    shutil.copyfile(MODEL_CONFIGS / "sd15" / "tokenizer" / "tokenizer_config.json",
+                    root / "clip_tokenizer" / "tokenizer_config.json")
+    pipe = build_pipeline(root / "parts", tokenizer_folder=root / "clip_tokenizer")
     pipe.save_pretrained(root / "config", safe_serialization=True)  # the folder a family would point at
     return write_ldm_checkpoint(pipe, root / "downloads" / "storybook-v1.safetensors"), root / "config"
+
+
+def _config_without_vocabulary(config, target):
+    """The family's own config folder with its tokenizer's vocabulary left out (only configs)."""
+    for path in config.rglob("*.json"):
+        (target / path.relative_to(config)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / path.relative_to(config))
+    for name in ("tokenizer.json", "vocab.json", "merges.txt"):
+        (target / "tokenizer" / name).unlink(missing_ok=True)
+    return target
 
 
 def _render(services, book):
@@ -54,17 +72,65 @@ def test_single_file_loads_offline_with_a_local_config_and_matches_the_folder(si
         from_folder.close()
 
 
-def test_shipped_config_without_tokenizer_says_what_is_missing(single_file, tmp_path, monkeypatch):
-    checkpoint, _ = single_file
+def test_single_file_loads_offline_with_no_tokenizer_files_from_the_user(single_file, tmp_path, monkeypatch):
+    """The family's config folder has no vocab.json/merges.txt: the studio makes them from the
+    packaged CLIP BPE data, in its own cache, and the picture is the one the full folder makes."""
+    checkpoint, config = single_file
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    bare = _config_without_vocabulary(config, tmp_path / "bare_config")
+    from_file, book = _services(tmp_path / "a", checkpoint)
+    from_folder, book2 = _services(tmp_path / "b", config)
+    ill = from_file.backends.active("illustrator")
+    ill.single_file_configs = {"sd15": str(bare)}
+    try:
+        assert (_render(from_file, book) == _render(from_folder, book2)).all()
+        assert sorted(p.name for p in (bare / "tokenizer").iterdir()) == ["tokenizer_config.json"]  # left as it was
+        made = list(tmp_path.glob("*/data/cache/model_configs/sd15-*/tokenizer/vocab.json"))  # a data dir's cache
+        assert len(made) == 1
+    finally:
+        from_file.close()
+        from_folder.close()
+
+
+def test_without_the_bpe_data_the_message_says_what_is_missing(single_file, tmp_path, monkeypatch):
+    checkpoint, config = single_file
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(clip_vocab, "bpe_path", lambda: None)
+    bare = _config_without_vocabulary(config, tmp_path / "bare_config")
     services, book = _services(tmp_path, checkpoint)
+    services.backends.active("illustrator").single_file_configs = {"sd15": str(bare)}
     try:
         with pytest.raises(BackendError) as caught:
             _render(services, book)
         assert caught.value.key == "models.single_file_config_incomplete"
-        assert "tokenizer/vocab.json" in str(caught.value) and str(MODEL_CONFIGS / "sd15") in str(caught.value)
+        assert "tokenizer/vocab.json" in str(caught.value) and str(bare) in str(caught.value)
+        assert "tokenizer/vocab.json" in caught.value.render("ko")
     finally:
         services.close()
+
+
+def test_clip_tokenizer_made_from_the_packaged_bpe_file(tmp_path):
+    from transformers import CLIPTokenizer
+
+    folder = complete_config_folder(MODEL_CONFIGS / "sd15", False, tmp_path)
+    assert folder.parent == tmp_path and not (MODEL_CONFIGS / "sd15" / "tokenizer" / "vocab.json").exists()
+    tokenizer = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+    assert len(tokenizer) == 49408
+    assert tokenizer("a photo of a cat").input_ids == [49406, 320, 1125, 539, 320, 2368, 49407]
+    assert (folder / "merges.txt").exists() is False and (folder / "tokenizer" / "merges.txt").read_text(
+        encoding="utf-8").startswith("#version: 0.2\n")
+    assert complete_config_folder(MODEL_CONFIGS / "sd15", False, tmp_path) == folder  # made once, reused
+
+
+def test_sdxl_config_gets_both_tokenizers_with_their_own_padding(tmp_path):
+    from transformers import CLIPTokenizer
+
+    folder = complete_config_folder(MODEL_CONFIGS / "sdxl", True, tmp_path)
+    first = CLIPTokenizer.from_pretrained(folder / "tokenizer", local_files_only=True)
+    second = CLIPTokenizer.from_pretrained(folder / "tokenizer_2", local_files_only=True)
+    assert first("a photo of a cat").input_ids == second("a photo of a cat").input_ids
+    assert first.pad_token_id == 49407 and second.pad_token == "!" and second.pad_token_id == 0
+    assert (folder / "unet" / "config.json").read_bytes() == (MODEL_CONFIGS / "sdxl" / "unet" / "config.json").read_bytes()
 
 
 @pytest.mark.parametrize("family, counts", [

@@ -53,7 +53,8 @@ def _write_tokenizer(folder: Path) -> None:
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
 
 
-def build_pipeline(root: Path, cross_dim: int = 32, seed: int = 0):
+def build_pipeline(root: Path, cross_dim: int = 32, seed: int = 0, tokenizer_folder: Path | None = None):
+    """``tokenizer_folder``: a real tokenizer to use (default: a tiny one of a few words)."""
     import torch
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
@@ -66,8 +67,9 @@ def build_pipeline(root: Path, cross_dim: int = 32, seed: int = 0):
     vae = AutoencoderKL(
         block_out_channels=[32, 64], in_channels=3, out_channels=3, latent_channels=4, sample_size=64,
         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2)
-    _write_tokenizer(root / "tok")
-    tokenizer = CLIPTokenizer.from_pretrained(root / "tok", model_max_length=77, local_files_only=True)
+    if tokenizer_folder is None:
+        _write_tokenizer(tokenizer_folder := root / "tok")
+    tokenizer = CLIPTokenizer.from_pretrained(tokenizer_folder, model_max_length=77, local_files_only=True)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         bos_token_id=0, eos_token_id=1, pad_token_id=1, hidden_size=cross_dim, intermediate_size=37,
         layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2,

@@ -52,6 +52,7 @@ class DiffusersIllustrator:
         self._default_scheduler = None
         self._schedulers: dict[tuple, Any] = {}  # (name, family overrides) -> scheduler, built once
         self._gpu_illustrate = None
+        self._gpu_pages = None
         self._prompts = None  # PromptEncoder for the loaded base pipeline (shared by derived ones)
         self._likeness = None  # IP-Adapter (studio.backends.ip_adapter), made on first use
         self._faceid = None  # IP-Adapter FaceID (studio.backends.faceid), made on first use
@@ -245,52 +246,100 @@ class DiffusersIllustrator:
                                                        self.settings)
         return self._gpu_illustrate(request, list(seeds), local={"on_step": on_step, "cancel": cancel})
 
+    def illustrate_pages(self, requests: list[IllustrationRequest], seeds: list[int],
+                         on_step: StepCallback | None = None, cancel: CancelToken | None = None) -> list:
+        """One picture per page request (its own seed, in order). Pages sharing a pipeline, size,
+        steps, guidance and LoRAs are denoised in one call (``sd_batching``); each picture is the
+        one its page makes alone."""
+        if len(requests) != len(seeds):
+            raise ValueError("one seed per page")
+        if self._gpu_pages is None:  # its own turn size: a batch of pages is bigger work than a page
+            from studio import zerogpu
+            from studio.backends.sd_batching import page_units
+
+            self._gpu_pages = zerogpu.GpuFunction("illustrate_pages", self._illustrate_pages, page_units,
+                                                  self.settings)
+        return self._gpu_pages(list(requests), [int(s) for s in seeds], local={"on_step": on_step, "cancel": cancel})
+
+    def page_batch_size(self, spec) -> int:
+        """Pages like ``spec`` one ``illustrate_pages`` call may take (see ``sd_batching``)."""
+        from studio.backends.sd_batching import page_batch_size
+
+        return page_batch_size(self.settings, self._placement, spec)
+
+    def _illustrate_pages(self, requests: list[IllustrationRequest], seeds: list[int], on_step=None,
+                          cancel=None) -> list:
+        return [images[0] for images in self._generate(requests, [[seed] for seed in seeds], on_step, cancel)]
+
     def _illustrate(self, request: IllustrationRequest, seeds: list[int], on_step=None, cancel=None) -> list:
-        import torch
+        return self._generate([request], [list(seeds)], on_step, cancel)[0]
 
-        from studio.backends.torch_device import free_memory, is_out_of_memory, set_vae_tiling
+    def _generate(self, requests: list[IllustrationRequest], seeds: list[list[int]], on_step=None,
+                  cancel=None) -> list[list]:
+        """Pictures for each request (one per seed of it), as few pipeline calls as can share."""
+        from studio.backends.sd_batching import group_requests
 
-        spec = request.spec
         cancel = cancel or CancelToken()
         cancel.raise_if_cancelled()
-        control_kind = spec.control.kind if request.control_image is not None else "none"
+        results: list[list] = [[] for _ in requests]
         with self._lock:
-            pipe = self._pipeline_for(request.init_image is not None, control_kind)
-            active = self._apply_loras(pipe, request)
-            self._set_scheduler(pipe, spec.scheduler, self.family("", spec.scheduler).defaults()["scheduler_config"])
-            width, height = _multiple_of_8(spec.width), _multiple_of_8(spec.height)
-            set_vae_tiling(pipe, self._placement, width, height, len(seeds))
-            encoded = self._prompt_encoder().encode(request.prompt, request.negative_prompt,
-                                                    float(spec.guidance), tuple(active))
-            kwargs: dict[str, Any] = dict(
-                **encoded.kwargs, num_images_per_prompt=len(seeds),
-                num_inference_steps=int(spec.steps), guidance_scale=float(spec.guidance),
-                generator=[torch.Generator(device="cpu").manual_seed(int(seed)) for seed in seeds],
-                callback_on_step_end=_step_callback(on_step, cancel),
-            )
-            if request.init_image is not None:
-                kwargs.update(image=request.init_image.convert("RGB").resize((width, height)),
-                              strength=float(spec.strength))
-            else:
-                kwargs.update(width=width, height=height)
-            if control_kind != "none":
-                control = request.control_image.convert("RGB").resize((width, height))
-                kwargs["control_image" if request.init_image is not None else "image"] = control
-                kwargs.update(controlnet_conditioning_scale=float(spec.control.scale),
-                              control_guidance_start=float(spec.control.start),
-                              control_guidance_end=float(spec.control.end))
-            kwargs.update(self._reference_kwargs(pipe, request))
-            try:
-                with torch.inference_mode():
-                    images = pipe(**kwargs).images
-            except Exception as exc:
-                if is_out_of_memory(exc):
-                    free_memory()
-                    raise BackendError("error.out_of_memory") from None
-                raise
-            if cancel.cancelled:
-                raise Cancelled("Stopped.")
-            return [image.convert("RGB") for image in images]
+            for group in group_requests(requests, [len(s) for s in seeds]):
+                made = self._generate_group([requests[i] for i in group], [seeds[i] for i in group], on_step, cancel)
+                for index, images in zip(group, made):
+                    results[index] = images
+        return results
+
+    def _generate_group(self, requests: list[IllustrationRequest], seeds: list[list[int]], on_step,
+                        cancel: CancelToken) -> list[list]:
+        """Requests with equal ``call_key``: one call per shape of prompt embeddings."""
+        from studio.backends.ip_adapter import IpAdapterLikeness
+        from studio.backends.sd_batching import join_embeddings, pipeline_key, split_by_embeddings
+
+        spec = requests[0].spec
+        pipe = self._pipeline_for(*pipeline_key(requests[0]))
+        active = self._apply_loras(pipe, requests[0])
+        self._set_scheduler(pipe, spec.scheduler, self.family("", spec.scheduler).defaults()["scheduler_config"])
+        encoder = self._prompt_encoder()
+        encoded = [encoder.encode(r.prompt, r.negative_prompt, float(spec.guidance), tuple(active)).kwargs
+                   for r in requests]
+        calls = split_by_embeddings(encoded)
+        if len(requests) > 1 and IpAdapterLikeness.is_on(pipe):  # its inputs are per call: a page each
+            calls = [[index] for index in range(len(requests))]
+        made: list[list] = [[] for _ in requests]
+        for call in calls:
+            images = self._call(pipe, [requests[i] for i in call], [s for i in call for s in seeds[i]],
+                                join_embeddings([encoded[i] for i in call]), on_step, cancel)
+            per_request = len(seeds[call[0]])
+            for n, index in enumerate(call):
+                made[index] = images[n * per_request:(n + 1) * per_request]
+        return made
+
+    def _call(self, pipe, requests: list[IllustrationRequest], seeds: list[int], embeddings: dict[str, Any],
+              on_step, cancel: CancelToken) -> list:
+        """One pipeline call for ``requests`` (equal ``call_key``), ``seeds`` request after request."""
+        import torch
+
+        from studio.backends.sd_batching import call_kwargs
+        from studio.backends.torch_device import free_memory, is_out_of_memory, set_vae_tiling
+
+        spec = requests[0].spec
+        width, height = _multiple_of_8(spec.width), _multiple_of_8(spec.height)
+        set_vae_tiling(pipe, self._placement, width, height, len(seeds))
+        kwargs = call_kwargs(requests, seeds, embeddings, width, height)
+        kwargs["callback_on_step_end"] = _step_callback(on_step, cancel)
+        if len(requests) == 1:
+            kwargs.update(self._reference_kwargs(pipe, requests[0]))
+        try:
+            with torch.inference_mode():
+                images = pipe(**kwargs).images
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                free_memory()
+                raise BackendError("error.out_of_memory") from None
+            raise
+        if cancel.cancelled:
+            raise Cancelled("Stopped.")
+        return [image.convert("RGB") for image in images]
 
     def _reference_kwargs(self, pipe, request: IllustrationRequest) -> dict[str, Any]:
         """IP-Adapter inputs: the character's reference photo, or scale 0 once the adapter is on."""

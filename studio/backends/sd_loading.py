@@ -5,8 +5,9 @@
   one: it would be downloaded and loaded only to be thrown away), and ``variant="fp16"`` only
   when the repo has fp16 files and the weights will run in half precision.
 * Single ``.safetensors`` files: converted with a *local* config folder
-  (``assets/model_configs/<family>``, or one the caller names), so ``from_single_file`` never
-  fetches a config from the hub behind the family's back.
+  (``assets/model_configs/<family>``, or one the caller names) whose CLIP tokenizer files are
+  made on this machine (``clip_vocab``), so ``from_single_file`` never fetches a config or a
+  vocabulary from the hub behind the family's back.
 """
 from __future__ import annotations
 
@@ -21,19 +22,25 @@ FP16_MARKER = ".fp16."
 
 
 def single_file_config(sdxl: bool, configs: dict[str, str | Path] | None = None) -> Path:
-    """The local config folder a single-file checkpoint of that family is converted with."""
+    """The local config folder a single-file checkpoint of that family is converted with: the
+    caller's (``configs[family]``) or the shipped one, its CLIP tokenizer files made from the
+    packaged BPE data when the folder has none (a completed copy in the studio's cache)."""
+    from studio.backends.clip_vocab import complete_config_folder
+    from studio.lifecycle import cache_dir
+
     family = "sdxl" if sdxl else "sd15"
-    return Path((configs or {}).get(family) or MODEL_CONFIGS / family)
+    chosen = Path((configs or {}).get(family) or MODEL_CONFIGS / family).expanduser()
+    return complete_config_folder(chosen, sdxl, cache_dir("model_configs"))
 
 
 def check_config_folder(folder: Path, sdxl: bool) -> None:
     """A single file holds weights only: the tokenizer's vocabulary must be in the config folder.
-    The shipped folders carry configs, not the 2 MB CLIP vocabulary; say what is missing instead
-    of letting diffusers fetch it from the hub."""
+    ``single_file_config`` adds it when the BPE data is installed; if it still is not there, say
+    what is missing instead of letting diffusers fetch it from the hub."""
     from studio.backends.base import BackendError
+    from studio.backends.clip_vocab import TOKENIZER_FILES, tokenizer_folders
 
-    tokenizers = ("tokenizer", "tokenizer_2") if sdxl else ("tokenizer",)
-    missing = [f"{t}/{name}" for t in tokenizers for name in ("vocab.json", "merges.txt")
+    missing = [f"{t}/{name}" for t in tokenizer_folders(sdxl) for name in TOKENIZER_FILES
                if not (folder / t / name).is_file() and not (folder / t / "tokenizer.json").is_file()]
     if not (folder / "model_index.json").is_file() or missing:
         raise BackendError("models.single_file_config_incomplete", folder=str(folder),
