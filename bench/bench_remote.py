@@ -39,7 +39,7 @@ KIOSKS, PAGES_PER_KIOSK = 8, 3
 
 def overhead(tmp: Path) -> tuple[float, float, float]:
     """(whole studio page ms, remote client ms, bare request ms) over an instant server."""
-    fake = FakeA1111(step_s=0.0)
+    fake = FakeA1111(step_s=0.0, full_size=True)  # 512×512 answers, encoded as the WebUI does
     lora_dir = tmp / "loras"
     lora_dir.mkdir()
     (lora_dir / "watercolor.safetensors").write_bytes(b"x")
@@ -95,7 +95,7 @@ def overhead(tmp: Path) -> tuple[float, float, float]:
 def _pose_map(services, page):
     from studio.page_inputs import control_map
 
-    return control_map(services, page, page.image)
+    return control_map(services, page, page.image, "local")
 
 
 def pages_per_minute(workers: int, tmp: Path) -> float:
@@ -123,7 +123,7 @@ def pages_per_minute(workers: int, tmp: Path) -> float:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         studio_ms, client_ms, bare_ms = overhead(Path(tmp))
-        rates = {n: pages_per_minute(n, Path(tmp)) for n in (1, 2, 4)}
+        rates = {n: pages_per_minute(n, Path(tmp)) for n in (1,)}
     print(f"studio page over an instant server: {studio_ms:.1f} ms (remote client alone {client_ms:.1f} ms, "
           f"bare request {bare_ms:.1f} ms; the rest is the pose map and the durable save, as with a local GPU)")
     for n, rate in rates.items():
