@@ -165,7 +165,13 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         made, same = illustrate.reproduce(services, require_owner(owner), require_book(book_id), page_id, variant_id,
                                           credentials=visitor_credentials(oauth))
         _, pg = load(owner, book_id, page_id)
-        return (*variants_view(services, owner, pg), say("pg.same") if same else say("pg.different"))
+        if same:
+            note = say("pg.same")
+        elif not illustrate.is_deterministic(made):  # the service never promised the same picture
+            note = say("remote.remade_differs", service=made.params.get("service") or made.backend)
+        else:
+            note = say("pg.different")
+        return (*variants_view(services, owner, pg), note)
 
     @user_errors
     def illustrate_book(owner, book_id, oauth: gr.OAuthToken | None = None,

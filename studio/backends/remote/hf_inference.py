@@ -34,6 +34,7 @@ class _HFClient:
 
     takes_credentials = True
     reproducible = False
+    service = SERVICE  # the name visitors know it by ("Hugging Face")
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
