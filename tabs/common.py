@@ -267,6 +267,16 @@ def engine_line(services: Services, kind: str) -> str:
 
 
 # -- where a visitor's picture or narration waits ------------------------------------------------
+def queue_line(services: Services, name: str, uses: dict[str, str]) -> dict[str, Any]:
+    """A listener's ``concurrency_id``/``concurrency_limit``: the GPU line (one at a time), or,
+    when every engine these jobs use is remote, that pool's own line (as many as it has workers).
+    ``uses``: kind -> "active" | "any" (see ``studio.backends.remote.lines.job_line``)."""
+    from studio.backends.remote.lines import job_line
+
+    line = job_line(services.backends, name, uses)
+    return dict(concurrency_id=line.id, concurrency_limit=line.limit)
+
+
 def place_in_line(queue: Any, session_hash: str | None, concurrency_id: str = "gpu") -> int | None:
     """How many jobs of the shared GPU line are ahead of this visitor's first waiting job (the
     running ones included), or None when the visitor has nothing waiting. Reads Gradio's own
@@ -285,7 +295,9 @@ def place_in_line(queue: Any, session_hash: str | None, concurrency_id: str = "g
 def line_notice(queue: Any, session_hash: str | None) -> Any:
     """The notice under the header while the visitor waits: "2 pictures or readings are being made
     before yours", hidden when nothing of theirs waits."""
-    ahead = place_in_line(queue, session_hash)
+    lines = getattr(queue, "event_queue_per_concurrency_id", None) or {}
+    ids = ["gpu", *sorted(k for k in lines if str(k).startswith("remote-"))]  # the remote pools' own lines
+    ahead = next((n for n in (place_in_line(queue, session_hash, i) for i in ids) if n is not None), None)
     if ahead is None:
         return gr.update(visible=False)
     return gr.update(value=say("common.waiting", ahead=ahead), visible=True)

@@ -53,6 +53,12 @@ class _HFClient:
         return Availability.yes(f"{model} via {safe_url(self.settings.hf_base_url) or self.settings.hf_provider}; "
                                 f"paid by {who}")
 
+    def capacity(self) -> int:
+        """Jobs at once (the app's remote line): providers scale, so the setting or a few."""
+        from studio.backends.remote.lines import HF_CONCURRENCY
+
+        return max(1, int(self.settings.remote_concurrency or HF_CONCURRENCY))
+
     def token_for(self, credentials: Credentials | None) -> str:
         """The visitor's token first (their own quota), else the Space's; never a cached login."""
         if credentials is not None and credentials.hf_token:
