@@ -16,6 +16,7 @@ import inspect
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -224,6 +225,15 @@ def picture(services: Services, owner: str | None, ref: str | None, max_side: in
         return str(target)
     from PIL import Image
 
+    from studio.png_chunks import with_text
+
+    if not max_side:  # the stored PNG without its text chunks (they name storage refs): no re-encoding
+        bare = with_text(media.read_bytes(ref), "parameters", None)
+        if bare is not None:
+            partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+            partial.write_bytes(bare)
+            os.replace(partial, target)
+            return str(target)
     try:
         with Image.open(media.path(ref)) as img:
             img = img.convert("RGB")

@@ -138,3 +138,19 @@ def test_a_picture_from_a_service_that_is_not_deterministic_says_so(launch_app, 
     assert "Hugging Face does not promise the same picture twice" in note and "Both are kept" in note
     assert len(variant["choices"]) == 2
     assert "hf_spaceSSSSsecret555" not in repr([status, variant, note])
+
+
+def test_the_gallery_file_is_the_stored_picture_without_its_text(tmp_path, webui):
+    from tabs.common import picture
+
+    services = _services(tmp_path, webui.url)
+    book = remote_book(services, width=256, height=192)
+    [variant] = illustrate.generate_variants(services, "local", book.id, book.pages[0].id, book.pages[0].image)
+    stored = services.store.media_for("local").read_bytes(variant.image)
+    assert variant.params["spec"]["control"]["map_image"] in stored.decode("latin-1")  # a storage ref, inside
+    shown = open(picture(services, "local", variant.image), "rb").read()
+    assert _idat(shown) == _idat(stored) and b"tEXt" not in shown and b"iTXt" not in shown
+    assert variant.params["spec"]["control"]["map_image"][:16] not in shown.decode("latin-1")
+    with Image.open(io.BytesIO(shown)) as a, Image.open(io.BytesIO(stored)) as b:
+        assert a.tobytes() == b.tobytes()
+    services.close()
