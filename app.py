@@ -101,8 +101,9 @@ def build_app(services: Services) -> gr.Blocks:
 
         demo.load(start_session, inputs=None, outputs=[owner, visitor_notice], api_name="start_session")
 
-        # Pictures, narration and training share one GPU line: while something of this visitor's
-        # waits in it, say how many jobs are ahead (Gradio's own counter is English and hidden).
+        # Pictures, narration and training share one GPU line (remote engines: their pool's own
+        # line): while something of this visitor's waits, say how many jobs are ahead (Gradio's
+        # own counter is English and hidden).
         line = gr.Markdown(visible=False, elem_id="gieok-line", elem_classes=["gieok-notice"])
 
         @user_errors

@@ -112,9 +112,12 @@ def hf(monkeypatch):
     fake.close()
 
 
-def test_a_picture_from_a_service_that_is_not_deterministic_says_so(launch_app, client_for, hf):
+def test_a_picture_from_a_service_that_is_not_deterministic_says_so(launch_app, client_for, hf, caplog):
+    import logging
+
     from studio.book import ImageSpec, Page
 
+    caplog.set_level(logging.DEBUG)
     url, services = launch_app(illustrator="hf", hf_base_url=hf.url, hf_image_model="stabilityai/sdxl",
                                remote_retries=0)
     client = client_for(url)
@@ -137,7 +140,10 @@ def test_a_picture_from_a_service_that_is_not_deterministic_says_so(launch_app, 
     _, variant, note = client.predict(page_id, first, api_name="/reproduce")
     assert "Hugging Face does not promise the same picture twice" in note and "Both are kept" in note
     assert len(variant["choices"]) == 2
-    assert "hf_spaceSSSSsecret555" not in repr([status, variant, note])
+    assert "hf_spaceSSSSsecret555" not in repr([status, variant, note])  # nor in logs or stored files:
+    stored = [p.read_bytes().decode("latin-1") for p in services.settings.data_dir.rglob("*") if p.is_file()]
+    assert all("hf_spaceSSSSsecret555" not in text for text in [caplog.text, *stored])
+    assert hf.authorizations()[-1] == "Bearer hf_spaceSSSSsecret555"  # it was used, all the same
 
 
 def test_the_gallery_file_is_the_stored_picture_without_its_text(tmp_path, webui):
