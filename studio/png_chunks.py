@@ -40,31 +40,40 @@ def _pixels_crc(image) -> tuple[int, tuple[int, int]]:
 def with_text(data: bytes, key: str, text: str | None) -> bytes | None:
     """``data`` with only its picture chunks and, when given, one ``key`` text chunk; None when
     ``data`` is not a plain 8-bit RGB PNG (then the caller encodes the picture itself)."""
-    chunks = list(_chunks(data))
+    chunks = list(_raw_chunks(data))
     if not chunks or chunks[0][0] != b"IHDR" or chunks[-1][0] != b"IEND":
         return None
     header = chunks[0][1]
     if len(header) != 13 or header[8] != 8 or header[9] != 2:  # bit depth 8, colour type 2 (RGB)
         return None
-    out = [SIGNATURE, _chunk(b"IHDR", header)]
+    kept = [(kind, body, raw) for kind, body, raw in chunks if kind in KEPT]
+    if any(zlib.crc32(kind + body) != struct.unpack(">I", raw[-4:])[0] for kind, body, raw in kept):
+        return None  # a damaged chunk Pillow let through would break other readers: encode afresh
+    out = [SIGNATURE, kept[0][2]]
     if text:
         out.append(_text_chunk(key, text))
-    out += [_chunk(kind, body) for kind, body in chunks[1:] if kind in KEPT and kind != b"IHDR"]
+    out += [raw for _, _, raw in kept[1:]]  # copied whole, checksum included
     return b"".join(out)
 
 
 def _chunks(data: bytes):
+    """(kind, body) of every chunk, in order."""
+    for kind, body, _ in _raw_chunks(data):
+        yield kind, body
+
+
+def _raw_chunks(data: bytes):
     if not data.startswith(SIGNATURE):
         return
     pos = len(SIGNATURE)
     while pos + 12 <= len(data):
         (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
-        if len(body) != length:
+        end = pos + 12 + length
+        if end > len(data):
             return
-        yield kind, body
-        pos += 12 + length
+        kind = data[pos + 4:pos + 8]
+        yield kind, data[pos + 8:pos + 8 + length], data[pos:end]
+        pos = end
         if kind == b"IEND":
             return
 

@@ -160,3 +160,27 @@ def test_the_gallery_file_is_the_stored_picture_without_its_text(tmp_path, webui
     with Image.open(io.BytesIO(shown)) as a, Image.open(io.BytesIO(stored)) as b:
         assert a.tobytes() == b.tobytes()
     services.close()
+
+
+def test_only_a_sound_plain_rgb_png_is_kept_as_it_came():
+    from studio.backends.remote.common import image_from_bytes
+    from studio.png_chunks import remembered_png, with_text
+
+    def png(image, **options):
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", **options)
+        return buffer.getvalue()
+
+    rgb = png(Image.new("RGB", (16, 16), (30, 90, 160)))
+    assert remembered_png(image_from_bytes(rgb, "WebUI")) == rgb
+    for other in (Image.new("RGBA", (16, 16), (30, 90, 160, 200)), Image.new("RGB", (16, 16), (30, 90, 160)).quantize(4)):
+        assert remembered_png(image_from_bytes(png(other), "WebUI")) is None  # decoded, then encoded by the studio
+    broken = bytearray(rgb)
+    idat = bytes(broken).index(b"IDAT")
+    length = int.from_bytes(broken[idat - 4:idat], "big")
+    broken[idat + 4 + length] ^= 0xFF  # the IDAT checksum no longer matches
+    assert with_text(bytes(broken), "parameters", "x") is None
+    assert with_text(b"not a png", "parameters", "x") is None
+    jpeg = io.BytesIO()
+    Image.new("RGB", (16, 16), (30, 90, 160)).save(jpeg, format="JPEG")
+    assert remembered_png(image_from_bytes(jpeg.getvalue(), "WebUI")) is None  # encoded by the studio
