@@ -173,7 +173,8 @@ def test_only_a_sound_plain_rgb_png_is_kept_as_it_came():
 
     rgb = png(Image.new("RGB", (16, 16), (30, 90, 160)))
     assert remembered_png(image_from_bytes(rgb, "WebUI")) == rgb
-    for other in (Image.new("RGBA", (16, 16), (30, 90, 160, 200)), Image.new("RGB", (16, 16), (30, 90, 160)).quantize(4)):
+    for other in (Image.new("RGBA", (16, 16), (30, 90, 160, 200)),
+                  Image.new("RGB", (16, 16), (30, 90, 160)).quantize(4)):
         assert remembered_png(image_from_bytes(png(other), "WebUI")) is None  # decoded, then encoded by the studio
     broken = bytearray(rgb)
     idat = bytes(broken).index(b"IDAT")
