@@ -101,9 +101,9 @@ def build_app(services: Services) -> gr.Blocks:
 
         demo.load(start_session, inputs=None, outputs=[owner, visitor_notice], api_name="start_session")
 
-        # Pictures and training share the GPU line, narration has its own (tabs.common.LINES): while
-        # something of this visitor's waits in one, say how many jobs are ahead (Gradio's own
-        # counter is English and hidden).
+        # Pictures and training wait in the GPU line, narration in its own, jobs on remote engines in
+        # their pool's line (tabs.common.queue_line): while something of this visitor's waits, say how
+        # many jobs are ahead (Gradio's own counter is English and hidden).
         line = gr.Markdown(visible=False, elem_id="gieok-line", elem_classes=["gieok-notice"])
 
         @user_errors

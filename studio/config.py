@@ -108,6 +108,7 @@ class Settings:
     remote_retries: int = 2  # more tries after a busy/failing answer, each wait doubling
     remote_backoff_s: float = 1.0
     remote_cooldown_s: float = 30.0  # a worker that failed is tried again after this long
+    remote_concurrency: int = 0  # remote jobs at once; 0: one per WebUI/ComfyUI server, 4 for Hugging Face
     # Exhibition kiosk (mode "kiosk"): the operator's first PIN (hashed into the data dir at start;
     # change it on the operator screen), and the address phones use for the take-home QR code
     # (e.g. http://192.168.1.20:7860; empty: this machine's address on the local network)

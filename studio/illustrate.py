@@ -174,7 +174,7 @@ def page_characters(book: Book, page: Page) -> list[dict[str, str]]:
 
 def _request(services, book: Book, page: Page, spec: ImageSpec, backend) -> tuple[IllustrationRequest, ImageSpec]:
     """The backend request for a *final* spec, and the spec with the control map's ref filled."""
-    from studio.page_inputs import control_map, init_image, lora_paths
+    from studio.page_inputs import control_map_png, init_image, lora_paths
 
     check_spec(spec)
     spec = copy.deepcopy(spec)
@@ -182,8 +182,8 @@ def _request(services, book: Book, page: Page, spec: ImageSpec, backend) -> tupl
                                   page_context=page_context(book, page, spec))
     if getattr(backend, "uses_maps", True):  # the sketch draws from page_context alone
         if spec.control.kind != "none":
-            request.control_image = control_map(services, page, spec, book.owner)
-            spec.control.map_image = services.store.media_for(book.owner).put_bytes(to_png_bytes(request.control_image), "png")
+            request.control_image, png = control_map_png(services, page, spec, book.owner)  # made once, kept
+            spec.control.map_image = services.store.media_for(book.owner).put_bytes(png, "png")
         request.init_image = init_image(services, spec, book.owner)
         request.lora_paths = lora_paths(services, spec, book.owner)
         from studio.likeness import reference_for, reference_uses_faceid
@@ -241,9 +241,12 @@ def dropped_words_note(variants: list[ImageVariant], language: str) -> str:
 
 def _store_variant(services, backend, image, spec: ImageSpec, owner: str) -> ImageVariant:
     model = getattr(backend, "source", "") or ""
-    text = to_a1111(spec, model=Path(model).name if model else "", backend=backend.name)
+    deterministic = bool(getattr(backend, "reproducible", True))
+    text = to_a1111(spec, model=Path(model).name if model else "", backend=backend.name, deterministic=deterministic)
     ref = services.store.media_for(owner).put_bytes(to_png_bytes(image, text), "png")
     params = {"spec": spec.to_dict(), "parameters": text, "model": model}
+    if not deterministic:  # "make again" then says it may differ (remote.remade_differs)
+        params["deterministic"], params["service"] = False, getattr(backend, "service", "") or backend.label
     if dropped := dropped_words(backend, spec.prompt):
         params["dropped_words"] = dropped  # shown next to the picture: the family can shorten the prompt
     return ImageVariant(image=ref, params=params, backend=backend.name)
@@ -334,10 +337,28 @@ def reproduce(services, owner: str, book_id: str, page_id: str, variant_id: str,
     spec = ImageSpec.from_dict(original.params.get("spec"))
     image, used = render(services, book, page, spec, backend)
     variant = _store_variant(services, backend, image, used, owner)
-    if variant.image == original.image:
+    if variant.image == original.image or _same_pixels(services, owner, variant.image, original.image):
+        if variant.image != original.image:  # the same picture (a server may compress the same pixels differently)
+            services.store.delete_media_if_unreferenced(owner, [variant.image])
         return original, True
     _add_variant(services, owner, book_id, page_id, variant, choose=False)
     return variant, False
+
+
+def is_deterministic(variant: ImageVariant) -> bool:
+    """False for a picture from a service that may answer the same settings differently."""
+    return variant.params.get("deterministic", True) is not False
+
+
+def _same_pixels(services, owner: str, ref: str, other: str) -> bool:
+    from PIL import Image
+
+    media = services.store.media_for(owner)
+    try:
+        with Image.open(media.existing_path(ref)) as a, Image.open(media.existing_path(other)) as b:
+            return a.size == b.size and a.convert("RGB").tobytes() == b.convert("RGB").tobytes()
+    except (OSError, ValueError):
+        return False
 
 
 def pages_to_illustrate(book: Book, backend_name: str = "sketch") -> list[Page]:

@@ -23,6 +23,9 @@ TONE_CURVES = {
 }
 
 
+NOT_DETERMINISTIC = "not deterministic: the same settings may give a different picture on this service"
+
+
 class PictureError(Localized, ValueError):
     """A picture request that cannot be made as asked: a message key and its values."""
 
@@ -31,8 +34,10 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False) if ("," in value or ":" in value or '"' in value) else value
 
 
-def to_a1111(spec: ImageSpec, model: str = "", backend: str = "") -> str:
-    """The ``parameters`` text for an image made from ``spec`` (its prompts are the final ones)."""
+def to_a1111(spec: ImageSpec, model: str = "", backend: str = "", deterministic: bool = True) -> str:
+    """The ``parameters`` text for an image made from ``spec`` (its prompts are the final ones).
+    ``deterministic=False`` (a service that may answer the same settings with another picture)
+    adds a ``Note`` saying so: whoever reads the settings knows they will not give these pixels."""
     fields: list[tuple[str, Any]] = [
         ("Steps", spec.steps), ("Sampler", spec.scheduler), ("CFG scale", spec.guidance), ("Seed", spec.seed),
         ("Size", f"{spec.width}x{spec.height}"),
@@ -53,6 +58,8 @@ def to_a1111(spec: ImageSpec, model: str = "", backend: str = "") -> str:
     fields.append(("Tone", spec.tone))
     if backend:
         fields.append(("Backend", backend))
+    if not deterministic:
+        fields.append(("Note", _quote(NOT_DETERMINISTIC)))
     lines = [spec.prompt]
     if spec.negative_prompt:
         lines.append(f"Negative prompt: {spec.negative_prompt}")

@@ -134,8 +134,16 @@ def open_user_image(path: str | Path, max_pixels: int = MAX_PIXELS, max_side: in
 
 
 def to_png_bytes(image, parameters: str | None = None) -> bytes:
-    """PNG bytes; ``parameters`` goes in an A1111-style ``parameters`` text chunk."""
+    """PNG bytes; ``parameters`` goes in an A1111-style ``parameters`` text chunk. A picture
+    that arrived as PNG (a remote engine's answer, a cached control map) keeps its compressed
+    pixels: only the chunks are rewritten (see ``studio.png_chunks``)."""
     from PIL.PngImagePlugin import PngInfo
+
+    from studio.png_chunks import remembered_png, with_text
+
+    source = remembered_png(image)
+    if source is not None and (reused := with_text(source, "parameters", parameters)) is not None:
+        return reused
 
     info = PngInfo()
     if parameters:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 from studio.messages import Localized
+from studio.storage import fsync_dir
 
 MEDIA_REF = re.compile(r"[0-9a-f]{64}\.[a-z0-9]{1,8}")
 _EXT = re.compile(r"[a-z0-9]{1,8}")
@@ -125,8 +126,7 @@ class MediaStore:
             if target.exists():
                 return ref, False
             self.check_room(size)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, target)
+            self._commit(tmp, target)
             self._written()
             return ref, True
         finally:
@@ -152,6 +152,7 @@ class MediaStore:
         return sorted(p.name for p in self.root.glob("*/*") if MEDIA_REF.fullmatch(p.name) and p.is_file())
 
     def _write_atomic(self, target: Path, write) -> None:
+        new_folder = not target.parent.is_dir()
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
         try:
@@ -159,11 +160,25 @@ class MediaStore:
                 write(fh)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.replace(tmp, target)
+            self._commit(tmp, target, new_folder)
         except BaseException:
             _unlink_quietly(tmp)
             raise
         self._written()
+
+    def _commit(self, tmp: str, target: Path, new_folder: bool | None = None) -> None:
+        """The one way a media file becomes visible: its bytes are already fsynced in ``tmp``;
+        rename it into place and fsync the folder that now names it (and the media root when
+        that folder is new), so the file is on disk before any book record that points to it
+        is written. Without the folder's fsync a power cut could keep the record and lose the
+        file's name."""
+        if new_folder is None:
+            new_folder = not target.parent.is_dir()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, target)
+        fsync_dir(target.parent)
+        if new_folder:
+            fsync_dir(self.root)
 
     def _written(self) -> None:
         if self._on_write is not None:

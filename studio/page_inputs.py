@@ -118,23 +118,34 @@ def detect_pose(services, owner: str, book_id: str, page_id: str) -> Page:
 
 def control_map(services, page: Page, spec: ImageSpec, owner: str):
     """The ControlNet input for this page: the rendered pose, or a map made from the page's photo."""
+    return control_map_png(services, page, spec, owner)[0]
+
+
+def control_map_png(services, page: Page, spec: ImageSpec, owner: str):
+    """(control map, its PNG bytes): made once per content and kept (``studio.control_maps``)."""
     from studio.backends.edges import EDGE_DETECTORS
+    from studio.control_maps import MAPS, photo_key, pose_key
 
     kind = spec.control.kind
     if kind not in CONTROL_KINDS or kind == "none":
         raise PictureError("error.control_kind", kind=kind)
+    width, height = spec.width, spec.height
     if kind == "openpose":
-        return poses.render(current_pose(page, spec), spec.width, spec.height)
+        pose = current_pose(page, spec)
+        return MAPS.get(pose_key(pose, width, height), lambda: poses.render(pose, width, height))
     ref = spec.control.source_image
     if not ref:
         raise PictureError("error.control_needs_photo")
-    photo = _open_ref(services, ref, owner).resize((spec.width, spec.height))
+    services.store.media_for(owner).existing_path(ref)  # the owner's photo, before any cache look-up
     if kind == "depth":
         estimator = services.backends.active_or_none("depth_estimator")
         if estimator is None:
             raise BackendError("error.no_depth_finder")
-        return estimator.detect(photo)
-    return EDGE_DETECTORS[kind]().detect(photo)
+        detect, maker = estimator.detect, estimator  # this very model (held by the key: no stale map)
+    else:
+        detect, maker = EDGE_DETECTORS[kind]().detect, kind
+    return MAPS.get(photo_key(kind, owner, ref, width, height, maker),
+                    lambda: detect(_open_ref(services, ref, owner).resize((width, height))))
 
 
 def map_preview(services, page: Page, kind: str, owner: str):

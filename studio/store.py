@@ -197,12 +197,8 @@ class BookStore:
 
     def get(self, owner: str, book_id: str) -> Book:
         with self._owner(owner) as files:
-            doc = migrate(self._doc(files, book_id))
-        try:
-            check_stored(doc)
-        except BookSchemaError as exc:
-            raise StoreError("store.book_damaged", field=exc.field) from None
-        return Book.from_dict(doc)
+            doc = self._doc(files, book_id)
+        return _checked_book(doc)
 
     def raw(self, owner: str, book_id: str) -> dict:
         """The record exactly as stored (for exporting a damaged book)."""
@@ -227,22 +223,26 @@ class BookStore:
     def save(self, owner: str, book: Book) -> Book:
         """Replace a whole book (it must already be the owner's)."""
         with self._owner(owner) as files:
-            old = self._doc(files, book.id)
-            self._check_quota(files, add_books=0, add_pages=len(book.pages) - _page_count(old))
-            book.owner = owner
-            book.updated = now()
-            files.table(create=True).update(_replace_with(book.to_dict()), Query().id == book.id)
-            files.touch()
+            return self._write(files, book, _page_count(self._doc(files, book.id)))
+
+    def _write(self, files: OwnerFiles, book: Book, old_pages: int) -> Book:
+        self._check_quota(files, add_books=0, add_pages=len(book.pages) - old_pages)
+        book.owner = files.owner
+        book.updated = now()
+        files.table(create=True).update(_replace_with(book.to_dict()), Query().id == book.id)
+        files.touch()
         return book
 
     def update(self, owner: str, book_id: str, change: Callable[[Book], object]) -> Book:
-        """Read, apply ``change`` (mutates the book), write — all under the owner's lock."""
-        with self._owner(owner):
-            book = self.get(owner, book_id)
+        """Read, apply ``change`` (mutates the book), write — all under the owner's lock. The
+        record is read and checked once per change (not again before the write)."""
+        with self._owner(owner) as files:
+            doc = self._doc(files, book_id)
+            book = _checked_book(doc)
             change(book)
             if book.id != book_id or book.owner != owner:
                 raise StoreError("store.no_move")
-            return self.save(owner, book)
+            return self._write(files, book, _page_count(doc))
 
     def rename(self, owner: str, book_id: str, title: str) -> Book:
         title = (title or "").strip() if isinstance(title, str) else ""
@@ -353,6 +353,15 @@ def _load(doc: dict, owner: str) -> Book:
         updated = doc.get("updated")
         updated = float(updated) if isinstance(updated, (int, float)) and not isinstance(updated, bool) else 0.0
         return Book(id=doc["id"], owner=owner, title="", updated=updated, damaged=str(exc)[:300])
+
+
+def _checked_book(doc: dict) -> Book:
+    doc = migrate(doc)
+    try:
+        check_stored(doc)
+    except BookSchemaError as exc:
+        raise StoreError("store.book_damaged", field=exc.field) from None
+    return Book.from_dict(doc)
 
 
 def _page_count(doc: dict) -> int:

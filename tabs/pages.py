@@ -13,8 +13,8 @@ from studio.book import CONTROL_KINDS, TONES
 from studio.backends.diffusers_sd import SCHEDULERS
 from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.jobs import Jobs
-from tabs.common import (TabContext, engine_line, next_button, refuse, require_book, require_owner, say,
-                         user_errors, visitor_language)
+from tabs.common import (TabContext, engine_line, next_button, queue_line, refuse, require_book, require_owner,
+                         say, user_errors, visitor_language)
 from tabs.pages_views import (LORA_SLOTS, RANDOM_SEED, choice_id, form_values, memory_choices, memory_ref,
                               overview_view, page_choices, pose_view, spec_from_form, style_choices, variants_view)
 
@@ -168,7 +168,13 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         made, same = illustrate.reproduce(services, require_owner(owner), require_book(book_id), page_id, variant_id,
                                           credentials=visitor_credentials(oauth))
         _, pg = load(owner, book_id, page_id)
-        return (*variants_view(services, owner, pg), say("pg.same") if same else say("pg.different"))
+        if same:
+            note = say("pg.same")
+        elif not illustrate.is_deterministic(made):  # the service never promised the same picture
+            note = say("remote.remade_differs", service=made.params.get("service") or made.backend)
+        else:
+            note = say("pg.different")
+        return (*variants_view(services, owner, pg), note)
 
     @user_errors
     def illustrate_book(owner, book_id, oauth: gr.OAuthToken | None = None,
@@ -311,16 +317,19 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     # -- wiring ----------------------------------------------------------------------------
     state = [ctx.owner, ctx.book_id]
     gpu = dict(concurrency_id="gpu", concurrency_limit=1)
+    # remote engines: as many at once as their servers take; the picture made again may come from any engine
+    drawing = queue_line(services, "pictures", {"illustrator": "active"})
+    redrawing = queue_line(services, "pictures", {"illustrator": "any"})
     shown = [page_text, locked, *form, pose_id, pose_img, person, map_view, memory, gallery, variant, selected]
     gr.on([tab.select, ctx.book_id.change], list_pages, [*state, page], [page, overview, status], api_name="list_pages")
     gr.on([tab.select, ctx.book_id.change], list_styles, [ctx.owner], [style], api_name="list_styles")
     page.change(show_page, [*state, page], shown, api_name="show_page")
     generate.click(generate_variants, [*state, page, count, *form], [gallery, variant, overview, made_md, seed],
-                   api_name="generate_variants", **gpu)
+                   api_name="generate_variants", **drawing)
     gallery.select(variant_at, [*state, page], variant, api_visibility="private")
     choose.click(choose_variant, [*state, page, variant], [gallery, variant, overview], api_name="choose_variant")
-    again.click(reproduce, [*state, page, variant], [gallery, variant, made_md], api_name="reproduce", **gpu)
-    whole.click(illustrate_book, state, [overview, progress_md], api_name="illustrate_book", **gpu).then(
+    again.click(reproduce, [*state, page, variant], [gallery, variant, made_md], api_name="reproduce", **redrawing)
+    whole.click(illustrate_book, state, [overview, progress_md], api_name="illustrate_book", **drawing).then(
         after_book, [*state, page], [gallery, variant, to_voice], api_visibility="private")
     stop.click(cancel, [ctx.owner], progress_md, api_name="cancel_illustration")
     style.input(pick_style, [*state, page, style, *form], form, api_name="pick_style")

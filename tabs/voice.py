@@ -12,8 +12,8 @@ from studio.jobs import Jobs
 from studio.backends.base import Cancelled
 from studio.backends.remote.common import visitor_credentials
 from tabs import voice_views as views
-from tabs.common import (VOICE_LINE, TabContext, engine_line, next_button, refuse, require_book, require_owner,
-                         say, user_errors)
+from tabs.common import (VOICE_LINE, TabContext, engine_line, next_button, queue_line, refuse, require_book,
+                         require_owner, say, user_errors)
 from tabs.voice_views import KNOB_ORDER
 from tabs.voice_train import build_train_section
 
@@ -280,16 +280,18 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                        voice_outputs, api_name="voice_pipeline")
     model_btn.click(use_model, [ctx.owner, ctx.book_id, voice_dd, pth, index], voice_outputs,
                     api_name="voice_rvc_model", **VOICE_LINE)
+    # remote speech (every speaker a voice may pick runs elsewhere or is light): as many as the service takes
+    speaking = queue_line(services, "voices", {"speaker": "any", "converter": "any"}, local=VOICE_LINE)
     ab_btn.click(listen, [ctx.owner, ctx.book_id, voice_dd, ab_text], [ab_standard, ab_converted],
-                 api_name="voice_preview", **VOICE_LINE)
+                 api_name="voice_preview", **speaking)
     page_dd.input(choose_page, [ctx.owner, ctx.book_id, page_dd], [page_dd, takes_dd, take_audio],
                   api_name="narration_page")
     page_btn.click(narrate_one, [ctx.owner, ctx.book_id, voice_dd, page_dd], [page_dd, takes_dd, take_audio],
-                   api_name="narrate_page", **VOICE_LINE)
+                   api_name="narrate_page", **speaking)
     choose_btn.click(choose, [ctx.owner, ctx.book_id, page_dd, takes_dd], [page_dd, takes_dd, take_audio],
                      api_name="narration_choose")
     book_btn.click(narrate_all, [ctx.owner, ctx.book_id, missing_only], progress_md, api_name="narrate_book",
-                   **VOICE_LINE).then(
+                   **speaking).then(
         after_book, [ctx.owner, ctx.book_id, page_dd], [page_dd, takes_dd, take_audio, to_preview],
         api_visibility="private")
     cancel_btn.click(cancel, [ctx.owner], progress_md, api_name="narrate_cancel")

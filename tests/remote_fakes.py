@@ -90,8 +90,11 @@ def _json(status, obj):
 class FakeA1111(FakeServer):
     """``/sdapi/v1/txt2img`` etc. A picture takes ``step_s`` per step; progress and interrupt work."""
 
-    def __init__(self, step_s: float = 0.0, loras=("watercolor",), legacy: bool = False):
+    def __init__(self, step_s: float = 0.0, loras=("watercolor",), legacy: bool = False, full_size: bool = False):
         self.step_s = step_s
+        self.full_size = full_size  # answer a picture of the asked size, as the WebUI encodes it (bench)
+        self._pictures: dict[tuple[int, int], str] = {}
+        self.made: list[tuple[float, float]] = []
         self.legacy = legacy  # a WebUI before 1.6: no /internal/progress
         self.pending: list[str] = []
         self.current: str | None = None
@@ -142,6 +145,7 @@ class FakeA1111(FakeServer):
             task = body.get("force_task_id")
             self.pending.append(task)
             with self.gpu:
+                started = time.monotonic()
                 self.pending.remove(task)
                 self.current = task
                 self.interrupted.clear()
@@ -154,11 +158,32 @@ class FakeA1111(FakeServer):
                 self.state = {"sampling_step": 0, "sampling_steps": 0, "job_count": 0}
                 self.current = None
                 self.finished.append(task)
+                self.made.append((started, time.monotonic()))  # when this server worked on each picture
             info = {"seed": body.get("seed"), "sampler_name": body.get("sampler_name"), "steps": steps}
-            return _json(200, {"images": [base64.b64encode(png_bytes()).decode(),
+            first = (self._picture(int(body.get("width", 512)), int(body.get("height", 512))) if self.full_size
+                     else base64.b64encode(png_bytes()).decode())
+            return _json(200, {"images": [first,
                                           base64.b64encode(png_bytes((255, 255, 255))).decode()],
                                "parameters": body, "info": json.dumps(info)})
         return _json(404, {"detail": "Not Found"})
+
+    def _picture(self, width: int, height: int) -> str:
+        """A picture with real detail (compresses like a painting, not like a flat colour), saved
+        the way the WebUI's API does: PNG with its own ``parameters`` chunk. Made once per size; the
+        compression level differs from the studio's, so a second encoding would show in the bytes."""
+        if (width, height) not in self._pictures:
+            from PIL import ImageFilter
+            from PIL.PngImagePlugin import PngInfo
+
+            rng = np.random.default_rng(width * 7919 + height)
+            small = Image.fromarray((rng.random((height // 8, width // 8, 3)) * 255).astype(np.uint8))
+            picture = small.resize((width, height), Image.Resampling.BICUBIC).filter(ImageFilter.GaussianBlur(2))
+            info = PngInfo()
+            info.add_text("parameters", "fake webui picture\nSteps: 20, Seed: 1")
+            buffer = io.BytesIO()
+            picture.save(buffer, format="PNG", pnginfo=info, compress_level=3)
+            self._pictures[(width, height)] = base64.b64encode(buffer.getvalue()).decode()
+        return self._pictures[(width, height)]
 
     def bodies(self, route="/sdapi/v1/txt2img") -> list[dict]:
         return [json.loads(s["raw"]) for s in self.requests_to(route)]
@@ -184,6 +209,7 @@ class FakeHF(FakeServer):
         self.chat_reply = chat_reply
         self.users: dict[str, str] = {}  # accepted token -> user name
         self.delay_s = 0.0
+        self.varies, self.pictures = False, 0
         super().__init__()
 
     def handle(self, method, path, raw, headers):
@@ -211,7 +237,8 @@ class FakeHF(FakeServer):
                                             "message": {"role": "assistant", "content": self.chat_reply}}],
                                "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
         if task in ("text-to-image", "image-to-image"):
-            return 200, "image/png", png_bytes((90, 160, 220))
+            self.pictures += 1  # ``varies``: a provider that answers the same settings differently
+            return 200, "image/png", png_bytes((90, 160, (220 + 9 * self.pictures) % 256 if self.varies else 220))
         if task == "text-to-speech":
             return 200, "audio/wav", wav_bytes()
         return _json(400, {"error": "unknown task"})

@@ -16,6 +16,7 @@ import inspect
 import logging
 import os
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -224,6 +225,15 @@ def picture(services: Services, owner: str | None, ref: str | None, max_side: in
         return str(target)
     from PIL import Image
 
+    from studio.png_chunks import with_text
+
+    if not max_side:  # the stored PNG without its text chunks (they name storage refs): no re-encoding
+        bare = with_text(media.read_bytes(ref), "parameters", None)
+        if bare is not None:
+            partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
+            partial.write_bytes(bare)
+            os.replace(partial, target)
+            return str(target)
     try:
         with Image.open(media.path(ref)) as img:
             img = img.convert("RGB")
@@ -267,16 +277,28 @@ def engine_line(services: Services, kind: str) -> str:
 
 
 # -- where a visitor's picture or narration waits ------------------------------------------------
-# Two GPU lines, one job at a time each: pictures and training on "gpu", narration on "voice" (its
+# Two local lines, one job at a time each: pictures and training on "gpu", narration on "voice" (its
 # models are small beside a picture model), so a page read aloud never waits for a whole book of
-# pictures. On ZeroGPU both still ask for their GPU through ``studio.zerogpu``.
+# pictures. On ZeroGPU both still ask for their GPU through ``studio.zerogpu``. Jobs whose engines
+# all run elsewhere wait in their pool's own "remote-..." line instead (``queue_line``).
 GPU_LINE = dict(concurrency_id="gpu", concurrency_limit=1)
 VOICE_LINE = dict(concurrency_id="voice", concurrency_limit=1)
 LINES = (GPU_LINE["concurrency_id"], VOICE_LINE["concurrency_id"])
 
 
+def queue_line(services: Services, name: str, uses: dict[str, str], local: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A listener's ``concurrency_id``/``concurrency_limit``: the local line (``GPU_LINE`` unless
+    given, one at a time), or, when every engine these jobs use is remote, that pool's own line (as
+    many as it has workers). ``uses``: kind -> "active" | "any" (``studio.backends.remote.lines.job_line``)."""
+    from studio.backends.remote.lines import JobLine, job_line
+
+    local = local or GPU_LINE
+    line = job_line(services.backends, name, uses, JobLine(local["concurrency_id"], local["concurrency_limit"]))
+    return dict(concurrency_id=line.id, concurrency_limit=line.limit)
+
+
 def place_in_line(queue: Any, session_hash: str | None, concurrency_id: str = "gpu") -> int | None:
-    """How many jobs of one GPU line are ahead of this visitor's first waiting job there (the
+    """How many jobs of one line are ahead of this visitor's first waiting job there (the
     running ones included), or None when the visitor has nothing waiting in it. Reads Gradio's own
     queue (``demo._queue``): the waiting events of that concurrency group, in order."""
     lines = getattr(queue, "event_queue_per_concurrency_id", None) or {}
@@ -291,8 +313,11 @@ def place_in_line(queue: Any, session_hash: str | None, concurrency_id: str = "g
 
 
 def soonest_place(queue: Any, session_hash: str | None) -> int | None:
-    """The visitor's place in whichever line their next job comes soonest (None: nothing waits)."""
-    places = [p for line in LINES if (p := place_in_line(queue, session_hash, line)) is not None]
+    """The visitor's place in whichever line (local or a remote pool's) their next job comes soonest
+    (None: nothing waits)."""
+    lines = getattr(queue, "event_queue_per_concurrency_id", None) or {}
+    ids = [*LINES, *sorted(k for k in lines if str(k).startswith("remote-"))]
+    places = [p for line in ids if (p := place_in_line(queue, session_hash, line)) is not None]
     return min(places) if places else None
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio.kiosk_book import VisitorMemories, make_book
+from tabs.common import queue_line
 from tabs.kiosk import memories, playback
 from tabs.kiosk.ui import KioskUI, kind_words, t, visitor
 
@@ -44,5 +45,6 @@ def wire(k: KioskUI) -> None:
     k.parts["make"].click(waiting, [k.owner], None, queue=False, api_visibility="private", show_progress="hidden")
     step = k.parts["make"].click(make, [k.lang, k.owner, *memories.inputs(k)],
                                  [*k.screens, k.parts["making_words"], k.book_id],
-                                 api_name="kiosk_make", concurrency_id="gpu", concurrency_limit=1)
+                                 api_name="kiosk_make", **queue_line(k.services, "pictures", {
+                                     "writer": "active", "illustrator": "active", "speaker": "any"}))
     step.success(playback.first_page_for(k), [k.lang, k.owner, k.book_id], playback.outputs(k), api_visibility="private")

@@ -22,6 +22,7 @@ from studio.backends.remote.common import (
     A1111_SAMPLERS, Credentials, abandon_on_cancel, image_from_b64, kind_map, png_b64, safe_url, split_urls,
 )
 from studio.backends.remote.http import RemoteHTTP
+from studio.backends.remote.lines import pool_capacity
 from studio.backends.remote.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,10 @@ class A1111Illustrator:
             return Availability.no("avail.a1111_unset")
         return Availability.yes("avail.servers_ready", count=len(self.pool.workers),
                                 addresses=", ".join(safe_url(u) for u in self.pool.urls))
+
+    def capacity(self) -> int:
+        """Jobs of this studio at once: one per server unless set (the app's remote line)."""
+        return pool_capacity(self.settings, self.pool)
 
     # -- the request ------------------------------------------------------------------------
     def payload(self, request: IllustrationRequest) -> dict[str, Any]:

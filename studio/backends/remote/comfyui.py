@@ -21,6 +21,7 @@ from studio.backends.remote.common import (
     Credentials, WorkerDown, image_from_bytes, kind_map, png_bytes, safe_url, split_urls,
 )
 from studio.backends.remote.http import RemoteHTTP
+from studio.backends.remote.lines import pool_capacity
 from studio.backends.remote.pool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ class ComfyUIIllustrator:
             return Availability.no("avail.comfyui_no_checkpoint")
         return Availability.yes("avail.comfyui_ready", checkpoint=self.settings.comfyui_checkpoint,
                                 count=len(self.pool.workers), addresses=", ".join(safe_url(u) for u in self.pool.urls))
+
+    def capacity(self) -> int:
+        """Jobs of this studio at once: one per server unless set (the app's remote line)."""
+        return pool_capacity(self.settings, self.pool)
 
     def illustrate(self, request: IllustrationRequest, on_step: StepCallback | None = None,
                    cancel: CancelToken | None = None, credentials: Credentials | None = None):

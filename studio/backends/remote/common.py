@@ -174,7 +174,12 @@ def abandon_on_cancel(work: Callable[[], T], cancel: CancelToken | None, poll_s:
 
 # -- pictures -------------------------------------------------------------------------------------
 def png_bytes(image: "Image.Image") -> bytes:
-    """PNG for the wire: light compression (a pose map shrinks as well; encoding is 4x faster)."""
+    """PNG for the wire: the bytes the picture already has (a cached control map), else light
+    compression (a pose map shrinks as well; encoding is 4x faster)."""
+    from studio.png_chunks import remembered_png
+
+    if (kept := remembered_png(image)) is not None:
+        return kept
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
@@ -188,13 +193,17 @@ def image_from_bytes(data: bytes, service: str) -> "Image.Image":
     """A checked picture from a server's answer; a black one means its safety filter hid it."""
     from PIL import Image, UnidentifiedImageError
 
+    from studio.png_chunks import remember_png
+
     try:
         with Image.open(io.BytesIO(data)) as img:
+            plain_png = img.format == "PNG" and img.mode == "RGB"
             image = img.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError):
         raise BackendError("remote.bad_image", service=service) from None
     refuse_if_filtered(image, service)
-    return image
+    # stored as the server compressed it (chunks rewritten, pixels untouched): no second encoding
+    return remember_png(image, data) if plain_png else image
 
 
 def image_from_b64(text: str, service: str) -> "Image.Image":

@@ -34,6 +34,7 @@ class _HFClient:
 
     takes_credentials = True
     reproducible = False
+    service = SERVICE  # the name visitors know it by ("Hugging Face")
 
     def __init__(self, settings: Any) -> None:
         self.settings = settings
@@ -50,6 +51,12 @@ class _HFClient:
             return Availability.no("avail.hf_offline")
         return Availability.yes("avail.hf_ready_token" if self.settings.hf_token() else "avail.hf_ready", model=model,
                                 via=safe_url(self.settings.hf_base_url) or self.settings.hf_provider)
+
+    def capacity(self) -> int:
+        """Jobs at once (the app's remote line): providers scale, so the setting or a few."""
+        from studio.backends.remote.lines import HF_CONCURRENCY
+
+        return max(1, int(self.settings.remote_concurrency or HF_CONCURRENCY))
 
     def token_for(self, credentials: Credentials | None) -> str:
         """The visitor's token first (their own quota), else the Space's; never a cached login."""
