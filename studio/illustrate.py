@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from studio.backends.base import BackendError, CancelToken, IllustrationRequest, StepCallback
+from studio.backends.base import CancelToken, IllustrationRequest, StepCallback
 from studio.book import Book, ImageSpec, ImageVariant, Page
 from studio.image_params import PictureError, to_a1111, tone_grade
 from studio.images import to_png_bytes
@@ -384,17 +384,6 @@ def _allowance(services, owner: str):
     return limits.page(owner) if limits is not None else contextlib.nullcontext()
 
 
-def illustrator_status(services) -> tuple[Any, str]:
-    """(active illustrator, a line saying which one and why), e.g. "Sketch illustrator — GIEOK_SD_MODEL is not set"."""
-    try:
-        active = services.backends.active("illustrator")
-    except BackendError as exc:
-        return services.backends.get("illustrator", "sketch"), f"Sketch illustrator — {exc}"
-    if active.name == "sketch":
-        try:
-            reason = services.backends.get("illustrator", "diffusers").available().reason
-        except Exception as exc:  # a broken optional module: say so instead of failing the tab
-            reason = f"Stable Diffusion could not load: {exc}"
-        return active, f"Sketch illustrator — {reason} (pictures are storyboard sketches)"
-    family = model_family(active)
-    return active, f"{active.label} — {active.available().reason}" + (f" · {family.label}" if family else "")
+def active_illustrator(services) -> Any:
+    """The illustrator pages are drawn with now (the offline one when no other is available)."""
+    return services.backends.active_or_none("illustrator") or services.backends.get("illustrator", "sketch")
