@@ -88,3 +88,18 @@ def error_badges(page) -> list[str]:
 
 def broken_images(page) -> list[str]:
     return page.evaluate(_BROKEN_IMAGES)
+
+
+def open_studio(page, url: str, ready, tries: int = 3, timeout_ms: int = 30000) -> None:
+    """Go to the studio and wait until ``ready()`` (a locator) is visible. On a loaded two-core
+    machine the page's first load events are sometimes never answered (the page stays as built,
+    nothing filled in); a person would reload the page, and so does this."""
+    page.goto(url)
+    for attempt in range(tries):
+        try:
+            ready().wait_for(timeout=timeout_ms)
+            return
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; the last try re-raises below
+            if attempt == tries - 1:
+                raise
+            page.reload()

@@ -68,15 +68,14 @@ def test_audiobook_of_a_silent_book_explains_why_not(launch_app, client_for):
 
 
 def test_export_tab_in_a_korean_browser(launch_app, tmp_path):
-    from browser import browser_page, chromium_missing_reason
+    from browser import browser_page, chromium_missing_reason, open_studio
 
     if chromium_missing_reason():
         pytest.skip(chromium_missing_reason())
     url, services = launch_app()
     saved = make_book(services.store, pages=4, durations=[0.5, None, 0.5, 0.5])
     with browser_page(locale="ko-KR") as page:
-        page.goto(url)
-        page.locator(".gieok-book-card img").first.wait_for(timeout=20000)
+        open_studio(page, url, lambda: page.locator(".gieok-book-card img").first)
         page.get_by_role("button", name="열기").click()
         page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=15000)
         page.get_by_role("tab", name="내보내기").click()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from browser import browser_page, chromium_missing_reason
+from browser import browser_page, chromium_missing_reason, open_studio
 from export_fixtures import make_book
 from studio.export.common import gather
 from studio.export.webbook import export_webbook
@@ -69,8 +69,7 @@ def test_preview_tab_shows_the_reader_in_the_studio(launch_app, services, tmp_pa
     url, app_services = launch_app()
     saved = make_book(app_services.store, pages=4, durations=[0.8, 0.6, 0.6, 0.6])
     with browser_page(locale="ko-KR") as page:
-        page.goto(url)
-        page.locator(".gieok-book-card img").first.wait_for(timeout=20000)
+        open_studio(page, url, lambda: page.locator(".gieok-book-card img").first)
         page.get_by_role("button", name="열기").click()
         page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=15000)
         page.get_by_role("tab", name="미리 보기").click()

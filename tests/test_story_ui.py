@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser import browser_page, chromium_missing_reason
+from browser import browser_page, chromium_missing_reason, open_studio
 
 pytestmark = pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason()))
 
@@ -11,8 +11,7 @@ pytestmark = pytest.mark.skipif(chromium_missing_reason() is not None, reason=st
 def test_write_and_edit_a_story_in_the_browser(launch_app, tmp_path):
     url, services = launch_app()
     with browser_page(locale="ko-KR", height=1400) as page:
-        page.goto(url)
-        page.locator(".block.gieok-welcome").wait_for(timeout=60000)  # the page has started
+        open_studio(page, url, lambda: page.locator(".block.gieok-welcome"))  # the page has started
         page.get_by_label("제목").first.fill("할머니의 감나무")
         page.get_by_role("button", name="책 만들기").click()
         page.get_by_text("“할머니의 감나무” 책이 만들어져 열렸어요").wait_for(timeout=60000)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from browser import browser_page, chromium_missing_reason, error_badges
+from browser import browser_page, chromium_missing_reason, error_badges, open_studio
 
 pytestmark = pytest.mark.skipif(chromium_missing_reason() is not None, reason=str(chromium_missing_reason()))
 
@@ -11,8 +11,7 @@ pytestmark = pytest.mark.skipif(chromium_missing_reason() is not None, reason=st
 def test_create_open_delete_in_the_browser(launch_app, tmp_path):
     url, services = launch_app()
     with browser_page(locale="ko-KR") as page:
-        page.goto(url)
-        page.locator(".block.gieok-welcome").wait_for(timeout=45000)  # the empty library greets
+        open_studio(page, url, lambda: page.locator(".block.gieok-welcome"))  # the empty library greets
         page.get_by_label("제목").first.fill("할머니의 감나무")
         page.get_by_label("이 책을 바치는 분").first.fill("사랑하는 순자 할머니께")
         page.get_by_role("button", name="책 만들기").click()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import soundfile as sf
 
-from browser import browser_page, chromium_missing_reason, error_badges
+from browser import browser_page, chromium_missing_reason, error_badges, open_studio
 from studio.book import Page
 from tiny_voice import speech_like
 
@@ -19,8 +19,7 @@ def test_voice_from_recording_to_narrated_book(launch_app, tmp_path):
     recording = tmp_path / "할머니.wav"
     sf.write(recording, speech_like(15.0, 44100, 230.0), 44100)
     with browser_page(locale="ko-KR", height=1400) as page:
-        page.goto(url)
-        page.get_by_text("할머니의 감나무").first.wait_for(timeout=15000)
+        open_studio(page, url, lambda: page.get_by_text("할머니의 감나무").first)
         page.get_by_role("button", name="열기").click()
         page.locator("#gieok-open-book").get_by_text("할머니의 감나무").wait_for(timeout=15000)
         page.get_by_role("tab", name="목소리").click()

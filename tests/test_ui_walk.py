@@ -11,7 +11,7 @@ import pytest
 import soundfile as sf
 
 from browser import (broken_images, browser_page, chromium_missing_reason, error_badges, foreign_words,
-                     visible_text)
+                     open_studio, visible_text)
 from studio import messages
 from tiny_voice import speech_like
 
@@ -91,8 +91,7 @@ def test_a_whole_book_in_one_language(launch_app, tmp_path, lang):
 
 def walk(page, visit, lang, family, url, recording):
     if True:
-        page.goto(url)
-        page.locator(".block.gieok-welcome").wait_for(timeout=WAIT)
+        open_studio(page, url, lambda: page.locator(".block.gieok-welcome"))
         visit.check("library-empty")
 
         # A refused action before any book is open: one message in the visitor's language.

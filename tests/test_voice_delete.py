@@ -14,7 +14,7 @@ from studio.audio import read_wav
 from studio.backends.base import BackendError
 from studio.book import Page
 from studio.storage import StoreError
-from browser import browser_page, chromium_missing_reason, error_badges
+from browser import browser_page, chromium_missing_reason, error_badges, open_studio
 from tiny_voice import make_index, make_rvc_pth, speech_like
 
 OWNER = "local"
@@ -224,8 +224,7 @@ def test_a_korean_family_removes_a_recording_and_deletes_the_voice_after_confirm
     voice = narrate.create_voice(services, OWNER, book.id, "순자 할머니")
     narrate.add_recordings(services, OWNER, book.id, voice.id, recordings[:1])
     with browser_page(locale="ko-KR", height=1400) as page:
-        page.goto(url)
-        page.get_by_text("할머니의 감나무").first.wait_for(timeout=45000)
+        open_studio(page, url, lambda: page.get_by_text("할머니의 감나무").first)
         page.get_by_role("button", name="열기").click()
         page.locator("#gieok-open-book").get_by_text("할머니의 감나무").wait_for(timeout=45000)
         page.get_by_role("tab", name="목소리").click()
