@@ -9,7 +9,7 @@ import gradio as gr
 
 from studio.backends.remote import status
 from studio.backends.remote.common import visitor_credentials
-from studio.messages import language_of
+from studio.messages import language_of, text
 from tabs.common import TabContext, user_errors
 
 
@@ -18,12 +18,18 @@ def _lang(request: gr.Request | None) -> str:
     return language_of(headers.get("accept-language", ""))
 
 
+def _table(rows: list[list[str]], lang: str):
+    headers = [text(key, lang) for key in ("remote.col_engine", "remote.col_address", "remote.col_status")]
+    return gr.update(value=rows, headers=headers)
+
+
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services = ctx.services
-    headers = [ctx.t("remote.col_engine"), ctx.t("remote.col_address"), ctx.t("remote.col_status")]
     with gr.Accordion(ctx.t("remote.section"), open=True):
         quota = gr.Markdown()
-        table = gr.Dataframe(headers=headers, value=None, interactive=False, wrap=True,
+        # the headers are said with the rows, in the visitor's language (a Dataframe does not
+        # translate i18n keys in its headers)
+        table = gr.Dataframe(headers=["", "", ""], value=None, interactive=False, wrap=True,
                              column_widths=["28%", "32%", "40%"])
         test = gr.Button(ctx.t("remote.test"), size="sm")
 
@@ -32,7 +38,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
              profile: gr.OAuthProfile | None = None):
         lang = _lang(request)
         credentials = visitor_credentials(oauth_token, profile)
-        return status.quota_note(services.settings, credentials, lang), status.overview(services, lang)
+        return status.quota_note(services.settings, credentials, lang), _table(status.overview(services, lang), lang)
 
     @user_errors
     def check(request: gr.Request, oauth_token: gr.OAuthToken | None = None,
@@ -40,7 +46,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         lang = _lang(request)
         credentials = visitor_credentials(oauth_token, profile)
         rows = status.test_connections(services, credentials, lang)
-        return status.quota_note(services.settings, credentials, lang), rows
+        return status.quota_note(services.settings, credentials, lang), _table(rows, lang)
 
     tab.select(show, None, [quota, table], api_name="remote_status")
     test.click(check, None, [quota, table], api_name="remote_test")
