@@ -31,7 +31,8 @@ ALLOWED_LATIN = {
     "A1111", "OpenAI", "HuBERT", "ContentVec", "RMVPE", "CREPE", "FAISS", "faiss", "HEIC", "HEIF", "AVIF",
     "JPEG", "PNG", "JPG", "WAV", "SDXL", "SD", "IP-Adapter", "kohya", "Applio", "ZeroGPU", "GPU", "CPU",
     "URL", "QR", "PIN", "CSV", "API", "UTC", "Ollama", "kHz", "SVG", "WebP", "M4A", "FLAC", "OGG", "WebM",
-    "ffmpeg", "v1", "v2", "ko", "en", "diffusers", "MediaPipe", "FaceID", "insightface",
+    "ffmpeg", "v1", "v2", "ko", "en", "diffusers", "MediaPipe", "FaceID", "insightface", "PM", "Harvest", "FCPE",
+    "grandmother",  # the English class word a family types for a person LoRA, shown as its example
 }
 AREAS = {"ui_", "errors"}  # the files this project's UI owns; other areas are checked for consistency only
 

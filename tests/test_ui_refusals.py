@@ -57,3 +57,10 @@ def test_refused_actions_speak_the_visitors_language_and_change_nothing(launch_a
     # Consent missing: the studio's own refusal (its words come from the voice catalogue).
     result, said = run(visitor, False, api_name="/narrate_book")
     assert len(said) == 1 and _unchanged(result)
+
+
+def test_a_toast_escapes_the_visitors_words_and_shows_code_names_as_code():
+    from tabs.common import toast_html
+
+    said = toast_html("`GEMINI_API_KEY`가 없어요: <img src=x onerror=alert(1)>.wav")
+    assert said == "<code>GEMINI_API_KEY</code>가 없어요: &lt;img src=x onerror=alert(1)&gt;.wav"

@@ -2,6 +2,8 @@
 a refused action said (a refused action is a warning toast, not an error on the outputs)."""
 from __future__ import annotations
 
+import re
+
 from gradio_client import Client
 
 
@@ -20,12 +22,13 @@ def run(client: Client, *args, api_name: str):
 
 
 def toasts(job) -> list[str]:
+    """The toasts' texts, with code names written back in the catalogue's backticks."""
     said = []
     updates = job.communicator.updates
     while not updates.empty():
         log = getattr(updates.get_nowait(), "log", None)
         if log:
-            said.append(log[0])
+            said.append(re.sub(r"<code>(.*?)</code>", r"`\1`", log[0]))
     return said
 
 

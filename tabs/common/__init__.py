@@ -15,6 +15,7 @@ import html
 import inspect
 import logging
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ def _report(exc: BaseException, name: str) -> None:
     if isinstance(exc, gr.Error):
         warn(exc.message)
     elif isinstance(exc, Cancelled):
-        gr.Info(html.escape(message_of(exc) or say("common.stopped")))
+        gr.Info(toast_html(message_of(exc) or say("common.stopped")))
     elif isinstance(exc, USER_ERRORS):
         warn(message_of(exc))
     else:
@@ -104,9 +105,15 @@ def _report(exc: BaseException, name: str) -> None:
         warn(say("common.internal_error"))
 
 
+def toast_html(message: str) -> str:
+    """A message as a toast's HTML: everything escaped (user words appear in messages), then the
+    catalogue's `code names` shown as code rather than with their backticks."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(message))
+
+
 def warn(message: str) -> None:
-    """One toast (Gradio renders its text as HTML: user words in messages are escaped)."""
-    gr.Warning(html.escape(message))
+    """One toast (Gradio renders its text as HTML)."""
+    gr.Warning(toast_html(message))
 
 
 def _split_request(args: tuple) -> tuple[str, tuple, gr.Request | None]:
