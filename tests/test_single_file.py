@@ -152,3 +152,21 @@ def test_shipped_configs_describe_the_published_models(family, counts):
         for part, expected in counts.items():
             model = builders[part](folder / part)
             assert sum(p.numel() for p in model.parameters()) == expected, part
+
+
+def test_a_stable_diffusion_2_single_file_is_refused_with_what_to_do_instead(tmp_path):
+    """No SD 2.x config folder ships: converting one with the SD 1.5 config would fail deep in
+    diffusers. The family is told plainly, before anything is loaded."""
+    import torch
+    from safetensors.torch import save_file
+
+    from studio.backends.base import BackendError
+    from studio.backends.sd_loading import load_pipeline
+
+    path = tmp_path / "v2-1_768-ema-pruned.safetensors"
+    save_file({"cond_stage_model.model.transformer.resblocks.0.attn.in_proj_weight": torch.zeros(3, 1),
+               "model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2, 4, 3, 3)}, str(path))
+    with pytest.raises(BackendError) as refused:
+        load_pipeline(str(path), torch.float32)
+    assert refused.value.key == "models.single_file_sd2"
+    assert "Stable Diffusion 2" in str(refused.value) and "diffusers 폴더" in refused.value.render("ko")

@@ -84,6 +84,11 @@ def inspect_lora(path: str | Path) -> LoraInfo:
     return LoraInfo(tensors=len(names), cross_attention_dim=cross, sdxl_text_encoder_2=te2)
 
 
+def is_sd2_checkpoint(path: str | Path) -> bool:
+    """A single-file SD 2.x checkpoint has an OpenCLIP text encoder (``cond_stage_model.model.``)."""
+    return any(k.startswith("cond_stage_model.model.") for k in read_header(path))
+
+
 def is_sdxl_checkpoint(path: str | Path) -> bool:
     """A single-file SDXL checkpoint has a second text encoder under ``conditioner.embedders.1``."""
     return any(k.startswith("conditioner.embedders.1") for k in read_header(path))

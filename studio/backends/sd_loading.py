@@ -21,16 +21,15 @@ MODEL_CONFIGS = Path(__file__).resolve().parents[2] / "assets" / "model_configs"
 FP16_MARKER = ".fp16."
 
 
-def single_file_config(sdxl: bool, configs: dict[str, str | Path] | None = None) -> Path:
+def single_file_config(family: str, configs: dict[str, str | Path] | None = None) -> Path:
     """The local config folder a single-file checkpoint of that family is converted with: the
     caller's (``configs[family]``) or the shipped one, its CLIP tokenizer files made from the
     packaged BPE data when the folder has none (a completed copy in the studio's cache)."""
     from studio.backends.clip_vocab import complete_config_folder
     from studio.lifecycle import cache_dir
 
-    family = "sdxl" if sdxl else "sd15"
     chosen = Path((configs or {}).get(family) or MODEL_CONFIGS / family).expanduser()
-    return complete_config_folder(chosen, sdxl, cache_dir("model_configs"))
+    return complete_config_folder(chosen, family == "sdxl", cache_dir("model_configs"))
 
 
 def check_config_folder(folder: Path, sdxl: bool) -> None:
@@ -90,13 +89,20 @@ def load_pipeline(source: str, dtype: Any, single_file_configs: dict | None = No
     import torch
     from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from studio.backends.lora_files import is_sdxl_checkpoint
+    from studio.backends.lora_files import is_sd2_checkpoint, is_sdxl_checkpoint
 
     path = Path(source).expanduser()
     if path.is_file():
         sdxl = is_sdxl_checkpoint(path)
+        family = "sdxl" if sdxl else "sd2" if is_sd2_checkpoint(path) else "sd15"
+        if family == "sd2" and not (single_file_configs or {}).get("sd2"):
+            # SD 2.x has its own text encoder and sizes: converting it with the SD 1.5 config would
+            # fail deep inside diffusers (or draw noise); no SD 2.x config folder is shipped.
+            from studio.backends.base import BackendError
+
+            raise BackendError("models.single_file_sd2", name=path.name)
         cls = StableDiffusionXLPipeline if sdxl else StableDiffusionPipeline
-        config = single_file_config(sdxl, single_file_configs)
+        config = single_file_config(family, single_file_configs)
         check_config_folder(config, sdxl)
         extra = {} if sdxl else {"safety_checker": None, "requires_safety_checker": False}
         return cls.from_single_file(str(path), config=str(config), local_files_only=True, dtype=dtype, **extra)
