@@ -276,6 +276,30 @@ def test_a_sample_that_cannot_be_made_does_not_stop_training(monkeypatch, hubert
     services.close()
 
 
+def test_samples_use_the_pitch_method_the_voice_is_trained_with(monkeypatch, hubert, tmp_path):
+    """The model's pitch embedding learnt the training method's curves: its samples are converted
+    with that method, not with the narration's."""
+    import numpy as np
+
+    from studio import narrate
+    from studio.backends.base import Audio
+    from studio.backends.rvc import pipeline
+    from studio.config import Settings
+    from studio.train_voice import session
+
+    services, book_id, voice_id = _services_with_voice(
+        Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
+    spoken = Audio(np.zeros(16000, dtype=np.float32), 16000)
+    monkeypatch.setattr(narrate, "render", lambda *a, **k: type("Take", (), {"standard": spoken})())
+    used = []
+    monkeypatch.setattr(pipeline, "convert", lambda samples, rate, model, features, opts: (
+        used.append(opts.f0_method) or (np.zeros(400, dtype=np.float32), 40000)))
+    folder = session.workdir(services, "owner-a", voice_id)
+    make = session.sample_maker(services, "owner-a", book_id, voice_id, folder, "harvest")
+    assert make(2, model=None)["file"] == "epoch_0002.wav" and used == ["harvest"]
+    services.close()
+
+
 def test_the_estimate_stops_timing_on_a_slow_computer(monkeypatch, hubert, tmp_path):
     from studio.config import Settings
 

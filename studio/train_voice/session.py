@@ -74,9 +74,10 @@ def samples(folder: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def sample_maker(services, owner: str, book_id: str, voice_id: str, folder: Path):
+def sample_maker(services, owner: str, book_id: str, voice_id: str, folder: Path, f0_method: str = "pm"):
     """The fixed sentence in the book's language, spoken by the book's speaker once, then
-    converted by the generator as it is at each sample epoch."""
+    converted by the generator as it is at each sample epoch — with the pitch method the model is
+    trained on (its pitch embedding learnt that method's curves)."""
     from studio import narrate
     from studio.backends.rvc.pipeline import ConversionOptions, convert
     from studio.mastering import master_take
@@ -103,8 +104,7 @@ def sample_maker(services, owner: str, book_id: str, voice_id: str, folder: Path
             _write_wav(out / "standard.wav", spoken.samples, spoken.sample_rate)
         spoken = standard["audio"]
         features = services.backends.get("converter", "rvc").features()
-        opts = ConversionOptions(index_rate=0.0, f0_method=voice.conversion.get("f0_method", "pm"),
-                                 rmvpe_model=services.settings.rmvpe_model)
+        opts = ConversionOptions(index_rate=0.0, f0_method=f0_method, rmvpe_model=services.settings.rmvpe_model)
         wav, rate = convert(spoken.samples, spoken.sample_rate, model, features, opts)
         path = _write_wav(out / f"epoch_{epoch:04d}.wav", master_take(wav, rate, audiolib.NARRATION_LUFS), rate)
         return {"epoch": epoch, "file": path.name}
@@ -152,7 +152,7 @@ def train(services, owner: str, book_id: str, voice_id: str, preset_key: str | N
                                options=TrainOptions(**r["options"]), config=r["config"], min_speech_s=r["min_speech_s"])
         run["state"] = "running"
     _write_run(folder, run)
-    make_sample = sample_maker(services, owner, book_id, voice_id, folder)
+    make_sample = sample_maker(services, owner, book_id, voice_id, folder, request.f0_method)
     request.max_steps = window_steps
     written, window = 0.0, 0
     try:
@@ -192,7 +192,8 @@ def run_window(services, owner: str, book_id: str, voice_id: str, request, cance
     """One window of training (``request.max_steps`` steps) as a plain call, for a GPU turn."""
     from studio.train_voice.flow import train_voice
 
-    make_sample = sample_maker(services, owner, book_id, voice_id, workdir(services, owner, voice_id))
+    make_sample = sample_maker(services, owner, book_id, voice_id, workdir(services, owner, voice_id),
+                               request.f0_method)
     return list(train_voice(services, owner, book_id, voice_id, request, cancel, make_sample))
 
 
