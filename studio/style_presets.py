@@ -112,16 +112,54 @@ def register_style(services, owner: str, lora_path: str | Path, name: str, weigh
     return _preset(style_id, record)
 
 
-def delete_style(services, owner: str, style_id: str) -> bool:
+def rename_style(services, owner: str, style_id: str, name: str) -> Any:
+    """A new name for one of the owner's styles (the pages that use it keep it)."""
+    name = " ".join(str(name or "").split())[:60]
+    if not name:
+        raise LoraTrainingRefused("likeness.style_name_missing")
     folder = styles_folder(services, owner)
     with _lock:
         index = _read_index(folder)
         if style_id not in index:
-            return False
+            raise LoraTrainingRefused("likeness.style_gone")
+        index[style_id]["name"] = name
+        _write_index(folder, index)
+        return _preset(style_id, index[style_id])
+
+
+def delete_style(services, owner: str, style_id: str) -> int | None:
+    """Forget one of the owner's styles. Pages that used it go back to the default style (its LoRA
+    taken off them), so no page is left pointing at a style that is gone. Returns how many pages
+    changed, or None when the owner has no such style."""
+    folder = styles_folder(services, owner)
+    with _lock:
+        index = _read_index(folder)
+        if style_id not in index:
+            return None
+        ref = str(index[style_id].get("media_ref") or "")
         del index[style_id]
         _write_index(folder, index)
         (folder / f"{style_id}.safetensors").unlink(missing_ok=True)
-    return True
+    return _pages_off_style(services, owner, style_id, ref)
+
+
+def _pages_off_style(services, owner: str, style_id: str, ref: str) -> int:
+    changed = 0
+    for book in services.store.list(owner):
+        if getattr(book, "damaged", "") or not any(p.image.style == style_id for p in book.pages):
+            continue
+        moved: list[int] = []
+
+        def change(fresh, moved=moved) -> None:  # re-read under the lock: the family may be editing
+            for page in fresh.pages:
+                if page.image.style == style_id:
+                    page.image.style = ""
+                    page.image.loras = [lo for lo in page.image.loras if lo.ref != ref]
+                    moved.append(1)
+
+        services.store.update(owner, book.id, change)
+        changed += len(moved)
+    return changed
 
 
 def style_lora_ref(services, owner: str, style_id: str) -> str:

@@ -12,7 +12,7 @@ from studio import likeness, lora_windows
 from studio.backends.base import Cancelled
 from studio.book import Consent
 from studio.jobs import Jobs
-from tabs import train_likeness_reference
+from tabs import train_likeness_reference, train_likeness_styles
 from tabs import train_likeness_views as views
 from tabs.common import TabContext, require_book, require_owner, say, user_errors, visitor_language
 
@@ -64,6 +64,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                                 y_title=t("likeness.ui_plot_loss"))
         sample = gr.Image(label=t("likeness.ui_sample"), type="pil", interactive=False)
     train_likeness_reference.build(ctx, tab, person, [given_by, relation, date, statement])  # one photo, no training
+    train_likeness_styles.build(ctx, tab)  # the family's own styles: rename, delete
 
     def refresh(owner, book_id):
         if not (owner and book_id):

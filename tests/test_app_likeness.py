@@ -108,3 +108,16 @@ def test_twelve_drawings_become_our_own_style_on_the_pages_tab(launch_app, clien
     used = page.variants[-1].params["spec"]
     assert used["style"] == style_id and used["prompt"].startswith("illustration in crayonish style")
     assert len(used["loras"]) == 1 and used["loras"][0]["name"] == "Our crayons"
+
+    # the family renames the style, then deletes it (after ticking "yes"): the page goes back to the default
+    assert [tuple(x) for x in c.predict(api_name="/likeness_styles")["choices"]] == [("Our crayons", style_id)]
+    listing, said, _ = c.predict(style_id, "Mina's crayons", api_name="/likeness_style_rename")
+    assert listing["choices"] == [["Mina's crayons", style_id]] and "Mina's crayons" in said
+    assert "cannot be brought back" in refused(c, style_id, False, api_name="/likeness_style_delete")
+    assert style_id in [x[1] for x in c.predict(api_name="/list_styles")["choices"]]  # nothing deleted
+    listing, said, sure = c.predict(style_id, True, api_name="/likeness_style_delete")
+    assert listing["choices"] == [] and "1 page(s)" in said and sure is False
+    assert style_id not in [x[1] for x in c.predict(api_name="/list_styles")["choices"]]
+    kept = services.store.get(owner, book_id).page(page_id).image
+    assert kept.style == "" and kept.loras == []
+    assert "no longer among your styles" in refused(other, style_id, True, api_name="/likeness_style_delete")

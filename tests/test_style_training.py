@@ -100,8 +100,18 @@ def test_a_style_trained_from_drawings_is_offered_to_its_owner_only_and_changes_
 
     # choosing a bundled style afterwards takes the own style's LoRA off the page
     assert style_presets.apply_style(services, "local", styled, "watercolor").loras == []
-    assert style_presets.delete_style(services, "local", style_id)
+
+    # renamed, then deleted: the page that used it goes back to the default style, its LoRA taken off
+    assert style_presets.rename_style(services, "local", style_id, "  Crayons  by Mina ").name_en == "Crayons by Mina"
+    with pytest.raises(LoraTrainingRefused):
+        style_presets.rename_style(services, "local", style_id, "   ")
+    illustrate.save_spec(services, "local", book.id, page.id, styled)
+    assert style_presets.delete_style(services, "someone-else", style_id) is None
+    assert style_presets.delete_style(services, "local", style_id) == 1
     assert style_presets.owner_styles(services, "local") == {}
+    kept = services.store.get("local", book.id).page(page.id).image
+    assert kept.style == "" and kept.loras == []
+    assert style_presets.delete_style(services, "local", style_id) is None
 
 
 def test_a_style_needs_pictures_and_a_good_trigger_word(studio, tmp_path):
