@@ -73,8 +73,9 @@ def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tm
     clock.t += 5
     opened = c.predict(PIN, api_name="/operator_unlock")
     assert "작업 4건" in opened[2] and "완료 4" in opened[2] and "실패 0" in opened[2] and "관람객 1명" in opened[2]
-    per_hour_plot = opened[3]
+    per_hour_plot = opened[3].get("value", opened[3])  # an update: the plot's axes are named in Korean
     assert per_hour_plot["columns"][:2] == ["hour", "jobs"] and sum(row[1] for row in per_hour_plot["data"]) == 4
+    assert (opened[3].get("x_title"), opened[3].get("y_title")) == ("시각", "작업 수")
 
     c.predict(6, "watercolor", 90, 5, True, 2, "en", 7, "storyteller", "", "", api_name="/operator_save")
     saved = services.kiosk.settings

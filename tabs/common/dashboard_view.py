@@ -65,10 +65,17 @@ def plot_outputs(parts: dict[str, Any]) -> list:
     return [parts[n] for n in ("summary", "jobs_plot", "page_plot", "fail_plot", "queue_plot")]
 
 
+AXES = {"jobs_plot": "kiosk.dash_axis_jobs", "page_plot": "kiosk.dash_axis_seconds",
+        "fail_plot": "kiosk.dash_axis_failures", "queue_plot": "kiosk.dash_axis_queue"}
+
+
 def refreshed(services: Any, lang: str) -> list:
+    """The summary and the four plots, their axes named in the visitor's language (a plot would
+    otherwise show its data's column names: "hour", "failure_rate")."""
     shown = figures(services, lang)
     hourly = shown["hourly"]
-    return [shown["summary"], hourly, hourly, hourly, hourly]
+    hour = text("kiosk.dash_axis_hour", lang)
+    return [shown["summary"], *(gr.update(value=hourly, x_title=hour, y_title=text(key, lang)) for key in AXES.values())]
 
 
 def csv_file(services: Any) -> str:
