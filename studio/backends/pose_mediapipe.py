@@ -131,7 +131,7 @@ class MediaPipePoseDetector:
         missing = mediapipe_missing()
         if missing:
             return Availability.no("likeness.mediapipe_missing")
-        return Availability.yes()
+        return Availability.yes("avail.mediapipe_ready")
 
     def detect(self, image) -> dict[str, Any]:
         import numpy as np
