@@ -58,10 +58,24 @@ def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
     for i, photo in enumerate(kept):
         photo.crop.save(folder / f"{i:03d}.png", format="PNG")
         captions.append(photo.caption)
+    faces = folder / "faces.json.tmp"  # which pictures show a real face (a style's consent rule)
+    faces.write_text(json.dumps([bool(getattr(p, "shows_face", False)) for p in kept]), encoding="utf-8")
+    faces.replace(folder / "faces.json")
     tmp = folder / "captions.json.tmp"
     tmp.write_text(json.dumps(captions, ensure_ascii=False), encoding="utf-8")
     tmp.replace(folder / "captions.json")
     return TrainingSet([p.crop for p in kept], captions)
+
+
+def faces_in_dataset(folder: Path) -> tuple[int, int]:
+    """(pictures that show a face, pictures) of a saved set; (0, n) when it was never measured."""
+    captions = folder / "captions.json"
+    total = len(json.loads(captions.read_text(encoding="utf-8"))) if captions.is_file() else 0
+    try:
+        faces = json.loads((folder / "faces.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0, total
+    return sum(1 for f in faces if f is True), total
 
 
 def load_dataset(folder: Path) -> TrainingSet | None:

@@ -65,6 +65,7 @@ class PreparedPhoto:
     caption: str = ""
     dhash: int | None = None
     measures: dict[str, float] = field(default_factory=dict)
+    shows_face: bool = False  # a style picture in which BlazeFace finds a real person's face
 
     @property
     def kept(self) -> bool:
@@ -128,6 +129,21 @@ def _haar_faces(grey) -> list[Box]:
 
 
 PERSON_MARGIN = 1.1  # a whole person (no face found) is cropped with a little room around them
+
+
+def _shows_a_face(rgb) -> bool:
+    """Whether BlazeFace finds a face (a style's pictures may be photos of a person: then the
+    family's consent is asked for, as for a person). Only BlazeFace: OpenCV's cascade sees faces
+    in too many drawings."""
+    from studio.backends.pose_mediapipe import mediapipe_missing, shared_finder
+
+    if mediapipe_missing():
+        return False
+    try:
+        return bool(shared_finder().faces(rgb))
+    except Exception:  # a broken MediaPipe install must not stop the preparation
+        log.exception("MediaPipe failed while looking for faces in a style picture")
+        return False
 
 
 def find_face(rgb, grey, use_mediapipe: bool = True, person_detector=None) -> tuple[Box | None, str]:
@@ -216,6 +232,7 @@ def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapi
     measures["sharpness"] = round(sharpness(grey), 1)
     if measures["sharpness"] < options.blur_below:
         return PreparedPhoto(name, REJECT_BLURRY, {"sharpness": round(measures["sharpness"])}, measures=measures)
+    shows_face = False
     if options.subject == "person":
         face, detector = find_face(rgb, grey, use_mediapipe, getattr(models, "detector", None))
         if face is None:
@@ -225,6 +242,7 @@ def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapi
     else:
         face, detector = None, "none"
         crop_box = centre_square(width, height)
+        shows_face = use_mediapipe and _shows_a_face(rgb)
     side = crop_box[2] - crop_box[0]
     crop = image.crop(crop_box).resize((options.resolution, options.resolution), Image.Resampling.LANCZOS)
     in_crop = None
@@ -235,7 +253,8 @@ def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapi
     captioner = getattr(models, "captioner", None)
     caption = caption_for(options, captioner.describe(crop) if captioner is not None else "")
     return PreparedPhoto(name, KEPT, crop=crop, face_box=in_crop, source_box=face, crop_box=crop_box, detector=detector,
-                         caption=caption, dhash=dhash(image), measures=measures)
+                         caption=caption, dhash=dhash(image), measures=measures,
+                         shows_face=options.subject != "person" and shows_face)
 
 
 def prepare_photos(files: list[tuple[str, str | Path]], options: PrepOptions | None = None,

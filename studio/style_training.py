@@ -2,9 +2,11 @@
 
 The same preparation and trainer as a person's likeness (``studio.likeness``), with what a style
 needs instead: no face is required (a drawing is cropped square from its centre), captions come
-from the style template with the trigger word (``an illustration in <token> style``), no consent
-record is asked for (it is not a person's likeness), and the finished LoRA is registered as one of
-the owner's style presets (``studio.style_presets``), offered on the Pages tab at once.
+from the style template with the trigger word (``an illustration in <token> style``), and the
+finished LoRA is registered as one of the owner's style presets (``studio.style_presets``), offered
+on the Pages tab at once. No consent record is asked for drawings; when a third or more of the
+pictures show a real person's face (BlazeFace), the style would learn that face too, and the
+family's consent is needed as for a person (``check_style_consent``).
 
 A style belongs to the owner, not to a book: its training folder is keyed by its trigger word.
 """
@@ -28,6 +30,20 @@ class StyleRequest:
     trigger: str
     options: LoraOptions
     photos: list[Any] = field(default_factory=list)  # PreparedPhoto; empty: the saved set (resume)
+    consent: Any = None  # studio.book.Consent: needed when the pictures show people's faces
+
+
+FACES_NEED_CONSENT = 1 / 3  # from this share of pictures with a real face, it is a person's likeness too
+
+
+def check_style_consent(folder: Path, consent: Any) -> None:
+    """A "style" learnt from photos of a person also learns that person's face: when at least a
+    third of the pictures show a real face, the family says who agreed, as for a person."""
+    from studio.likeness import faces_in_dataset
+
+    faces, total = faces_in_dataset(folder)
+    if total and faces >= total * FACES_NEED_CONSENT and not getattr(consent, "complete", False):
+        raise LoraTrainingRefused("likeness.style_faces_need_consent", faces=faces, total=total)
 
 
 def check_trigger(trigger: str) -> str:
@@ -84,11 +100,13 @@ def train_style_lora(services, owner: str, request: StyleRequest, cancel: Cancel
             else load_dataset(workdir / "dataset"))
     if data is None:
         raise LoraTrainingRefused("likeness.style_no_pictures")
+    check_style_consent(workdir / "dataset", request.consent)  # before any model is loaded
     data.trigger, data.subject = trigger, "style"
     if pipe is None:
         pipe, request.options.device = training_pipeline(services)
+    consent = request.consent if getattr(request.consent, "complete", False) else None
     trainer = LoraTrainer(pipe, data, request.options, workdir, base_model=services.settings.sd_model,
-                          fresh_if_changed=True)
+                          fresh_if_changed=True, consent=consent)
     try:
         yield from trainer.run(cancel, max_steps)
     finally:

@@ -23,10 +23,11 @@ def subject_of(value) -> str:
 
 
 def subject_view(subject):
-    """Person: who in the book, what she is, the consent form. Style: the style's name."""
+    """Person: who in the book, what she is. Style: the style's name. The consent form stays for
+    both: a style learnt from photos of people needs it too."""
     person = subject_of(subject) == PERSON
     return (gr.update(visible=person), gr.update(visible=person), gr.update(visible=not person),
-            gr.update(visible=person))
+            gr.update(visible=True))
 
 
 def prep_options(subject, token, word, size) -> photos.PrepOptions:
@@ -83,7 +84,8 @@ def training_job(services, owner, book_id, subject, person_id, style_name, rows,
     options = options_for(len(captions), preset_name, step_count, size)
     if subject_of(subject) == STYLE:
         style_training.set_style_captions(services, owner, token, captions)
-        request = style_training.StyleRequest(name=(style_name or "").strip() or token, trigger=token, options=options)
+        request = style_training.StyleRequest(name=(style_name or "").strip() or token, trigger=token, options=options,
+                                              consent=consent)
         return LoraJob(owner, book_id, request, STYLE)
     if not person_id:
         raise LoraTrainingRefused("likeness.no_character")

@@ -128,6 +128,34 @@ def test_a_style_needs_pictures_and_a_good_trigger_word(studio, tmp_path):
             style_training.style_dir(services, "local", bad)
 
 
+def test_photos_of_a_person_as_a_style_need_the_familys_consent(studio, tmp_path):
+    """A "style" learnt from photos of a face learns that face: from a third of the pictures with
+    a real face on, training waits for the consent form; drawings alone need none."""
+    from studio.book import Consent
+
+    services, _ = studio
+    files = drawings(tmp_path, 3)
+    for i in range(3):
+        path = tmp_path / f"face{i}.png"
+        drawn_face(seed=i, centre=(260 + 60 * i, 300), r=90 + 15 * i,
+                   background=((120, 150, 170), (200, 160, 120), (90, 170, 110))[i]).save(path)
+        files.append((path.name, path))
+    results = style_training.prepare_for_style(services, "local", "crayonish", files, PrepOptions(resolution=64))
+    assert [r.shows_face for r in results if r.kept] == [False, False, False, True, True, True]
+    request = style_training.StyleRequest(name="Faces", trigger="crayonish", options=style_options())
+    with pytest.raises(LoraTrainingRefused, match="3 of these 6 pictures show a person's face") as refused:
+        list(style_training.train_style_lora(services, "local", request))
+    assert "동의서" in refused.value.render("ko")
+    assert style_presets.owner_styles(services, "local") == {}  # nothing trained, nothing registered
+    folder = style_training.style_dir(services, "local", "crayonish") / "dataset"
+    agreed = Consent(given_by="Mina", relation="granddaughter", date="2026-11-30", statement="We agree.")
+    style_training.check_style_consent(folder, agreed)  # with the form filled in, it may go on
+
+    style_training.prepare_for_style(services, "local", "crayonish", drawings(tmp_path, 4, start=10),
+                                     PrepOptions(resolution=64))
+    style_training.check_style_consent(folder, None)  # drawings only: no consent asked
+
+
 def test_a_person_file_is_not_registered_as_a_style(studio, tmp_path):
     from studio.lora_export import write_lora
 
