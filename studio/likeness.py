@@ -67,16 +67,6 @@ def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
     return TrainingSet([p.crop for p in kept], captions)
 
 
-def faces_in_dataset(folder: Path) -> tuple[int, int]:
-    """(pictures that show a face, pictures) of a saved set; (0, n) when it was never measured."""
-    captions = folder / "captions.json"
-    total = len(json.loads(captions.read_text(encoding="utf-8"))) if captions.is_file() else 0
-    try:
-        faces = json.loads((folder / "faces.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return 0, total
-    return sum(1 for f in faces if f is True), total
-
 
 def load_dataset(folder: Path) -> TrainingSet | None:
     from PIL import Image

@@ -12,6 +12,7 @@ A style belongs to the owner, not to a book: its training folder is keyed by its
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -33,14 +34,23 @@ class StyleRequest:
     consent: Any = None  # studio.book.Consent: needed when the pictures show people's faces
 
 
+def faces_in_dataset(folder: Path) -> tuple[int, int]:
+    """(pictures that show a face, pictures) of a saved set; (0, n) when it was never measured."""
+    captions = folder / "captions.json"
+    total = len(json.loads(captions.read_text(encoding="utf-8"))) if captions.is_file() else 0
+    try:
+        faces = json.loads((folder / "faces.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0, total
+    return sum(1 for f in faces if f is True), total
+
+
 FACES_NEED_CONSENT = 1 / 3  # from this share of pictures with a real face, it is a person's likeness too
 
 
 def check_style_consent(folder: Path, consent: Any) -> None:
     """A "style" learnt from photos of a person also learns that person's face: when at least a
     third of the pictures show a real face, the family says who agreed, as for a person."""
-    from studio.likeness import faces_in_dataset
-
     faces, total = faces_in_dataset(folder)
     if total and faces >= total * FACES_NEED_CONSENT and not getattr(consent, "complete", False):
         raise LoraTrainingRefused("likeness.style_faces_need_consent", faces=faces, total=total)
