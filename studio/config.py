@@ -52,6 +52,7 @@ class Settings:
     openai_base_url: str = ""  # e.g. http://127.0.0.1:11434/v1 (Ollama)
     openai_model: str = "llama3.1"
     openai_api_key: str = "not-needed"
+    openai_num_ctx: int = 0  # a local server's context for one answer; 0: sized to the book (at least 8192)
     llm_timeout_s: float = 60.0
     llm_retries: int = 3
     llm_backoff_s: float = 1.0  # first wait before retrying a 429/5xx/timeout; doubles each time

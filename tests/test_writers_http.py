@@ -30,7 +30,9 @@ def story_json(pages=4, text="순자 할머니는 감나무 아래에서 웃었�
 
 
 class FakeLLM:
-    """Replays queued replies: ("ok", text) | ("http", status) | ("slow", seconds, text)."""
+    """Replays queued replies: ("ok", text) | ("cut", text) (stopped by the token limit) |
+    ("http", status) | ("slow", seconds, text). Streamed requests (OpenAI ``stream: true``,
+    Gemini ``streamGenerateContent?alt=sse``) get the answer as server-sent events in pieces."""
 
     def __init__(self):
         self.replies: list[tuple] = []
@@ -45,30 +47,57 @@ class FakeLLM:
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
                 fake.seen.append({"path": self.path, "body": body, "headers": dict(self.headers)})
                 reply = fake.replies.pop(0) if fake.replies else ("http", 500)
-                gemini = "generateContent" in self.path
+                gemini = "enerateContent" in self.path
+                streamed = "streamGenerateContent" in self.path or bool(body.get("stream"))
                 if reply[0] == "slow":
                     time.sleep(reply[1])
                     reply = ("ok", reply[2])
-                if reply[0] == "http":
-                    message = reply[2] if len(reply) > 2 else "fake failure"
-                    status, out = reply[1], {"error": {"code": reply[1], "message": message,
-                                                       "status": "RESOURCE_EXHAUSTED" if reply[1] == 429 else "INTERNAL"}}
-                elif gemini:
-                    status, out = 200, {"candidates": [{"content": {"role": "model", "parts": [{"text": reply[1]}]},
-                                                        "finishReason": "STOP", "index": 0}]}
-                else:
-                    status, out = 200, {"id": "x", "object": "chat.completion", "created": 0, "model": "local",
-                                        "choices": [{"index": 0, "finish_reason": "stop",
-                                                     "message": {"role": "assistant", "content": reply[1]}}]}
-                data = json.dumps(out).encode()
                 try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
+                    if reply[0] == "http":
+                        message = reply[2] if len(reply) > 2 else "fake failure"
+                        self._send(reply[1], {"error": {"code": reply[1], "message": message, "status":
+                                                        "RESOURCE_EXHAUSTED" if reply[1] == 429 else "INTERNAL"}})
+                    elif streamed:
+                        self._stream(reply[1], gemini, cut=reply[0] == "cut")
+                    else:
+                        self._send(200, self._answer(reply[1], gemini, reply[0] == "cut"))
                 except OSError:  # the client gave up (timeout test)
                     pass
+
+            @staticmethod
+            def _answer(text, gemini, cut, final=True):
+                if gemini:
+                    finish = ({"finishReason": "MAX_TOKENS" if cut else "STOP"} if final else {})
+                    return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "index": 0,
+                                            **finish}]}
+                finish = ("length" if cut else "stop") if final else None
+                return {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": "local",
+                        "choices": [{"index": 0, "finish_reason": finish,
+                                     "delta": {"role": "assistant", "content": text},
+                                     "message": {"role": "assistant", "content": text}}]}
+
+            def _send(self, status, out):
+                data = json.dumps(out).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, text, gemini, cut):
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                third = max(1, len(text) // 3)
+                pieces = [text[i:i + third] for i in range(0, len(text), third)] or [""]
+                for i, piece in enumerate(pieces):
+                    event = self._answer(piece, gemini, cut, final=i == len(pieces) - 1)
+                    self.wfile.write(b"data: " + json.dumps(event).encode() + b"\n\n")
+                    self.wfile.flush()
+                if not gemini:
+                    self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+                self.close_connection = True
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
@@ -105,13 +134,15 @@ def test_happy_path_maps_pages_and_character_sheet(writer, fake):
     assert draft.characters[0].name == "순자 할머니" and "lavender" in draft.characters[0].description
     sent = fake.seen[0]
     if writer.name == "gemini":
-        assert sent["path"].endswith(":generateContent") and "gemini-2.5-flash" in sent["path"]
+        assert sent["path"].endswith(":streamGenerateContent?alt=sse") and "gemini-2.5-flash" in sent["path"]
         assert sent["headers"].get("x-goog-api-key") == "test-key"
         assert sent["body"]["generationConfig"]["responseMimeType"] == "application/json"
+        assert sent["body"]["generationConfig"]["maxOutputTokens"] == 700 + 450 * 4  # sized to the book
         assert "pages" in json.dumps(sent["body"]["generationConfig"]["responseJsonSchema"])
     else:
         assert sent["path"] == "/v1/chat/completions" and sent["body"]["model"] == "llama-test"
-        assert sent["body"]["response_format"] == {"type": "json_object"}
+        assert sent["body"]["response_format"] == {"type": "json_object"} and sent["body"]["stream"] is True
+        assert sent["body"]["max_tokens"] == 700 + 450 * 4 and sent["body"]["options"] == {"num_ctx": 8192}
     assert "감을 따 주셨다" in _user_texts(sent)  # the memories reach the model as data
 
 
@@ -234,3 +265,51 @@ def test_other_bad_requests_fail_at_once(fake, tmp_path):
     with pytest.raises(BackendError, match="refused the request \\(400\\).*context length exceeded"):
         OpenAICompatWriter(settings).write_story(REQUEST)
     assert len(fake.seen) == 1
+
+
+def test_an_answer_cut_off_by_the_servers_limit_says_so_and_is_not_resent(writer, fake):
+    fake.replies = [("cut", story_json()[:300])]
+    with pytest.raises(BackendError, match="stopped before the story was finished") as caught:
+        writer.write_story(REQUEST)
+    assert len(fake.seen) == 1 and caught.value.key == "writer.truncated"
+    assert "쪽 수를 줄이거나" in caught.value.render("ko")
+
+
+def test_only_the_pages_that_did_not_fit_are_asked_for_again(writer, fake):
+    story = json.loads(story_json())
+    story["pages"][2]["text"] = ""  # one broken page in a sound story
+    page = {"text": "새로 쓴 세 번째 쪽이에요.", "illustration_prompt": "a snowy path", "characters": ["순자 할머니"],
+            "setting": "snowy path", "mood": "calm", "pose_hint": "walking hand in hand"}
+    fake.replies = [("ok", json.dumps(story, ensure_ascii=False)), ("ok", json.dumps(page, ensure_ascii=False))]
+    draft = writer.write_story(REQUEST)
+    assert [p.text[-3:] for p in draft.pages] == ["(1)", "(2)", "에요.", "(4)"] and len(fake.seen) == 2
+    again = _user_texts(fake.seen[1])
+    assert "Rewrite page 3 only" in again and "(1)" in again  # the neighbours go along, the story is not redone
+    tokens = fake.seen[1]["body"].get("max_tokens") or fake.seen[1]["body"]["generationConfig"]["maxOutputTokens"]
+    assert tokens == 700 + 450  # one page's budget
+
+
+def test_a_long_book_gets_a_longer_time_limit_and_a_bigger_context():
+    from studio.backends.llm_json import budget_for
+
+    settings = Settings(llm_timeout_s=60.0)
+    short, long = budget_for(REQUEST, settings), budget_for(REQUEST, settings, pages=24)
+    assert (short.timeout_s, short.max_tokens, short.num_ctx) == (60.0, 2500, 8192)
+    assert (long.timeout_s, long.max_tokens, long.num_ctx) == (240.0, 11500, 16384)
+    assert budget_for(REQUEST, Settings(openai_num_ctx=32768), pages=24).num_ctx == 32768  # the host's choice
+
+
+def test_a_server_that_refuses_the_context_option_is_asked_again_without_it(fake, tmp_path):
+    settings = Settings(data_dir=tmp_path / "d", openai_base_url=fake.url + "/v1", openai_model="llama-test",
+                        llm_timeout_s=2.0, llm_retries=0, llm_backoff_s=0.01)
+    fake.replies = [("http", 400, "Unrecognized request argument supplied: options"), ("ok", story_json())]
+    draft = OpenAICompatWriter(settings).write_story(REQUEST)
+    assert len(draft.pages) == 4 and "options" in fake.seen[0]["body"] and "options" not in fake.seen[1]["body"]
+
+
+def test_failures_are_said_in_the_visitors_language(writer, fake):
+    fake.replies = [("http", 429)] * 3
+    with pytest.raises(BackendError) as caught:
+        writer.write_story(REQUEST)
+    said = caught.value.render("ko")
+    assert ("바빠요" in said or "바쁘거나" in said) and "429" in said

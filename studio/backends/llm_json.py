@@ -13,6 +13,7 @@ import difflib
 import json
 import logging
 import re
+from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from studio.backends.base import (BackendError, CancelToken, CharacterDraft, PageDraft, StoryDraft, StoryRequest,
@@ -61,6 +62,32 @@ STORY_SCHEMA: dict[str, Any] = {
 
 class InvalidOutput(Localized, ValueError):
     """The model's answer does not fit the schema; the message is sent back to it once."""
+
+
+# -- a long book's budget ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Budget:
+    """What one answer may take: a time limit between pieces of the streamed answer (scaled with
+    the book's length: a 24-page story is a long answer to wait for), how many tokens the answer
+    may have, and the context a local server needs for prompt + answer (its default of 2,048 or
+    4,096 tokens would cut a long story's JSON short)."""
+
+    timeout_s: float
+    max_tokens: int
+    num_ctx: int
+
+
+TOKENS_PER_PAGE = 450  # a page's text, prompt, setting and the rest, as JSON, in Korean or English
+BASE_TOKENS = 700  # title, character sheet, braces
+
+
+def budget_for(request: StoryRequest, settings: Any, pages: int | None = None) -> Budget:
+    pages = max(1, int(pages if pages is not None else request.page_count))
+    timeout = float(settings.llm_timeout_s) * max(1.0, pages / 6)
+    max_tokens = min(32768, BASE_TOKENS + TOKENS_PER_PAGE * pages)
+    wanted = int(getattr(settings, "openai_num_ctx", 0) or 0)
+    num_ctx = wanted or max(8192, 1 << (4096 + max_tokens - 1).bit_length())  # prompt + answer, a power of two
+    return Budget(timeout, max_tokens, num_ctx)
 
 
 # -- prompts -------------------------------------------------------------------------------------
@@ -204,8 +231,9 @@ class SchemaWriter:
         raise NotImplementedError
 
     def write_story(self, request: StoryRequest, cancel: CancelToken | None = None) -> StoryDraft:
-        return ask_validated(lambda m: self._ask(m, request, STORY_SCHEMA, cancel), story_messages(request),
-                             lambda raw: to_story(parse_json(raw), request.page_count), self._who(), cancel)
+        return write_story_repairing(lambda m: self._ask(m, request, STORY_SCHEMA, cancel),
+                                     lambda pages, i: self.rewrite_page(request, pages, i, cancel),
+                                     request, self._who(), cancel)
 
     def rewrite_page(self, request: StoryRequest, pages: list[PageDraft], index: int,
                      cancel: CancelToken | None = None) -> PageDraft:
@@ -214,15 +242,60 @@ class SchemaWriter:
                              self._who(), cancel)
 
 
-def ask_validated(call: Callable[[Messages], str], messages: Messages, validate: Callable[[str], T],
-                  label: str, cancel: CancelToken | None = None) -> T:
-    """Ask, validate; if the answer does not fit, ask once more with the reason; then give up."""
-    raw = call(messages)
+def write_story_repairing(ask: Callable[[Messages], str], rewrite: Callable[[list[PageDraft], int], PageDraft],
+                          request: StoryRequest, who: str, cancel: CancelToken | None = None) -> StoryDraft:
+    """The whole story in one answer; when only some of its pages do not fit, only those pages are
+    asked for again (a long book is not written twice for one bad page)."""
+    raw = ask(story_messages(request))
     try:
-        return validate(raw)
+        return to_story(parse_json(raw), request.page_count)
     except InvalidOutput as exc:
-        log.info("%s answer rejected (%s); asking again", label, exc)
-        reason = exc
+        draft, broken = salvage_story(raw, request.page_count)
+        if draft is None:  # not a story at all: ask again with the reason, once
+            return ask_validated(ask, story_messages(request),
+                                 lambda again: to_story(parse_json(again), request.page_count), who, cancel,
+                                 first=(raw, exc))
+    log.info("%s: pages %s did not fit; asking for those pages only", who, [i + 1 for i in broken])
+    for index in broken:
+        if cancel:
+            cancel.raise_if_cancelled()
+        draft.pages[index] = rewrite(draft.pages, index)
+    return draft
+
+
+def salvage_story(raw: str, page_count: int) -> tuple[StoryDraft | None, list[int]]:
+    """A story whose frame (title, characters, the right number of pages) is sound but some of
+    whose pages are not: the draft with those pages as placeholders, and their indexes."""
+    try:
+        obj = parse_json(raw)
+        pages = obj.get("pages") if isinstance(obj, dict) else None
+        if not isinstance(pages, list) or len(pages) != page_count:
+            return None, []
+        frame = to_story({**obj, "pages": [{"text": "…", "illustration_prompt": "…"}] * page_count}, page_count)
+    except InvalidOutput:
+        return None, []
+    broken = []
+    for i, page in enumerate(pages):
+        try:
+            frame.pages[i] = to_page(page, f"pages[{i}]")
+        except InvalidOutput:
+            broken.append(i)
+    return (frame, broken) if broken and len(broken) < page_count else (None, [])
+
+
+def ask_validated(call: Callable[[Messages], str], messages: Messages, validate: Callable[[str], T],
+                  label: str, cancel: CancelToken | None = None, first: tuple[str, Exception] | None = None) -> T:
+    """Ask, validate; if the answer does not fit, ask once more with the reason; then give up.
+    ``first``: an answer already had (and why it did not fit)."""
+    if first is None:
+        raw = call(messages)
+        try:
+            return validate(raw)
+        except InvalidOutput as exc:
+            reason = exc
+    else:
+        raw, reason = first
+    log.info("%s answer rejected (%s); asking again", label, reason)
     if cancel:
         cancel.raise_if_cancelled()
     retry = messages + [("assistant", (raw or "")[:4000]),
@@ -232,17 +305,18 @@ def ask_validated(call: Callable[[Messages], str], messages: Messages, validate:
     try:
         return validate(raw)
     except InvalidOutput as exc:
-        raise BackendError(
-            f"{label} twice gave an answer that is not a usable story ({exc}). Nothing was changed; "
-            "please try again, or choose the offline storyteller."
-        ) from None
+        raise BackendError("writer.unusable_twice", writer=label, reason=str(exc)) from None
 
 
-def with_retries(send: Callable[[], T], classify: Callable[[BaseException], tuple[bool, str] | None],
+Verdict = tuple[bool, str, dict]  # (worth another try, message key, its values)
+
+
+def with_retries(send: Callable[[], T], classify: Callable[[BaseException], Verdict | None],
                  retries: int, backoff_s: float, cancel: CancelToken | None = None) -> T:
-    """Run ``send``; on a transient failure (``classify`` -> (True, message)) wait and try again,
-    doubling the wait, up to ``retries`` more times. (False, message) fails at once. Unknown
-    errors (``classify`` -> None) propagate."""
+    """Run ``send``; on a transient failure (``classify`` -> (True, key, values)) wait and try
+    again, doubling the wait, up to ``retries`` more times. (False, ...) fails at once. Unknown
+    errors (``classify`` -> None) propagate. A failure is said with its message key, so the
+    visitor reads it in their language."""
     delay = max(0.0, backoff_s)
     for attempt in range(retries + 1):
         if cancel:
@@ -253,10 +327,10 @@ def with_retries(send: Callable[[], T], classify: Callable[[BaseException], tupl
             verdict = classify(exc)
             if verdict is None:
                 raise
-            transient, message = verdict
+            transient, key, values = verdict
             if not transient or attempt == retries:
-                raise BackendError(message) from exc
-            log.info("%s; retrying in %.2fs (%d/%d)", message, delay, attempt + 1, retries)
+                raise BackendError(key, **values) from exc
+            log.info("%s %s; retrying in %.2fs (%d/%d)", key, values, delay, attempt + 1, retries)
             wait_or_cancel(delay, cancel)
             delay = min(delay * 2, 30.0)
     raise AssertionError("unreachable")

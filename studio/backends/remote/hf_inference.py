@@ -209,19 +209,18 @@ class HFWriter(_HFClient):
 
     def write_story(self, request: StoryRequest, cancel: CancelToken | None = None,
                     credentials: Credentials | None = None) -> StoryDraft:
-        return llm_json.ask_validated(lambda m: self._ask(m, request, cancel, credentials),
-                                      llm_json.story_messages(request),
-                                      lambda raw: llm_json.to_story(llm_json.parse_json(raw), request.page_count),
-                                      self.label, cancel)
+        return llm_json.write_story_repairing(
+            lambda m: self._ask(m, request, cancel, credentials),
+            lambda pages, i: self.rewrite_page(request, pages, i, cancel, credentials), request, self.label, cancel)
 
     def rewrite_page(self, request: StoryRequest, pages: list[PageDraft], index: int,
                      cancel: CancelToken | None = None, credentials: Credentials | None = None) -> PageDraft:
-        return llm_json.ask_validated(lambda m: self._ask(m, request, cancel, credentials),
+        return llm_json.ask_validated(lambda m: self._ask(m, request, cancel, credentials, pages=1),
                                       llm_json.page_messages(request, pages, index),
                                       lambda raw: llm_json.to_page(llm_json.parse_json(raw)), self.label, cancel)
 
     def _ask(self, messages: llm_json.Messages, request: StoryRequest, cancel: CancelToken | None,
-             credentials: Credentials | None) -> str:
+             credentials: Credentials | None, pages: int | None = None) -> str:
         model = self.settings.hf_chat_model
         if not model:
             raise BackendError("remote.no_model", service=SERVICE, what="remote.what_story")
@@ -229,9 +228,15 @@ class HFWriter(_HFClient):
         chat = [{"role": "system", "content": llm_json.system_prompt(request)}]
         chat += [{"role": role, "content": text} for role, text in messages]
 
+        budget = llm_json.budget_for(request, self.settings, pages)
+
         def send() -> str:
             answer = client.chat_completion(chat, model=None if self.settings.hf_base_url else model,
-                                            temperature=0.9, seed=request.seed or None, max_tokens=4096)
-            return (answer.choices[0].message.content or "") if answer.choices else ""
+                                            temperature=0.9, seed=request.seed or None, max_tokens=budget.max_tokens)
+            if not answer.choices:
+                return ""
+            if answer.choices[0].finish_reason == "length":  # cut off by the token limit
+                raise BackendError("writer.truncated", writer=self.label, tokens=budget.max_tokens)
+            return answer.choices[0].message.content or ""
 
         return self.call(send, model, cancel)
