@@ -135,5 +135,5 @@ def _load_class(target: str) -> type:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        raise BackendError(f"{target} cannot be imported: {exc}") from exc
+        raise BackendError("avail.could_not_load", detail=f"{target}: {exc}") from exc
     return getattr(module, class_name)

@@ -75,12 +75,12 @@ def choose_placement(setting: str = "auto") -> Placement:
 
     setting = (setting or "auto").lower()
     if setting not in ("auto", "cpu", "cuda", "mps"):
-        raise BackendError(f"GIEOK_DEVICE must be auto, cpu, cuda or mps (not '{setting}').")
+        raise BackendError("models.device_unknown", setting=setting)
     has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
     if setting == "cuda" and not torch.cuda.is_available():
-        raise BackendError("GIEOK_DEVICE=cuda but no CUDA GPU is visible.")
+        raise BackendError("models.device_no_cuda")
     if setting == "mps" and not has_mps:
-        raise BackendError("GIEOK_DEVICE=mps but Apple's Metal backend is not available.")
+        raise BackendError("models.device_no_mps")
     if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         total = torch.cuda.get_device_properties(0).total_memory
@@ -154,11 +154,11 @@ def voice_placement(setting: str, model: str, cuda: bool, mps: bool) -> tuple[st
     """(device, dtype name) for a voice model, from the same ``GIEOK_DEVICE`` as the illustrator."""
     setting = (setting or "auto").lower()
     if setting not in ("auto", "cpu", "cuda", "mps"):
-        raise BackendError(f"GIEOK_DEVICE must be auto, cpu, cuda or mps (not '{setting}').")
+        raise BackendError("models.device_unknown", setting=setting)
     if setting == "cuda" and not cuda:
-        raise BackendError("GIEOK_DEVICE=cuda but no CUDA GPU is visible.")
+        raise BackendError("models.device_no_cuda")
     if setting == "mps" and not mps:
-        raise BackendError("GIEOK_DEVICE=mps but Apple's Metal backend is not available.")
+        raise BackendError("models.device_no_mps")
     device = "cuda" if setting == "cuda" or (setting == "auto" and cuda) else \
         "mps" if setting == "mps" or (setting == "auto" and mps) else "cpu"
     half = device == "cuda" and VOICE_HALF_OK.get(model, False)

@@ -60,7 +60,7 @@ def run_ffmpeg(ffmpeg: str, args: list[str], timeout_s: float, total_s: float = 
         for thread in threads:
             thread.join(timeout=5)
     if "cancelled" in stopped:
-        raise Cancelled("Stopped. / 멈췄습니다.")
+        raise Cancelled("common.stopped")
     if "timeout" in stopped:
         raise ExportError("pictures.export.ffmpeg_timeout", seconds=f"{timeout_s:g}")
     if proc.returncode != 0:

@@ -187,7 +187,7 @@ def _read_weights(path: Path) -> dict:
     import torch
 
     if path.stat().st_size == 0 or path.stat().st_size > MAX_FILE_BYTES:
-        raise BackendError(f"The RMVPE model file ({SETTING}) is empty or far too large to be rmvpe.pt.")
+        raise BackendError("models.rmvpe_size", setting=SETTING)
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -195,12 +195,11 @@ def _read_weights(path: Path) -> dict:
         else:
             state = torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise BackendError(f"The RMVPE model file ({SETTING}) contains code or objects that are not "
-                           "model weights; it was refused for safety.") from None
+        raise BackendError("models.rmvpe_code", setting=SETTING) from None
     except Exception as exc:
-        raise BackendError(f"The RMVPE model file ({SETTING}) is not readable ({type(exc).__name__}).") from None
+        raise BackendError("models.rmvpe_unreadable", setting=SETTING, kind=type(exc).__name__) from None
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise BackendError(f"The RMVPE model file ({SETTING}) is not a plain set of weights like rmvpe.pt.")
+        raise BackendError("models.rmvpe_not_weights", setting=SETTING)
     return state
 
 
@@ -215,8 +214,7 @@ def _load(path: Path):
         net.load_state_dict(state, strict=True, assign=True)
     except (RuntimeError, ValueError) as exc:
         detail = str(exc).splitlines()
-        raise BackendError("The RMVPE model file does not match RMVPE's layout: "
-                           f"{' '.join(detail[:3])[:300]}") from None
+        raise BackendError("models.rmvpe_layout", detail=" ".join(detail[:3])[:300]) from None
     return net.float().eval()
 
 
