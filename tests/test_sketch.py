@@ -262,3 +262,14 @@ def test_sitting_together_sits_them_on_a_bench_and_hugging_brings_them_together(
 
     assert abs(centre(hugging[grandma]) - centre(hugging[child])) < 0.6 * abs(centre(standing[grandma]) - centre(standing[child]))
     assert overlap(hugging[grandma], hugging[child]) > 0.6 > overlap(standing[grandma], standing[child])
+
+
+def test_a_windy_page_under_dark_clouds_has_a_grey_sky_and_no_sun():
+    """The trouble page "차가운 바람이 불어오고 아이는 길을 잃고" is a windy day under dark clouds, not sunshine."""
+    scene = read_scene("그런데 어느 날, 차가운 바람이 불어오고 아이는 길을 잃고 말았어요.", "", "", "worried")
+    assert scene.weather == "storm" and read_scene("", "a windy path under dark clouds", "", "").weather == "storm"
+    rgb = pixels(draw("그런데 어느 날, 차가운 바람이 불어오고 아이는 길을 잃고 말았어요.", characters=(CHILD,)))
+    sky = rgb[: int(rgb.shape[0] * 0.3)]
+    assert sun_pixels(sky) == 0 and sky.std(axis=-1).mean() < 12  # grey: red, green and blue close together
+    clear = pixels(draw("햇살 좋은 날 아이는 정원에서 놀았어요.", characters=(CHILD,)))
+    assert clear[: int(clear.shape[0] * 0.3)].std(axis=-1).mean() > sky.std(axis=-1).mean() + 8

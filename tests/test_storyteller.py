@@ -153,3 +153,22 @@ def test_a_trouble_page_tells_one_trouble_and_comfort_fits_it(language):
                     for after, pattern in fitting:
                         assert not pattern.search(page.text) or event in after, (event, page.text)
     assert checked >= 12 * 4
+
+
+def test_the_pose_follows_what_the_page_says_they_do():
+    """A page about walking the forest path is drawn walking, not on a bench; a page that names no
+    pose keeps its beat's own."""
+    from studio.backends.storyteller import pose_in_words
+
+    assert pose_in_words("순자 할머니와 아이는 눈 오는 밤에 함께 숲길을 걸었어요. 둘은 창가에 앉아 있었어요.") == "walking hand in hand"
+    assert pose_in_words("They sat on the porch. Later they walked home.") == "sitting together"
+    assert pose_in_words("할머니는 아이를 꼭 안아 주셨어요.") == "hugging"
+    assert pose_in_words("된장찌개 냄새가 났어요.") == ""
+    walking = 0
+    for seed in range(6):
+        for page in teller.write_story(dataclasses.replace(SUNJA, seed=seed, page_count=8)).pages:
+            first = next((s for s in re.split(r"(?<=[.!?])\s+", page.text) if pose_in_words(s)), "")
+            if first:
+                assert page.pose_hint == pose_in_words(first), page.text
+                walking += page.pose_hint == "walking hand in hand"
+    assert walking >= 6  # "눈 오는 밤에 함께 숲길을 걸었다" is in every telling

@@ -40,6 +40,20 @@ POSES = {
     "comfort": ["hugging", "carrying a child"],
     "closing": ["looking at the sky", "waving", "sitting together"],
 }
+# What the page's own words say the two are doing wins over the beat's usual poses: a page about
+# walking a forest path is not drawn on a bench. Stems, so every ending matches (걸었어요, 걷다가);
+# the first sentence that names one decides.
+POSE_WORDS = (
+    ("hugging", ("안아", "안았", "안기", "품에", "hug")),
+    ("carrying a child", ("업어", "업고", "업혀", "carried", "piggyback")),
+    ("reading together", ("읽어", "읽었", "책을", "read", "book")),
+    ("walking hand in hand", ("걸었", "걷", "걸어", "산책", "walk", "stroll")),
+    ("sitting together", ("앉아", "앉았", "앉은", "sat ", "sitting", "bench")),
+    ("looking at the sky", ("하늘을", "밤하늘", "별을", "별이", "달을", "the sky", "the stars", "the moon")),
+    ("standing", ("서 있", "stood", "standing")),
+)
+
+
 DEFAULT_SETTINGS = {
     "opening": ["a small village with an old wooden house", "a quiet lane at the edge of a village"],
     "memory": ["a sunny garden", "a village path"],

@@ -109,6 +109,16 @@ class OfflineStoryteller:
         return draft
 
 
+def pose_in_words(text: str) -> str:
+    """The pose the page's words describe, or "": the first sentence that names one decides (in
+    ``POSE_WORDS`` order within a sentence)."""
+    for sentence in re.split(r"(?<=[.!?…])\s+", text.lower()):
+        found = next((pose for pose, stems in P.POSE_WORDS if any(s in sentence for s in stems)), "")
+        if found:
+            return found
+    return ""
+
+
 class _Teller:
     """One telling: the cast, the plan of the book, the phrase book and a seeded RNG."""
 
@@ -225,6 +235,7 @@ class _Teller:
         if main == "closing":  # the child speaks to the elder: 해요체 at every level of the book
             text += " " + render(self.book["farewell"][0], slots, self.rng)
         mood, pose = self.rng.choice(P.MOODS[main]), self.rng.choice(P.POSES[main])
+        pose = pose_in_words(text) or pose  # what the page says they do is what is drawn
         setting = self._setting(main, plan, scenes)
         alone = main == "trouble"
         return PageDraft(

@@ -17,7 +17,8 @@ SKIES = {  # (top, bottom) by time and weather
     ("day", "rain"): ((138, 146, 160), (192, 194, 200)), ("dusk", "clear"): ((146, 136, 188), (250, 196, 160)),
     ("dusk", "snow"): ((120, 120, 160), (214, 190, 190)), ("dusk", "rain"): ((110, 112, 136), (176, 164, 168)),
     ("night", "clear"): ((20, 28, 66), (58, 68, 118)), ("night", "snow"): ((28, 36, 74), (78, 88, 128)),
-    ("night", "rain"): ((26, 32, 52), (64, 70, 92)),
+    ("night", "rain"): ((26, 32, 52), (64, 70, 92)), ("day", "storm"): ((112, 118, 138), (178, 176, 178)),
+    ("dusk", "storm"): ((96, 92, 118), (168, 150, 150)), ("night", "storm"): ((22, 26, 44), (52, 56, 78)),
 }
 GROUNDS = {"spring": (172, 208, 138), "summer": (146, 192, 116), "autumn": (206, 192, 124), "winter": (200, 192, 172)}
 PERSIMMON = (238, 124, 46)
@@ -48,8 +49,8 @@ def backdrop(image, scene: Scene, rng: random.Random) -> int:
     _sky(pen, w, horizon, scene, rng)
     _distance(pen, w, h, horizon, scene, rng)
     ground = (248, 249, 252) if scene.weather == "snow" else GROUNDS[scene.season]
-    if scene.weather == "rain":
-        ground = mix(ground, (150, 156, 150), 0.35)
+    if scene.weather in ("rain", "storm"):
+        ground = mix(ground, (150, 156, 150), 0.35 if scene.weather == "rain" else 0.25)
     ground = night_tint(ground, scene, 0.7 if scene.weather == "snow" else 1.0)
     if scene.place == "sea":
         _sea(pen, w, h, horizon, scene)
@@ -75,6 +76,15 @@ def weather(image, scene: Scene, rng: random.Random, box: tuple[int, int, int, i
             r = unit * rng.choice((2.2, 2.8, 3.4, 4.2, 5.4))
             pen.draw.ellipse([x - r - unit, y - r - unit, x + r + unit, y + r + unit], fill=(255, 255, 255, 70))
             pen.draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 255, 255, 240))
+    elif scene.weather == "storm":  # wind: streaks and leaves blown sideways
+        colour = (236, 238, 242, 150) if scene.time != "night" else (150, 160, 190, 140)
+        for _ in range(int(area / (9000 * unit * unit)) + 4):
+            x, y = rng.uniform(x0, x1), rng.uniform(y0, (y0 + y1) / 2)
+            length = unit * rng.uniform(30, 60)
+            pen.draw.arc([x, y, x + length, y + length * 0.3], 200, 340, fill=colour, width=max(1, int(unit * 1.6)))
+        for _ in range(int(area / (30000 * unit * unit)) + 3):
+            x, y, r = rng.uniform(x0, x1), rng.uniform(y0, y1), unit * 3.2
+            pen.draw.ellipse([x - r * 1.6, y - r, x + r * 1.6, y + r], fill=(170, 120, 70, 220))
     elif scene.weather == "rain":
         colour = (214, 226, 240, 190) if scene.time != "night" else (170, 186, 214, 170)
         for _ in range(int(area / (1500 * unit * unit)) + 6):
@@ -87,7 +97,7 @@ def weather(image, scene: Scene, rng: random.Random, box: tuple[int, int, int, i
 def _sky(pen: Pen, w: int, horizon: int, scene: Scene, rng: random.Random) -> None:
     unit = w / 512
     if scene.time == "night":
-        if scene.weather != "rain":
+        if scene.weather not in ("rain", "storm"):
             for _ in range(int(46 if scene.weather == "clear" else 18)):
                 x, y, r = rng.uniform(0, w), rng.uniform(0, horizon * 0.8), unit * rng.choice((1.4, 1.8, 2.6))
                 pen.draw.ellipse([x - r, y - r, x + r, y + r], fill=STAR + (230,))
@@ -101,8 +111,12 @@ def _sky(pen: Pen, w: int, horizon: int, scene: Scene, rng: random.Random) -> No
             _crescent(pen.image, mx, my, mr)
         for _ in range(2 if scene.weather != "clear" else 1):
             _cloud(pen, rng.uniform(0, w * 0.3), horizon * rng.uniform(0.3, 0.5), unit * 26, (70, 78, 120, 150), rng)
+        if scene.weather == "storm":  # a night of heavy clouds hides the moon and the stars
+            for i in range(7):
+                _cloud(pen, w * (i / 6) + rng.uniform(-20, 20) * unit, horizon * rng.uniform(0.05, 0.3), unit * 46,
+                       (44, 50, 72, 240), rng)
         return
-    if scene.weather == "rain":
+    if scene.weather in ("rain", "storm"):  # a sky full of heavy clouds, no sun
         for i in range(7):
             _cloud(pen, w * (i / 6) + rng.uniform(-20, 20) * unit, horizon * rng.uniform(0.05, 0.3), unit * 46,
                    (128, 134, 148, 235), rng)

@@ -22,6 +22,8 @@ _CUES: dict[str, tuple[str, ...]] = {
              "첫눈", "눈싸움", "눈 덮인", "눈덮인", "눈꽃", "흰 눈", "눈 쌓인", "쌓인 눈", "눈 내린"),
     "rain": ("rain", "rainy", "raining", "raindrops", "umbrella", "puddle", "puddles", "storm", "drizzle",
              "비가", "비 오", "비오", "비 내리", "빗방울", "빗소리", "장마", "우산", "소나기", "빗길", "웅덩이"),
+    "storm": ("dark clouds", "dark cloud", "cloudy", "overcast", "grey sky", "gray sky", "windy", "gusty",
+              "먹구름", "흐린", "흐렸", "바람이 불", "바람이 세", "세찬 바람", "찬바람이", "어두워지", "구름이 잔뜩"),
     "sea": ("sea", "beach", "ocean", "seaside", "shore", "waves", "바다", "해변", "바닷가", "파도", "모래사장"),
     "river": ("river", "lake", "stream", "pond", "brook", "강가", "강물", "강변", "냇가", "시냇물", "개울", "호수", "연못"),
     "forest": ("forest", "woods", "wood", "pine", "pines", "숲", "소나무", "나무들"),
@@ -65,7 +67,7 @@ def cues(text: str) -> set[str]:
 @dataclass(frozen=True)
 class Scene:
     time: str  # "day" | "dusk" | "night"
-    weather: str  # "clear" | "snow" | "rain"
+    weather: str  # "clear" | "snow" | "rain" | "storm" (dark clouds and wind, nothing falling)
     place: str  # "garden" | "forest" | "mountain" | "sea" | "river" | "kitchen" | "room"
     season: str  # "spring" | "summer" | "autumn" | "winter"
     persimmon: bool = False
@@ -79,7 +81,8 @@ def read_scene(text: str, prompt: str = "", setting: str = "", mood: str = "") -
     """The page's own words first, then its setting, mood and picture prompt."""
     found = cues(" ".join((text, setting, mood, prompt)))
     time = "night" if "night" in found else "dusk" if "dusk" in found else "day"
-    weather = "snow" if "snow" in found else "rain" if "rain" in found else "clear"
+    weather = ("snow" if "snow" in found else "rain" if "rain" in found else "storm" if "storm" in found
+               else "clear")
     # where: the setting is the most specific, then the text, then the prompt
     place = "garden"
     for source in (setting, text, prompt):
