@@ -246,3 +246,26 @@ def test_one_adapter_at_a_time_when_pages_switch_between_photo_and_face(tiny_mod
     np.testing.assert_allclose(picture(illustrator), photo_only, atol=1.0)  # FaceID on, page without her
     np.testing.assert_allclose(picture(illustrator, grandma, 1.0, faceid_on=False), by_photo, atol=1.0)
     assert np.abs(by_photo - by_face).max() > 8
+
+
+def test_pages_after_a_faceid_page_go_one_call_each_with_the_adapter_at_zero(tiny_models, adapter_file, tmp_path,  # noqa: F811
+                                                                            fake_embedder, monkeypatch):
+    """FaceID stays on the UNet after her page: later pages without her still need its (zero) inputs,
+    which are per call, so they are not batched together (diffusers refuses a call without them)."""
+    illustrator = DiffusersIllustrator(settings_for(tiny_models, tmp_path, adapter_file))
+    picture(illustrator, drawn_face((256, 256), centre=(128, 120), r=60), 1.0)  # puts FaceID on
+    spec = ImageSpec(width=64, height=64, steps=2, guidance=5.0, seed=3)
+    pages = [IllustrationRequest(spec=spec, prompt=prompt) for prompt in ("a garden", "a kitchen")]
+    calls: list[int] = []
+    real_call = illustrator._call
+
+    def counted_call(pipe, requests, *rest):
+        calls.append(len(requests))
+        return real_call(pipe, requests, *rest)
+
+    monkeypatch.setattr(illustrator, "_call", counted_call)
+    made = illustrator.illustrate_pages(pages, [3, 4])
+    assert calls == [1, 1] and len(made) == 2
+    alone = [illustrator.illustrate_pages([page], [seed])[0] for page, seed in zip(pages, [3, 4])]
+    for image, single in zip(made, alone):
+        np.testing.assert_allclose(np.asarray(image, np.float32), np.asarray(single, np.float32), atol=1.0)

@@ -292,7 +292,6 @@ class DiffusersIllustrator:
     def _generate_group(self, requests: list[IllustrationRequest], seeds: list[list[int]], on_step,
                         cancel: CancelToken) -> list[list]:
         """Requests with equal ``call_key``: one call per shape of prompt embeddings."""
-        from studio.backends.ip_adapter import IpAdapterLikeness
         from studio.backends.sd_batching import join_embeddings, pipeline_key, split_by_embeddings
 
         spec = requests[0].spec
@@ -303,7 +302,8 @@ class DiffusersIllustrator:
         encoded = [encoder.encode(r.prompt, r.negative_prompt, float(spec.guidance), tuple(active)).kwargs
                    for r in requests]
         calls = split_by_embeddings(encoded)
-        if len(requests) > 1 and IpAdapterLikeness.is_on(pipe):  # its inputs are per call: a page each
+        # Any IP-Adapter on the UNet (plain or FaceID) wants its image inputs per call: a page each.
+        if len(requests) > 1 and getattr(pipe.unet, "encoder_hid_proj", None) is not None:
             calls = [[index] for index in range(len(requests))]
         made: list[list] = [[] for _ in requests]
         for call in calls:
