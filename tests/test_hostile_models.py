@@ -338,3 +338,16 @@ def test_each_hostile_attempt_grows_memory_by_less_than_50_mb(tmp_path):
     faiss_grew, _ = growth[str(controls[0][1])]
     torch_grew, _ = growth[str(controls[1][1])]
     assert faiss_grew > 200 and torch_grew > 120, growth  # the measure sees a real allocation
+
+
+def test_the_illustrator_keeps_the_lora_files_message_key(tmp_path):
+    from studio.backends.base import BackendError
+    from studio.backends.diffusers_sd import DiffusersIllustrator
+    from studio.config import Settings
+
+    path = safetensors_file(tmp_path / "x.safetensors", {"a": _tensor()}, b"\0" * 16, None)  # no LoRA weights
+    illustrator = DiffusersIllustrator(Settings(data_dir=tmp_path / "data", device="cpu"))
+    with pytest.raises(BackendError) as refused:
+        illustrator.check_lora(path)
+    assert refused.value.key == "uploads.lora_no_weights"  # said in the visitor's language, not English only
+    assert refused.value.render("ko") == text("uploads.lora_no_weights", "ko")

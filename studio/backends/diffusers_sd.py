@@ -196,7 +196,7 @@ class DiffusersIllustrator:
         try:
             info = inspect_lora(path)
         except LoraFileError as exc:
-            raise BackendError(str(exc)) from None
+            raise BackendError(exc.key, **exc.values) from None  # keeps the message key
         width = self.model_cross_attention_dim()
         if info.mismatch(width):  # the LoRA's attention shapes do not fit this UNet
             raise BackendError("models.lora_other_family", lora=info.family, model=self.family().label,
