@@ -1,17 +1,16 @@
-"""The one place that decides where models run: device, dtype, memory savers, ZeroGPU.
+"""The one place that decides where models run: device, dtype, memory savers.
 
 cuda -> bf16 when supported else fp16; mps -> fp16; cpu -> fp32. Memory savers are pure
 decisions of (device, memory, picture size): offload on GPUs under 10 GB, attention slicing only
 under 6 GB (PyTorch's fused attention already saves that memory), VAE tiling only when the
-pictures of one call would not fit. Voice models follow the same ``GIEOK_DEVICE`` (``voice_placement``). ``gpu_task`` wraps a function with ``spaces.GPU`` when that package exists (Spaces).
+pictures of one call would not fit. Voice models follow the same ``GIEOK_DEVICE`` (``voice_placement``).
 Imports torch lazily: callers are backends that already need it.
 """
 from __future__ import annotations
 
-import functools
 import gc
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from studio.backends.base import BackendError, missing_packages
 
@@ -127,21 +126,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
     return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
-
-
-@functools.cache
-def _spaces_gpu() -> Callable | None:
-    if missing_packages("spaces"):
-        return None
-    import spaces  # Hugging Face ZeroGPU: a GPU is attached only while a decorated call runs
-
-    return spaces.GPU
-
-
-def gpu_task(fn: Callable, duration_s: int = 120) -> Callable:
-    """``fn`` wrapped with ``spaces.GPU(duration=...)`` on ZeroGPU Spaces, unchanged elsewhere."""
-    decorator = _spaces_gpu()
-    return decorator(duration=duration_s)(fn) if decorator else fn
 
 
 # -- voice models -------------------------------------------------------------------------------

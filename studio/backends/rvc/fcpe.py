@@ -42,14 +42,10 @@ def fcpe_missing_reason() -> str | None:
     return None
 
 
-def polyphase_resampler():
-    """A ``torch.nn.Module`` with torchaudio ``Resample``'s constructor and call (``[..., time]``),
-    computed by ``scipy.signal.resample_poly`` (a windowed-sinc polyphase filter)."""
-    return _resampler_class()
-
-
 @functools.lru_cache(maxsize=1)
-def _resampler_class():
+def polyphase_resampler():
+    """A ``torch.nn.Module`` class with torchaudio ``Resample``'s constructor and call (``[..., time]``),
+    computed by ``scipy.signal.resample_poly`` (a windowed-sinc polyphase filter); one class per process."""
     import torch
 
     class PolyphaseResample(torch.nn.Module):
@@ -77,7 +73,7 @@ def _module():
     saved = {name: sys.modules.get(name) for name in names}
     stand_in = types.ModuleType("torchaudio")
     transforms = types.ModuleType("torchaudio.transforms")
-    transforms.Resample = _resampler_class()
+    transforms.Resample = polyphase_resampler()
     stand_in.transforms = transforms
     sys.modules.update({"torchaudio": stand_in, "torchaudio.transforms": transforms})
     try:
@@ -90,7 +86,7 @@ def _module():
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
-    mel_extractor.Resample = _resampler_class()  # also when a working torchaudio was already loaded
+    mel_extractor.Resample = polyphase_resampler()  # also when a working torchaudio was already loaded
     return torchfcpe
 
 
