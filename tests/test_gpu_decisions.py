@@ -6,7 +6,7 @@ import pytest
 
 from studio.backends.base import BackendError
 from studio.backends.sd_loading import pretrained_kwargs, wants_fp16_variant
-from studio.backends.torch_device import GIB, memory_plan, needs_vae_tiling, voice_placement
+from studio.backends.torch_device import GIB, memory_plan, needs_vae_tiling, resolve_device, voice_placement
 
 
 def test_big_gpus_use_fused_attention_without_slicing_or_offload():
@@ -55,3 +55,14 @@ def test_voice_device_setting_errors_are_clear():
         voice_placement("cuda", "rvc", cuda=False, mps=False)
     with pytest.raises(BackendError, match="auto, cpu, cuda or mps"):
         voice_placement("tpu", "rvc", cuda=False, mps=False)
+
+
+def test_one_device_choice_for_pictures_and_voices():
+    assert [resolve_device("auto", cuda, mps) for cuda, mps in ((True, True), (False, True), (False, False))] == \
+        ["cuda", "mps", "cpu"]
+    assert resolve_device("CPU", cuda=True, mps=True) == "cpu" and resolve_device("", False, False) == "cpu"
+    for setting, key in (("mps", "models.device_no_mps"), ("cuda", "models.device_no_cuda"),
+                         ("tpu", "models.device_unknown")):
+        with pytest.raises(BackendError) as refused:
+            resolve_device(setting, cuda=False, mps=False)
+        assert refused.value.key == key

@@ -69,23 +69,32 @@ def pages_per_call(device: str, total_bytes: int, width: int, height: int) -> in
     return max(1, min(MAX_PAGES_PER_CALL, fits))
 
 
-def choose_placement(setting: str = "auto") -> Placement:
-    import torch
-
+def resolve_device(setting: str, cuda: bool, mps: bool) -> str:
+    """The device name (cuda, mps or cpu) for the ``GIEOK_DEVICE`` setting on a machine with (or
+    without) CUDA and MPS: "auto" takes the fastest there is, a named device that is missing is an error."""
     setting = (setting or "auto").lower()
     if setting not in ("auto", "cpu", "cuda", "mps"):
         raise BackendError("models.device_unknown", setting=setting)
-    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
-    if setting == "cuda" and not torch.cuda.is_available():
+    if setting == "cuda" and not cuda:
         raise BackendError("models.device_no_cuda")
-    if setting == "mps" and not has_mps:
+    if setting == "mps" and not mps:
         raise BackendError("models.device_no_mps")
-    if setting == "cuda" or (setting == "auto" and torch.cuda.is_available()):
+    if setting == "auto":
+        return "cuda" if cuda else "mps" if mps else "cpu"
+    return setting
+
+
+def choose_placement(setting: str = "auto") -> Placement:
+    import torch
+
+    has_mps = bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+    device = resolve_device(setting, torch.cuda.is_available(), has_mps)
+    if device == "cuda":
         dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
         total = torch.cuda.get_device_properties(0).total_memory
         plan = memory_plan("cuda", total)
         return Placement("cuda", dtype, offload=plan.offload, slicing=plan.slicing, total_memory=total)
-    if setting == "mps" or (setting == "auto" and has_mps):
+    if device == "mps":
         total = int(getattr(torch.mps, "recommended_max_memory", lambda: 16 * GIB)())
         return Placement("mps", torch.float16, slicing=memory_plan("mps", total).slicing, total_memory=total)
     return Placement("cpu", torch.float32)
@@ -136,15 +145,7 @@ VOICE_HALF_OK = {"hubert": True, "rvc": True, "rmvpe": False, "crepe": False, "v
 
 def voice_placement(setting: str, model: str, cuda: bool, mps: bool) -> tuple[str, str]:
     """(device, dtype name) for a voice model, from the same ``GIEOK_DEVICE`` as the illustrator."""
-    setting = (setting or "auto").lower()
-    if setting not in ("auto", "cpu", "cuda", "mps"):
-        raise BackendError("models.device_unknown", setting=setting)
-    if setting == "cuda" and not cuda:
-        raise BackendError("models.device_no_cuda")
-    if setting == "mps" and not mps:
-        raise BackendError("models.device_no_mps")
-    device = "cuda" if setting == "cuda" or (setting == "auto" and cuda) else \
-        "mps" if setting == "mps" or (setting == "auto" and mps) else "cpu"
+    device = resolve_device(setting, cuda, mps)
     half = device == "cuda" and VOICE_HALF_OK.get(model, False)
     return device, "float16" if half else "float32"
 
