@@ -148,8 +148,8 @@ class DiffusersIllustrator:
 
     def _controlnet(self, kind: str):
         if kind not in self._controlnets:
-            from studio.backends.model_family import check_controlnet
-            from studio.backends.sd_loading import controlnet_config, load_controlnet
+            from studio.backends.model_family import check_controlnet, read_model_json
+            from studio.backends.sd_loading import load_controlnet
 
             setting = CONTROL_SETTINGS.get(kind)
             if setting is None:
@@ -160,7 +160,7 @@ class DiffusersIllustrator:
             if problem:
                 raise BackendError("error.control_unusable", kind=kind, detail=problem)
             unet_config = dict(self._base.unet.config)
-            config = controlnet_config(source)
+            config = read_model_json(source, "config.json")  # None for single files
             if config is not None:  # refuse before reading weights that cannot fit
                 check_controlnet(kind, config, unet_config)
             try:

@@ -89,7 +89,7 @@ def detect_source(source: str, preset: str = "", preset_scheduler: str = "") -> 
         except ValueError:
             return None
         return detect("StableDiffusionXLPipeline" if xl else "", {}, "", source, preset, preset_scheduler)
-    index, unet, scheduler = (_read_json(source, name) for name in (
+    index, unet, scheduler = (read_model_json(source, name) for name in (
         "model_index.json", "unet/config.json", "scheduler/scheduler_config.json"))
     if index is None and unet is None:
         return None
@@ -97,7 +97,9 @@ def detect_source(source: str, preset: str = "", preset_scheduler: str = "") -> 
                   source, preset, preset_scheduler)
 
 
-def _read_json(source: str, name: str) -> dict | None:
+def read_model_json(source: str, name: str) -> dict | None:
+    """A model's JSON file (``config.json``, ``model_index.json``...) from its folder or the hub cache,
+    without loading weights; None when it is not there or unreadable (single files have none)."""
     path = Path(source).expanduser() / name
     if not path.is_file():
         from studio.backends.model_sources import cached_file

@@ -123,16 +123,6 @@ def pretrained_kwargs(index: dict, files: list[str], half_precision: bool) -> di
     return kwargs
 
 
-def controlnet_config(source: str) -> dict | None:
-    """A ControlNet's config.json without loading its weights (None for single files)."""
-    path = Path(source).expanduser()
-    found = str(path / "config.json") if (path / "config.json").is_file() else cached_file(source, "config.json")
-    try:
-        return json.loads(Path(found).read_text(encoding="utf-8")) if found else None
-    except (OSError, ValueError):
-        return None
-
-
 def load_controlnet(source: str, dtype: Any):
     from diffusers import ControlNetModel
 
