@@ -170,3 +170,23 @@ def test_a_stable_diffusion_2_single_file_is_refused_with_what_to_do_instead(tmp
         load_pipeline(str(path), torch.float32)
     assert refused.value.key == "models.single_file_sd2"
     assert "Stable Diffusion 2" in str(refused.value) and "diffusers 폴더" in refused.value.render("ko")
+
+
+def test_a_single_files_base_comes_from_one_read_of_its_header(tmp_path, monkeypatch):
+    import torch
+    from safetensors.torch import save_file
+
+    from studio.backends import lora_files
+
+    reads = []
+    real_read = lora_files.read_header
+    monkeypatch.setattr(lora_files, "read_header", lambda path: reads.append(path) or real_read(path))
+    unet = {"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(2, 4, 3, 3)}
+    for name, extra, base in (("xl", "conditioner.embedders.1.model.ln_final.weight", "sdxl"),
+                              ("v2", "cond_stage_model.model.ln_final.weight", "sd2"),
+                              ("v1", "cond_stage_model.transformer.text_model.final_layer_norm.weight", "sd15")):
+        path = tmp_path / f"{name}.safetensors"
+        save_file({**unet, extra: torch.zeros(2)}, str(path))
+        reads.clear()
+        assert lora_files.checkpoint_base(path) == base and len(reads) == 1
+        assert lora_files.is_sdxl_checkpoint(path) == (base == "sdxl")

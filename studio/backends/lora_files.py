@@ -84,11 +84,17 @@ def inspect_lora(path: str | Path) -> LoraInfo:
     return LoraInfo(tensors=len(names), cross_attention_dim=cross, sdxl_text_encoder_2=te2)
 
 
-def is_sd2_checkpoint(path: str | Path) -> bool:
-    """A single-file SD 2.x checkpoint has an OpenCLIP text encoder (``cond_stage_model.model.``)."""
-    return any(k.startswith("cond_stage_model.model.") for k in read_header(path))
+def checkpoint_base(path: str | Path) -> str:
+    """The base family (sdxl, sd2 or sd15) of a single-file checkpoint, from one read of its header:
+    SDXL has a second text encoder (``conditioner.embedders.1``), SD 2.x an OpenCLIP one
+    (``cond_stage_model.model.``)."""
+    names = list(read_header(path))
+    if any(k.startswith("conditioner.embedders.1") for k in names):
+        return "sdxl"
+    if any(k.startswith("cond_stage_model.model.") for k in names):
+        return "sd2"
+    return "sd15"
 
 
 def is_sdxl_checkpoint(path: str | Path) -> bool:
-    """A single-file SDXL checkpoint has a second text encoder under ``conditioner.embedders.1``."""
-    return any(k.startswith("conditioner.embedders.1") for k in read_header(path))
+    return checkpoint_base(path) == "sdxl"

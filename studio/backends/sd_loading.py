@@ -89,12 +89,12 @@ def load_pipeline(source: str, dtype: Any, single_file_configs: dict | None = No
     import torch
     from diffusers import AutoPipelineForText2Image, StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    from studio.backends.lora_files import is_sd2_checkpoint, is_sdxl_checkpoint
+    from studio.backends.lora_files import checkpoint_base
 
     path = Path(source).expanduser()
     if path.is_file():
-        sdxl = is_sdxl_checkpoint(path)
-        family = "sdxl" if sdxl else "sd2" if is_sd2_checkpoint(path) else "sd15"
+        family = checkpoint_base(path)
+        sdxl = family == "sdxl"
         if family == "sd2" and not (single_file_configs or {}).get("sd2"):
             # SD 2.x has its own text encoder and sizes: converting it with the SD 1.5 config would
             # fail deep inside diffusers (or draw noise); no SD 2.x config folder is shipped.
