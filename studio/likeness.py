@@ -9,7 +9,6 @@ page (``character_loras``), and the trigger word reaches the prompt through the 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -35,11 +34,13 @@ class LikenessRequest:
 
 
 def training_dir(services, owner: str, book_id: str, character_id: str) -> Path:
-    """Ids only in the path (checked: they come through the API too); the owner is hashed."""
+    """Ids only in the path (checked: they come through the API too). Inside the owner's own
+    folder, so deleting or expiring the owner removes their photos and face crops too."""
+    from studio.owners import owner_folder
+
     if not all(_ID.fullmatch(str(v or "")) for v in (book_id, character_id)):
         raise LoraTrainingRefused("likeness.no_character")
-    owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
-    return Path(services.settings.data_dir) / "training" / owner_key / book_id / character_id
+    return owner_folder(services.settings.data_dir, owner) / "training" / book_id / character_id
 
 
 def _character(book, character_id: str):
