@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 from studio.backends.base import BackendError, CancelToken
 from studio.jobs import Progress
@@ -107,26 +107,42 @@ def train_character_lora(services, owner: str, book_id: str, request: LikenessRe
     if not request.trigger.strip() or not request.trigger.replace("_", "").isalnum():
         raise LoraTrainingRefused("likeness.bad_trigger")
     workdir = training_dir(services, owner, book_id, request.character_id)
-    data = (save_dataset(workdir / "dataset", request.photos) if request.photos
-            else load_dataset(workdir / "dataset"))
+    data = dataset_for(workdir, request.photos)
     if data is None:
         raise LoraTrainingRefused("likeness.no_photos")
-    data.trigger, data.subject = request.trigger.strip(), request.subject
-    device = request.options.device
+    trainer, path = yield from run_lora_training(
+        services, workdir, data, request.trigger.strip(), request.subject, request.options,
+        workdir / LORA_FILE, request.consent, cancel, max_steps, pipe)
+    if path is None:
+        return  # a window ended: the checkpoint carries on next time
+    attach_lora(services, owner, book_id, request.character_id, path, request.consent)
+    yield trainer.event("attached", "likeness.attached")
+
+
+def dataset_for(workdir: Path, photos: list[Any]) -> TrainingSet | None:
+    """The new photos saved as the training set, or (none given: a resume) the saved set."""
+    return save_dataset(workdir / "dataset", photos) if photos else load_dataset(workdir / "dataset")
+
+
+def run_lora_training(services, workdir: Path, data: TrainingSet, trigger: str, subject: str,
+                      options: LoraOptions, lora_path: Path, consent: Any, cancel: CancelToken | None,
+                      max_steps: int | None, pipe: Any = None
+                      ) -> Generator[Progress, None, tuple[LoraTrainer, Path | None]]:
+    """The training shared by a person's likeness and a style: runs (or resumes) the trainer on a
+    fresh base model, records this machine's speed, and saves the LoRA when all steps are done.
+    Returns the trainer and the saved file, or None for the file when a window ended first."""
+    data.trigger, data.subject = trigger, subject
     if pipe is None:
-        pipe, device = training_pipeline(services)
-    request.options.device = device
-    trainer = LoraTrainer(pipe, data, request.options, workdir, consent=request.consent,
+        pipe, options.device = training_pipeline(services)
+    trainer = LoraTrainer(pipe, data, options, workdir, consent=consent,
                           base_model=services.settings.sd_model, fresh_if_changed=True)
     try:
         yield from trainer.run(cancel, max_steps)
     finally:
         record_speed(services, trainer)
     if trainer.step < trainer.total_steps:
-        return  # a window ended: the checkpoint carries on next time
-    path = trainer.save_lora(workdir / LORA_FILE)
-    attach_lora(services, owner, book_id, request.character_id, path, request.consent)
-    yield trainer.event("attached", "likeness.attached")
+        return trainer, None
+    return trainer, trainer.save_lora(lora_path)
 
 
 def attach_lora(services, owner: str, book_id: str, character_id: str, path: str | Path,
