@@ -72,10 +72,9 @@ def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
 def load_dataset(folder: Path) -> TrainingSet | None:
     from PIL import Image
 
-    index = folder / "captions.json"
-    if not index.is_file():
+    if not (folder / "captions.json").is_file():
         return None
-    captions = json.loads(index.read_text(encoding="utf-8"))
+    captions = read_captions(folder)
     images = []
     for i in range(len(captions)):
         with Image.open(folder / f"{i:03d}.png") as img:

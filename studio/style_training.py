@@ -36,8 +36,9 @@ class StyleRequest:
 
 def faces_in_dataset(folder: Path) -> tuple[int, int]:
     """(pictures that show a face, pictures) of a saved set; (0, n) when it was never measured."""
-    captions = folder / "captions.json"
-    total = len(json.loads(captions.read_text(encoding="utf-8"))) if captions.is_file() else 0
+    from studio.likeness import read_captions
+
+    total = len(read_captions(folder))
     try:
         faces = json.loads((folder / "faces.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
