@@ -17,6 +17,7 @@ from typing import Any, Generator, Iterator
 
 from studio.backends.base import BackendError, CancelToken
 from studio.jobs import Progress
+from studio.storage import write_json_atomic
 from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused, TrainingSet, check_consent
 
 LORA_FILE = "likeness.safetensors"
@@ -59,12 +60,9 @@ def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
     for i, photo in enumerate(kept):
         photo.crop.save(folder / f"{i:03d}.png", format="PNG")
         captions.append(photo.caption)
-    faces = folder / "faces.json.tmp"  # which pictures show a real face (a style's consent rule)
-    faces.write_text(json.dumps([bool(getattr(p, "shows_face", False)) for p in kept]), encoding="utf-8")
-    faces.replace(folder / "faces.json")
-    tmp = folder / "captions.json.tmp"
-    tmp.write_text(json.dumps(captions, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(folder / "captions.json")
+    # which pictures show a real face (a style's consent rule)
+    write_json_atomic(folder / "faces.json", [bool(getattr(p, "shows_face", False)) for p in kept])
+    write_json_atomic(folder / "captions.json", captions, ensure_ascii=False)
     return TrainingSet([p.crop for p in kept], captions)
 
 
@@ -340,9 +338,7 @@ def write_captions(folder: Path, captions: list[str], trigger: str) -> None:
         clean.append(text if trigger in text.replace(",", " ").split() else ", ".join(s for s in (trigger, text) if s))
     if clean != old:
         (folder.parent / "checkpoint.pt").unlink(missing_ok=True)  # other captions: a new training
-        tmp = folder / "captions.json.tmp"
-        tmp.write_text(json.dumps(clean, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(folder / "captions.json")
+        write_json_atomic(folder / "captions.json", clean, ensure_ascii=False)
 
 
 # -- estimates from this machine's own earlier trainings ----------------------------------------
@@ -366,9 +362,7 @@ def record_speed(services, trainer: LoraTrainer) -> None:
         table = {}
     table[_speed_key(trainer.family, trainer.options)] = round(trainer.elapsed_s / trainer.step, 4)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table), encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(path, table)
 
 
 def estimate_seconds(services, options: LoraOptions, family: str) -> float | None:

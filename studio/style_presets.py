@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from studio.storage import write_json_atomic
 from studio.train_lora import LoraTrainingRefused
 
 PREFIX = "mine-"
@@ -55,9 +56,7 @@ def _read_index(folder: Path) -> dict[str, dict]:
 
 def _write_index(folder: Path, index: dict[str, dict]) -> None:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = folder / f".{INDEX}.tmp"
-    tmp.write_text(json.dumps(index, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(folder / INDEX)
+    write_json_atomic(folder / INDEX, index, ensure_ascii=False, indent=1)
 
 
 def _preset(style_id: str, record: dict):
