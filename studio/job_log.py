@@ -111,9 +111,6 @@ class JobLog:
                     removed += 1
         return removed
 
-    def bytes_used(self) -> int:
-        return sum(p.stat().st_size for p in self.files())
-
 
 def _day(t: float | None) -> str | None:
     return None if t is None else time.strftime("%Y%m%d", time.localtime(t))

@@ -188,10 +188,6 @@ class Kiosk:
             with contextlib.suppress(OSError):
                 path.parent.rmdir()  # the server keeps each upload in a folder of its own
 
-    def idle_for(self, owner: str) -> float:
-        visitor = self.visitor(owner)
-        return 0.0 if visitor is None else self.now() - visitor.last_active
-
     def timed_out(self, owner: str) -> bool:
         visitor = self.visitor(owner)
         if visitor is None or visitor.busy:

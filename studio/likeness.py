@@ -9,15 +9,15 @@ page (``character_loras``), and the trigger word reaches the prompt through the 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Generator, Iterator
 
 from studio.backends.base import BackendError, CancelToken
 from studio.jobs import Progress
+from studio.storage import write_json_atomic
 from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused, TrainingSet, check_consent
 
 LORA_FILE = "likeness.safetensors"
@@ -35,11 +35,13 @@ class LikenessRequest:
 
 
 def training_dir(services, owner: str, book_id: str, character_id: str) -> Path:
-    """Ids only in the path (checked: they come through the API too); the owner is hashed."""
+    """Ids only in the path (checked: they come through the API too). Inside the owner's own
+    folder, so deleting or expiring the owner removes their photos and face crops too."""
+    from studio.owners import owner_folder
+
     if not all(_ID.fullmatch(str(v or "")) for v in (book_id, character_id)):
         raise LoraTrainingRefused("likeness.no_character")
-    owner_key = hashlib.sha256(owner.encode()).hexdigest()[:16]
-    return Path(services.settings.data_dir) / "training" / owner_key / book_id / character_id
+    return owner_folder(services.settings.data_dir, owner) / "training" / book_id / character_id
 
 
 def _character(book, character_id: str):
@@ -58,12 +60,9 @@ def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
     for i, photo in enumerate(kept):
         photo.crop.save(folder / f"{i:03d}.png", format="PNG")
         captions.append(photo.caption)
-    faces = folder / "faces.json.tmp"  # which pictures show a real face (a style's consent rule)
-    faces.write_text(json.dumps([bool(getattr(p, "shows_face", False)) for p in kept]), encoding="utf-8")
-    faces.replace(folder / "faces.json")
-    tmp = folder / "captions.json.tmp"
-    tmp.write_text(json.dumps(captions, ensure_ascii=False), encoding="utf-8")
-    tmp.replace(folder / "captions.json")
+    # which pictures show a real face (a style's consent rule)
+    write_json_atomic(folder / "faces.json", [bool(getattr(p, "shows_face", False)) for p in kept])
+    write_json_atomic(folder / "captions.json", captions, ensure_ascii=False)
     return TrainingSet([p.crop for p in kept], captions)
 
 
@@ -71,10 +70,9 @@ def save_dataset(folder: Path, photos: list[Any]) -> TrainingSet | None:
 def load_dataset(folder: Path) -> TrainingSet | None:
     from PIL import Image
 
-    index = folder / "captions.json"
-    if not index.is_file():
+    if not (folder / "captions.json").is_file():
         return None
-    captions = json.loads(index.read_text(encoding="utf-8"))
+    captions = read_captions(folder)
     images = []
     for i in range(len(captions)):
         with Image.open(folder / f"{i:03d}.png") as img:
@@ -106,26 +104,42 @@ def train_character_lora(services, owner: str, book_id: str, request: LikenessRe
     if not request.trigger.strip() or not request.trigger.replace("_", "").isalnum():
         raise LoraTrainingRefused("likeness.bad_trigger")
     workdir = training_dir(services, owner, book_id, request.character_id)
-    data = (save_dataset(workdir / "dataset", request.photos) if request.photos
-            else load_dataset(workdir / "dataset"))
+    data = dataset_for(workdir, request.photos)
     if data is None:
         raise LoraTrainingRefused("likeness.no_photos")
-    data.trigger, data.subject = request.trigger.strip(), request.subject
-    device = request.options.device
+    trainer, path = yield from run_lora_training(
+        services, workdir, data, request.trigger.strip(), request.subject, request.options,
+        workdir / LORA_FILE, request.consent, cancel, max_steps, pipe)
+    if path is None:
+        return  # a window ended: the checkpoint carries on next time
+    attach_lora(services, owner, book_id, request.character_id, path, request.consent)
+    yield trainer.event("attached", "likeness.attached")
+
+
+def dataset_for(workdir: Path, photos: list[Any]) -> TrainingSet | None:
+    """The new photos saved as the training set, or (none given: a resume) the saved set."""
+    return save_dataset(workdir / "dataset", photos) if photos else load_dataset(workdir / "dataset")
+
+
+def run_lora_training(services, workdir: Path, data: TrainingSet, trigger: str, subject: str,
+                      options: LoraOptions, lora_path: Path, consent: Any, cancel: CancelToken | None,
+                      max_steps: int | None, pipe: Any = None
+                      ) -> Generator[Progress, None, tuple[LoraTrainer, Path | None]]:
+    """The training shared by a person's likeness and a style: runs (or resumes) the trainer on a
+    fresh base model, records this machine's speed, and saves the LoRA when all steps are done.
+    Returns the trainer and the saved file, or None for the file when a window ended first."""
+    data.trigger, data.subject = trigger, subject
     if pipe is None:
-        pipe, device = training_pipeline(services)
-    request.options.device = device
-    trainer = LoraTrainer(pipe, data, request.options, workdir, consent=request.consent,
+        pipe, options.device = training_pipeline(services)
+    trainer = LoraTrainer(pipe, data, options, workdir, consent=consent,
                           base_model=services.settings.sd_model, fresh_if_changed=True)
     try:
         yield from trainer.run(cancel, max_steps)
     finally:
         record_speed(services, trainer)
     if trainer.step < trainer.total_steps:
-        return  # a window ended: the checkpoint carries on next time
-    path = trainer.save_lora(workdir / LORA_FILE)
-    attach_lora(services, owner, book_id, request.character_id, path, request.consent)
-    yield trainer.event("attached", "likeness.attached")
+        return trainer, None
+    return trainer, trainer.save_lora(lora_path)
 
 
 def attach_lora(services, owner: str, book_id: str, character_id: str, path: str | Path,
@@ -324,9 +338,7 @@ def write_captions(folder: Path, captions: list[str], trigger: str) -> None:
         clean.append(text if trigger in text.replace(",", " ").split() else ", ".join(s for s in (trigger, text) if s))
     if clean != old:
         (folder.parent / "checkpoint.pt").unlink(missing_ok=True)  # other captions: a new training
-        tmp = folder / "captions.json.tmp"
-        tmp.write_text(json.dumps(clean, ensure_ascii=False), encoding="utf-8")
-        tmp.replace(folder / "captions.json")
+        write_json_atomic(folder / "captions.json", clean, ensure_ascii=False)
 
 
 # -- estimates from this machine's own earlier trainings ----------------------------------------
@@ -350,9 +362,7 @@ def record_speed(services, trainer: LoraTrainer) -> None:
         table = {}
     table[_speed_key(trainer.family, trainer.options)] = round(trainer.elapsed_s / trainer.step, 4)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(table), encoding="utf-8")
-    tmp.replace(path)
+    write_json_atomic(path, table)
 
 
 def estimate_seconds(services, options: LoraOptions, family: str) -> float | None:

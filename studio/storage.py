@@ -92,6 +92,16 @@ def parse_or_raise(text: str, path: Path) -> dict[str, Any] | None:
     return data
 
 
+def write_json_atomic(path: Path, obj: Any, **dumps_options: Any) -> None:
+    """``obj`` as JSON at ``path``, whole or not at all: written beside it as ``<name>.tmp`` and
+    renamed over it, so a reader never sees half a file. No fsync: for small working files
+    (captions, indexes, progress) whose loss in a power cut costs a redo, not the family's book."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, **dumps_options), encoding="utf-8")
+    tmp.replace(path)
+
+
 def fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:

@@ -298,10 +298,6 @@ class BookStore:
             raise QuotaError("store.quota_pages", limit=q.pages)
 
     # -- media clean-up ----------------------------------------------------------------------
-    def media_in_use(self, owner: str) -> set[str]:
-        with self._owner(owner) as files:
-            return set().union(*(refs_in(d) for d in files.docs()))
-
     def delete_media_if_unreferenced(self, owner: str, refs: Iterable[str]) -> list[str]:
         """Delete these files of the owner now, each unless another of their books still points
         to it (content-addressed refs are shared, e.g. by a duplicated book). The owner's lock
@@ -313,13 +309,13 @@ class BookStore:
         wanted = {ref for ref in refs if is_media_ref(ref)}
         if not wanted:
             return []
-        in_use = set().union(*(refs_in(d) for d in files.docs()))
+        in_use = _refs_in_use(files)
         return sorted(ref for ref in wanted - in_use if files.media.delete(ref))
 
     def purge_unreferenced_media(self, owner: str, older_than_s: float = 3600.0, now_s: float | None = None) -> int:
         """Delete the owner's files no book points to (after a grace period for uploads in flight)."""
         with self._owner(owner) as files:
-            keep = set().union(*(refs_in(d) for d in files.docs()))
+            keep = _refs_in_use(files)
             cutoff = (time.time() if now_s is None else now_s) - older_than_s
             removed = 0
             for ref in files.media.refs():
@@ -380,3 +376,8 @@ def _replace_with(new: dict):
 def _require_owner(owner: str) -> None:
     if not owner or not isinstance(owner, str):
         raise StoreError("store.no_session")
+
+
+def _refs_in_use(files: OwnerFiles) -> set[str]:
+    """Every media ref one of the owner's books points to."""
+    return set().union(*(refs_in(d) for d in files.docs()))

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from studio.storage import write_json_atomic
 from studio.train_lora import LoraTrainingRefused
 
 PREFIX = "mine-"
@@ -55,9 +56,7 @@ def _read_index(folder: Path) -> dict[str, dict]:
 
 def _write_index(folder: Path, index: dict[str, dict]) -> None:
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = folder / f".{INDEX}.tmp"
-    tmp.write_text(json.dumps(index, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(folder / INDEX)
+    write_json_atomic(folder / INDEX, index, ensure_ascii=False, indent=1)
 
 
 def _preset(style_id: str, record: dict):
@@ -76,7 +75,10 @@ def owner_styles(services, owner: str) -> dict[str, Any]:
     if not owner:
         return {}
     folder = styles_folder(services, owner)
-    index = _read_index(folder)
+    return _presets(folder, _read_index(folder))
+
+
+def _presets(folder: Path, index: dict[str, dict]) -> dict[str, Any]:
     ordered = sorted(index.items(), key=lambda kv: kv[1].get("created", 0))
     return {k: _preset(k, v) for k, v in ordered if (folder / f"{k}.safetensors").is_file()}
 
@@ -162,19 +164,25 @@ def _pages_off_style(services, owner: str, style_id: str, ref: str) -> int:
     return changed
 
 
-def style_lora_ref(services, owner: str, style_id: str) -> str:
-    """The style's LoRA among the owner's media (content-addressed: the same ref every time)."""
+def style_lora_ref(services, owner: str, style_id: str, record: dict | None = None) -> str:
+    """The style's LoRA among the owner's media (content-addressed: the same ref every time).
+    ``record`` (the style's index entry) names that ref: when the media already holds it, the
+    LoRA is not hashed again each time the style is picked."""
     if not _ID.fullmatch(str(style_id or "")):
         raise LoraTrainingRefused("likeness.style_gone")
     path = styles_folder(services, owner) / f"{style_id}.safetensors"
     if not path.is_file():
         raise LoraTrainingRefused("likeness.style_gone")
-    return services.store.media_for(owner).put_file(path, LORA_EXT)
+    media = services.store.media_for(owner)
+    known = str((record or {}).get("media_ref") or "")
+    if known and media.exists(known):
+        return known
+    return media.put_file(path, LORA_EXT)
 
 
-def _own_lora_refs(folder: Path) -> set[str]:
+def _own_lora_refs(index: dict[str, dict]) -> set[str]:
     """The media refs of the owner's style files (what a previous own style put on a page)."""
-    return {str(r.get("media_ref")) for r in _read_index(folder).values() if r.get("media_ref")}
+    return {str(r.get("media_ref")) for r in index.values() if r.get("media_ref")}
 
 
 def apply_style(services, owner: str, spec, style_id: str):
@@ -184,10 +192,11 @@ def apply_style(services, owner: str, spec, style_id: str):
     from studio import illustrate
     from studio.book import LoraChoice
 
-    own = owner_styles(services, owner)
     folder = styles_folder(services, owner)
+    index = _read_index(folder)  # once: the owner's styles and their refs from the same read
+    own = _presets(folder, index)
     out = copy.deepcopy(spec)
-    previous = _own_lora_refs(folder)
+    previous = _own_lora_refs(index)
     out.loras = [lo for lo in out.loras if lo.ref not in previous]
     if not style_id.startswith(PREFIX):
         return illustrate.apply_style(out, style_id, services.settings.lora_dir)
@@ -199,6 +208,6 @@ def apply_style(services, owner: str, spec, style_id: str):
     out.loras = [lo for lo in out.loras if lo.ref not in bundled]
     out.style = style_id
     out.steps, out.guidance, out.scheduler = preset.steps, preset.guidance, preset.scheduler
-    out.loras.insert(0, LoraChoice(ref=style_lora_ref(services, owner, style_id), weight=preset.lora_weight,
+    out.loras.insert(0, LoraChoice(ref=style_lora_ref(services, owner, style_id, index[style_id]), weight=preset.lora_weight,
                                    name=preset.name_en))
     return out

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 
 from studio.backends.base import CancelToken
 from studio.jobs import Progress
-from studio.train_lora import LoraOptions, LoraTrainer, LoraTrainingRefused
+from studio.train_lora import LoraOptions, LoraTrainingRefused
 
 STYLE_FOLDER = "_style"  # beside the owner's book folders (book ids never start with "_")
 LORA_FILE = "style.safetensors"
@@ -36,8 +36,9 @@ class StyleRequest:
 
 def faces_in_dataset(folder: Path) -> tuple[int, int]:
     """(pictures that show a face, pictures) of a saved set; (0, n) when it was never measured."""
-    captions = folder / "captions.json"
-    total = len(json.loads(captions.read_text(encoding="utf-8"))) if captions.is_file() else 0
+    from studio.likeness import read_captions
+
+    total = len(read_captions(folder))
     try:
         faces = json.loads((folder / "faces.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -101,28 +102,20 @@ def set_style_captions(services, owner: str, trigger: str, captions: list[str]) 
 def train_style_lora(services, owner: str, request: StyleRequest, cancel: CancelToken | None = None,
                      max_steps: int | None = None, pipe: Any = None) -> Iterator[Progress]:
     """Train (or resume) the style's LoRA; when all steps are done, register it as the owner's style."""
-    from studio.likeness import load_dataset, record_speed, save_dataset, training_pipeline
+    from studio.likeness import dataset_for, run_lora_training
     from studio.style_presets import register_style
 
     trigger = check_trigger(request.trigger)
     workdir = style_dir(services, owner, trigger)
-    data = (save_dataset(workdir / "dataset", request.photos) if request.photos
-            else load_dataset(workdir / "dataset"))
+    data = dataset_for(workdir, request.photos)
     if data is None:
         raise LoraTrainingRefused("likeness.style_no_pictures")
     check_style_consent(workdir / "dataset", request.consent)  # before any model is loaded
-    data.trigger, data.subject = trigger, "style"
-    if pipe is None:
-        pipe, request.options.device = training_pipeline(services)
     consent = request.consent if getattr(request.consent, "complete", False) else None
-    trainer = LoraTrainer(pipe, data, request.options, workdir, base_model=services.settings.sd_model,
-                          fresh_if_changed=True, consent=consent)
-    try:
-        yield from trainer.run(cancel, max_steps)
-    finally:
-        record_speed(services, trainer)
-    if trainer.step < trainer.total_steps:
+    trainer, path = yield from run_lora_training(
+        services, workdir, data, trigger, "style", request.options, workdir / LORA_FILE, consent,
+        cancel, max_steps, pipe)
+    if path is None:
         return  # a window ended: the checkpoint carries on next time
-    path = trainer.save_lora(workdir / LORA_FILE)
     preset = register_style(services, owner, path, request.name or trigger)
     yield trainer.event("registered", "likeness.style_registered", style_id=preset.id, name=preset.name_en)

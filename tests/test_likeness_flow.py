@@ -94,6 +94,7 @@ def test_without_consent_nothing_is_written(family):
     with pytest.raises(LoraTrainingRefused, match="consent"):
         list(likeness.train_character_lora(services, "local", book.id, request(book, photos, consent=None)))
     assert not (services.settings.data_dir / "training").exists()
+    assert not likeness.training_dir(services, "local", book.id, book.characters[0].id).exists()
     assert not services.store.get("local", book.id).characters[0].lora
 
 
@@ -113,3 +114,15 @@ def test_a_bad_trigger_or_an_unknown_character_is_refused(family):
         with pytest.raises(LoraTrainingRefused, match="character"):
             likeness.set_captions(services, "local", book.id, sneaky, ["x"], "ohwx")
     assert not (services.settings.data_dir / "training").exists()
+    assert not likeness.training_dir(services, "local", book.id, book.characters[0].id).exists()
+
+
+def test_deleting_an_owner_removes_their_training_photos(family):
+    services, book, photos = family
+    character_id = book.characters[0].id
+    likeness.save_dataset(likeness.training_dir(services, "local", book.id, character_id) / "dataset", photos)
+    folder = likeness.training_dir(services, "local", book.id, character_id)
+    assert (folder / "dataset" / "000.png").is_file()
+    assert services.store.delete_owner("local")
+    assert not folder.exists()  # the visitor's photos and face crops leave with the owner
+    assert not any(services.settings.data_dir.rglob("*.png"))

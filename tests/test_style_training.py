@@ -63,7 +63,7 @@ def style_options(steps=4) -> LoraOptions:
                        gradient_checkpointing=False)
 
 
-def test_a_style_trained_from_drawings_is_offered_to_its_owner_only_and_changes_the_page(studio, tmp_path):
+def test_a_style_trained_from_drawings_is_offered_to_its_owner_only_and_changes_the_page(studio, tmp_path, monkeypatch):
     services, book = studio
     files = drawings(tmp_path, 3)
     options = PrepOptions(resolution=64, min_side=128)
@@ -87,6 +87,9 @@ def test_a_style_trained_from_drawings_is_offered_to_its_owner_only_and_changes_
     assert styled.style == style_id and len(styled.loras) == 1 and styled.loras[0].name == "Our crayons"
     with pytest.raises(LoraTrainingRefused, match="no longer among your styles"):
         style_presets.apply_style(services, "someone-else", page.image, style_id)
+    with monkeypatch.context() as m:  # picked again: the media already holds it, nothing is hashed again
+        m.setattr(type(services.store.media_for("local")), "put_file", lambda *a, **k: pytest.fail("re-hashed"))
+        assert style_presets.apply_style(services, "local", page.image, style_id).loras[0].ref == styled.loras[0].ref
 
     styled.steps = 2  # the tiny model: two steps are enough to see the LoRA
     with_style = illustrate.generate_variants(services, "local", book.id, page.id, styled)[0]

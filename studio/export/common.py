@@ -86,10 +86,6 @@ class ExportBook:
     def narrated(self) -> list[ExportPage]:
         return [p for p in self.pages if p.narration is not None]
 
-    @property
-    def total_narration_s(self) -> float:
-        return sum(p.duration_s or 0.0 for p in self.pages)
-
 
 def gather(book: Book, media: Any, backends: Any = None, on_progress: ProgressFn | None = None) -> ExportBook:
     """Everything the exporters need, read once. ``media`` is a MediaStore; ``backends`` a

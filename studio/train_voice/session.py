@@ -26,6 +26,7 @@ import numpy as np
 from studio import audio as audiolib
 from studio.backends.base import CancelToken
 from studio.jobs import Progress
+from studio.storage import write_json_atomic
 from studio.train_voice import TrainingRefused
 from studio.train_voice.plan import Preset, build_request, preset, require_consent, survey_voice
 
@@ -50,9 +51,7 @@ def read_run(folder: Path) -> dict | None:
 
 def _write_run(folder: Path, run: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / (RUN_FILE + ".tmp")
-    tmp.write_text(json.dumps(run), encoding="utf-8")
-    tmp.replace(folder / RUN_FILE)
+    write_json_atomic(folder / RUN_FILE, run)
 
 
 def status(services, owner: str, voice_id: str) -> dict:
