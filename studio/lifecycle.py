@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -92,6 +93,10 @@ def sweep(now: float | None = None, data_dir: Path | None = None, store=None) ->
         leftovers = [*owners.glob(f"*/{MEDIA_DIR}/{TEMP_PREFIX}*"), *owners.glob(f"*/{MEDIA_DIR}/*/{TEMP_PREFIX}*"),
                      *owners.glob("*/.*.tmp")]
         _remove_older(leftovers, now - LEFTOVER_MAX_AGE_S, report)
+        # Training photos were once kept outside the owner's folder (training/<16 hex of the owner>/),
+        # where deleting or forgetting a family did not reach them: nothing uses them any more.
+        legacy = [p for p in (data_dir / "training").glob("*") if p.is_dir() and re.fullmatch(r"[0-9a-f]{16}", p.name)]
+        _remove_older(legacy, float("inf"), report)
     root = Path(tempfile.gettempdir()) / f"gieok-{os.getuid()}"
     exports = root / "exports"
     _remove_older(exports.iterdir() if exports.is_dir() else [], now - EXPORT_MAX_AGE_S, report)

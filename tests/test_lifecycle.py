@@ -117,3 +117,17 @@ def test_deleting_a_page_deletes_its_pictures_unless_still_used(store):
     book = store.create("fam", "책", pages=pages)
     story.delete_page(store, "fam", book.id, book.pages[0].id)
     assert not media.exists(mine) and media.exists(reused)
+
+
+def test_sweep_removes_training_photos_left_outside_the_owners_folders(services, private_tmp):
+    """Training photos were once kept at training/<16 hex>/ where forgetting a family did not reach
+    them; the sweep removes those folders, whatever their age, and keeps the machine's speed table."""
+    from studio import lifecycle
+
+    old = services.settings.data_dir / "training" / "0123456789abcdef" / "book" / "person"
+    old.mkdir(parents=True)
+    (old / "000.png").write_bytes(b"a face")
+    speed = services.settings.data_dir / "training" / "speed.json"
+    speed.write_text("{}")
+    lifecycle.sweep(data_dir=services.settings.data_dir)
+    assert not old.parents[1].exists() and speed.is_file()
