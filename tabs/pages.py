@@ -184,11 +184,14 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         done_pages = 0
         try:
             backend = with_credentials(services.backends.active("illustrator"), visitor_credentials(oauth))
+            # Page numbers once: a progress event comes every diffusion step, the book is re-read
+            # only when a page is finished (the overview shows its new picture).
+            numbers = {p.id: i + 1 for i, p in enumerate(store.get(owner, book_id).pages)}
             for event in illustrate.illustrate_book(services, owner, book_id, backend=backend, cancel=token):
-                book = store.get(owner, book_id)
-                number = next((i + 1 for i, p in enumerate(book.pages) if p.id == event.payload.get("page_id")), "")
+                number = numbers.get(event.payload.get("page_id"), "")
                 if "variant" in event.payload:
                     done_pages = event.done
+                    book = store.get(owner, book_id)
                     yield overview_view(services, book), say("pg.page_done", page=number, done=event.done, total=event.total)
                 else:
                     progress((event.done + event.payload.get("step_fraction", 0)) / max(1, event.total),
