@@ -14,7 +14,6 @@ import gradio as gr
 from studio import lifecycle, messages, narrate, zerogpu
 from studio.audio import read_wav
 from studio.backends.base import Cancelled
-from studio.export.exports import fresh_export_dir
 from studio.jobs import Jobs
 from studio.messages import Localized
 from studio.train_voice import plan, session
@@ -32,7 +31,6 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     gpu_window = zerogpu.GpuFunction("train_voice", functools.partial(session.run_window, services),
                                      session.window_units, services.settings) if zerogpu.on_zerogpu() else None
     jobs = Jobs(services.limits)  # one long job at a time per visitor on a shared server
-    export_root = lifecycle.private_dir(lifecycle.temp_root() / "exports")  # Gradio serves it; swept by age
     gr.Markdown(f"### {t('voice_train_ui.title')}")
     gr.Markdown(t("voice_train_ui.intro"), elem_classes=["gieok-hint"])
     consent_md = gr.Markdown()
@@ -154,7 +152,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     @user_errors
     def export(owner, book_id, voice_id):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
-        path = session.export_model(services, owner, book_id, voice_id, fresh_export_dir(export_root))
+        path = session.export_model(services, owner, book_id, voice_id, lifecycle.new_export_dir())
         voice = services.store.get(owner, book_id).voice(voice_id)
         return str(path), _consent_text(voice, visitor_language(), full=True)
 
