@@ -13,8 +13,8 @@ from studio.book import CONTROL_KINDS, TONES
 from studio.backends.diffusers_sd import SCHEDULERS
 from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.jobs import Jobs
-from tabs.common import (TabContext, engine_line, next_button, queue_line, refuse, require_book, require_owner,
-                         say, user_errors, visitor_language)
+from tabs.common import (GPU_LINE, TabContext, engine_line, next_button, queue_line, refuse, require_book,
+                         require_owner, say, user_errors, visitor_language)
 from tabs.pages_views import (LORA_SLOTS, RANDOM_SEED, choice_id, form_values, memory_choices, memory_ref,
                               overview_view, page_choices, pose_view, spec_from_form, style_choices, variants_view)
 
@@ -319,7 +319,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     # -- wiring ----------------------------------------------------------------------------
     state = [ctx.owner, ctx.book_id]
-    gpu = dict(concurrency_id="gpu", concurrency_limit=1)
     # remote engines: as many at once as their servers take; the picture made again may come from any engine
     drawing = queue_line(services, "pictures", {"illustrator": "active"})
     redrawing = queue_line(services, "pictures", {"illustrator": "any"})
@@ -349,6 +348,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     map_photo.upload(photo_setter("control"), [*state, page, map_photo], status,
                      api_name="set_map_photo").then(preview_map, [*state, page, kind], map_view, api_visibility="private")
     init_photo.upload(photo_setter("init"), [*state, page, init_photo], status, api_name="set_init_photo")
-    detect.click(detect_pose, [*state, page], [pose_img, person, kind], api_name="detect_pose", **gpu)
+    detect.click(detect_pose, [*state, page], [pose_img, person, kind], api_name="detect_pose", **GPU_LINE)
     memory.input(use_memory, [*state, page, memory], None, api_visibility="private")
     clear_init.click(no_photo, [*state, page], [init_photo, memory], api_visibility="private")

@@ -16,7 +16,7 @@ from studio.book import Consent
 from studio.jobs import Jobs
 from tabs import train_likeness_reference, train_likeness_styles
 from tabs import train_likeness_views as views
-from tabs.common import TabContext, require_book, require_owner, say, user_errors, visitor_language
+from tabs.common import GPU_LINE, TabContext, require_book, require_owner, say, user_errors, visitor_language
 
 TITLE = "likeness.tab"
 STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # all labels live in locales/*/likeness.json
@@ -149,5 +149,5 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     estimate_btn.click(estimate, estimate_inputs, [estimate_md], api_name="likeness_estimate")
     train_btn.click(train, [ctx.owner, ctx.book_id, subject, person, style_name, table, trigger, preset, steps,
                             resolution, given_by, relation, date, statement], [status, warning, loss_plot, sample],
-                    api_name="likeness_train", concurrency_id="gpu", concurrency_limit=1)
+                    api_name="likeness_train", **GPU_LINE)
     stop_btn.click(stop, [ctx.owner], None, api_name="likeness_stop", queue=False)

@@ -17,7 +17,7 @@ from studio.backends.base import Cancelled
 from studio.jobs import Jobs
 from studio.messages import Localized
 from studio.train_voice import plan, session
-from tabs.common import TabContext, refuse, require_book, require_owner, user_errors, visitor_language
+from tabs.common import GPU_LINE, TabContext, refuse, require_book, require_owner, user_errors, visitor_language
 
 WARN = "※ "  # a plain glyph: many computers have no colour-emoji font
 SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples, side by side
@@ -161,11 +161,9 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     tab.select(refresh, [*ids, preset_radio], view_outputs, api_name="voice_train_refresh")
     voice_dd.change(refresh, [*ids, preset_radio], view_outputs, api_visibility="private")
     survey_btn.click(check, [*ids, preset_radio], survey_md, api_name="voice_train_survey")
-    estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate",
-                       concurrency_id="gpu", concurrency_limit=1)
-    start_btn.click(start, form, run_outputs, api_name="voice_train_start", concurrency_id="gpu", concurrency_limit=1)
-    resume_btn.click(resume, form, run_outputs, api_name="voice_train_resume", concurrency_id="gpu",
-                     concurrency_limit=1)
+    estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate", **GPU_LINE)
+    start_btn.click(start, form, run_outputs, api_name="voice_train_start", **GPU_LINE)
+    resume_btn.click(resume, form, run_outputs, api_name="voice_train_resume", **GPU_LINE)
     cancel_btn.click(cancel, [ctx.owner], status_md, api_name="voice_train_cancel")
     export_btn.click(export, ids, [export_file, export_consent], api_name="voice_train_export")
 
