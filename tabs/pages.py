@@ -235,10 +235,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return form_values(services, book, pg)
 
     @user_errors
-    def recompose_prompt(owner, book_id, page_id, style_id, prompt_, negative_, *values):
-        return pick_style(owner, book_id, page_id, style_id, "", "", *values)
-
-    @user_errors
     def set_locked(owner, book_id, page_id, value):
         store.update(require_owner(owner), require_book(book_id), lambda b: setattr(b.page(page_id), "locked", bool(value)))
 
@@ -335,7 +331,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         after_book, [*state, page], [gallery, variant, to_voice], api_visibility="private")
     stop.click(cancel, [ctx.owner], progress_md, api_name="cancel_illustration")
     style.input(pick_style, [*state, page, style, *form], form, api_name="pick_style")
-    recompose.click(recompose_prompt, [*state, page, style, *form], form, api_visibility="private")
+    # recomposing is choosing the same style again: pick_style drops the edited prompts either way
+    recompose.click(pick_style, [*state, page, style, *form], form, api_name="recompose_prompt",
+                    api_visibility="private")
     dice.click(new_seed, None, [seed, seed_locked], api_visibility="private")
     locked.input(set_locked, [*state, page, locked], None, api_name="lock_page")
     pose_id.input(choose_pose, [*state, page, pose_id], [pose_img, person, kind], api_name="choose_pose")
