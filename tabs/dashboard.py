@@ -8,7 +8,6 @@ from tabs.common import TabContext, user_errors, visitor_language
 from tabs.common import dashboard_view
 
 TITLE = "kiosk.dash_title"
-STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # every word is in locales/*/kiosk.json
 RETENTION_DAYS = 30
 
 
@@ -18,7 +17,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         gr.Markdown(ctx.t("kiosk.op_locked"))
         return
     dashboard_view.log_of(services)  # from now on every job of every tab is recorded
-    parts = dashboard_view.build(services, lambda component, **_: component,
+    parts = dashboard_view.build(lambda component, **_: component,
                                  lambda **keys: {attr: ctx.t(key) for attr, key in keys.items()})
 
     @user_errors

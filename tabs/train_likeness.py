@@ -19,8 +19,6 @@ from tabs import train_likeness_views as views
 from tabs.common import GPU_LINE, TabContext, require_book, require_owner, say, user_errors, visitor_language
 
 TITLE = "likeness.tab"
-STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # all labels live in locales/*/likeness.json
-MAX_PHOTOS = views.MAX_PHOTOS
 YIELD_EVERY_S = 0.5  # progress reaches the page at most this often (steps can be milliseconds)
 
 
