@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from studio.messages import language_of
-from tabs.common import TabContext, current_request
+from tabs.common import TabContext, user_errors, visitor_language
 from tabs.common import dashboard_view
 
 TITLE = "kiosk.dash_title"
-STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # every word is in locales/*/kiosk.json
 RETENTION_DAYS = 30
 
 
@@ -19,19 +17,20 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         gr.Markdown(ctx.t("kiosk.op_locked"))
         return
     dashboard_view.log_of(services)  # from now on every job of every tab is recorded
-    parts = dashboard_view.build(services, lambda component, **_: component,
+    parts = dashboard_view.build(lambda component, **_: component,
                                  lambda **keys: {attr: ctx.t(key) for attr, key in keys.items()})
 
-    def lang() -> str:
-        request = current_request()
-        return language_of(request.headers.get("accept-language") if request is not None else None)
+    @user_errors
+    def refreshed():
+        return dashboard_view.refreshed(services, visitor_language())
+
+    @user_errors
+    def purge():
+        return dashboard_view.purge(services, visitor_language(), RETENTION_DAYS)
 
     outputs = dashboard_view.plot_outputs(parts)
-    parts["refresh"].click(lambda: dashboard_view.refreshed(services, lang()), None, outputs, api_name="dashboard")
-    tab.select(lambda: dashboard_view.refreshed(services, lang()), None, outputs, api_visibility="private")
+    parts["refresh"].click(refreshed, None, outputs, api_name="dashboard")
+    tab.select(refreshed, None, outputs, api_visibility="private")
     parts["csv"].click(lambda: gr.update(value=dashboard_view.csv_file(services), visible=True), None, parts["file"],
                        api_name="dashboard_csv")
-    parts["purge"].click(lambda: dashboard_view.purge(services, lang(), RETENTION_DAYS), None, parts["purged"],
-                         api_name="dashboard_purge")
-
-
+    parts["purge"].click(purge, None, parts["purged"], api_name="dashboard_purge")

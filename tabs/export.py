@@ -6,7 +6,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import lifecycle
-from studio.export.exports import export_book, fresh_export_dir, whats_missing
+from studio.export.exports import export_book, whats_missing
 from studio.jobs import Jobs
 from tabs.common import TabContext, require_book, require_owner, say, user_errors
 
@@ -28,7 +28,6 @@ def book_checklist(services, owner: str, book_id: str) -> str:
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
-    export_root = lifecycle.private_dir(lifecycle.temp_root() / "exports")  # Gradio serves it; swept by age
     jobs = Jobs(services.limits)  # per visitor (keyed by owner): the Stop button ends that visitor's encoding
 
     with gr.Row():
@@ -75,7 +74,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         if kind in ("mp4", "audiobook"):
             options["cancel"] = token = jobs.start(owner, "encode")
         try:
-            path = export_book(services, owner, book_id, kind, fresh_export_dir(export_root), on_progress=report,
+            path = export_book(services, owner, book_id, kind, lifecycle.new_export_dir(), on_progress=report,
                                **options)
         finally:
             if "cancel" in options:

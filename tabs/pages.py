@@ -13,8 +13,8 @@ from studio.book import CONTROL_KINDS, TONES
 from studio.backends.diffusers_sd import SCHEDULERS
 from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.jobs import Jobs
-from tabs.common import (TabContext, engine_line, next_button, queue_line, refuse, require_book, require_owner,
-                         say, user_errors, visitor_language)
+from tabs.common import (GPU_LINE, TabContext, engine_line, next_button, queue_line, refuse, require_book,
+                         require_owner, say, user_errors, visitor_language)
 from tabs.pages_views import (LORA_SLOTS, RANDOM_SEED, choice_id, form_values, memory_choices, memory_ref,
                               overview_view, page_choices, pose_view, spec_from_form, style_choices, variants_view)
 
@@ -184,11 +184,14 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         done_pages = 0
         try:
             backend = with_credentials(services.backends.active("illustrator"), visitor_credentials(oauth))
+            # Page numbers once: a progress event comes every diffusion step, the book is re-read
+            # only when a page is finished (the overview shows its new picture).
+            numbers = {p.id: i + 1 for i, p in enumerate(store.get(owner, book_id).pages)}
             for event in illustrate.illustrate_book(services, owner, book_id, backend=backend, cancel=token):
-                book = store.get(owner, book_id)
-                number = next((i + 1 for i, p in enumerate(book.pages) if p.id == event.payload.get("page_id")), "")
+                number = numbers.get(event.payload.get("page_id"), "")
                 if "variant" in event.payload:
                     done_pages = event.done
+                    book = store.get(owner, book_id)
                     yield overview_view(services, book), say("pg.page_done", page=number, done=event.done, total=event.total)
                 else:
                     progress((event.done + event.payload.get("step_fraction", 0)) / max(1, event.total),
@@ -230,10 +233,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         illustrate.save_spec(services, owner, book_id, page_id, spec)
         book, pg = load(owner, book_id, page_id)
         return form_values(services, book, pg)
-
-    @user_errors
-    def recompose_prompt(owner, book_id, page_id, style_id, prompt_, negative_, *values):
-        return pick_style(owner, book_id, page_id, style_id, "", "", *values)
 
     @user_errors
     def set_locked(owner, book_id, page_id, value):
@@ -316,7 +315,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     # -- wiring ----------------------------------------------------------------------------
     state = [ctx.owner, ctx.book_id]
-    gpu = dict(concurrency_id="gpu", concurrency_limit=1)
     # remote engines: as many at once as their servers take; the picture made again may come from any engine
     drawing = queue_line(services, "pictures", {"illustrator": "active"})
     redrawing = queue_line(services, "pictures", {"illustrator": "any"})
@@ -333,7 +331,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         after_book, [*state, page], [gallery, variant, to_voice], api_visibility="private")
     stop.click(cancel, [ctx.owner], progress_md, api_name="cancel_illustration")
     style.input(pick_style, [*state, page, style, *form], form, api_name="pick_style")
-    recompose.click(recompose_prompt, [*state, page, style, *form], form, api_visibility="private")
+    # recomposing is choosing the same style again: pick_style drops the edited prompts either way
+    recompose.click(pick_style, [*state, page, style, *form], form, api_name="recompose_prompt",
+                    api_visibility="private")
     dice.click(new_seed, None, [seed, seed_locked], api_visibility="private")
     locked.input(set_locked, [*state, page, locked], None, api_name="lock_page")
     pose_id.input(choose_pose, [*state, page, pose_id], [pose_img, person, kind], api_name="choose_pose")
@@ -346,6 +346,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     map_photo.upload(photo_setter("control"), [*state, page, map_photo], status,
                      api_name="set_map_photo").then(preview_map, [*state, page, kind], map_view, api_visibility="private")
     init_photo.upload(photo_setter("init"), [*state, page, init_photo], status, api_name="set_init_photo")
-    detect.click(detect_pose, [*state, page], [pose_img, person, kind], api_name="detect_pose", **gpu)
+    detect.click(detect_pose, [*state, page], [pose_img, person, kind], api_name="detect_pose", **GPU_LINE)
     memory.input(use_memory, [*state, page, memory], None, api_visibility="private")
     clear_init.click(no_photo, [*state, page], [init_photo, memory], api_visibility="private")

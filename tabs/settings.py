@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import gradio as gr
 
+from studio.backends.registry import BackendStatus
 from tabs import settings_remote
 from tabs.common import TabContext, engine_name, say, user_errors, visitor_language
 
 TITLE = "tab.settings"
 
 
-def backend_rows(services) -> list[list[str]]:
+def backend_rows(statuses: list[BackendStatus]) -> list[list[str]]:
     return [[say(f"kind.{s.kind}"), engine_name(s.kind, s.name), "✓" if s.active else "",
              say("set.ready") if s.availability.ok else say("set.not_ready")]
-            for s in services.backends.statuses()]
+            for s in statuses]
 
 
-def reasons_markdown(services) -> str:
+def reasons_markdown(statuses: list[BackendStatus]) -> str:
     """Each engine's reason, in the visitor's language, with the setting names for whoever
     configures the studio."""
     return "\n".join(f"- `{s.kind}/{s.name}`: {say('set.ready') if s.availability.ok else say('set.not_ready')} — "
-                     f"{s.availability.said_in(visitor_language())}" for s in services.backends.statuses())
+                     f"{s.availability.said_in(visitor_language())}" for s in statuses)
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
@@ -35,11 +36,12 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def show():
+        statuses = services.backends.statuses()  # each engine asked once for both the table and the reasons
         headers = [say("set.col_part"), say("set.col_engine"), say("set.col_active"), say("set.col_state")]
         where = say("set.where", folder=settings.data_dir) + "\n\n" if settings.mode == "local" else ""
         text = (where + say("set.mode", mode=settings.mode, mb=settings.max_file_size_mb) + "\n\n"
-                + say("set.config") + f"\n\n#### {say('set.reasons')}\n" + reasons_markdown(services))
-        return gr.update(value=backend_rows(services), headers=headers), text
+                + say("set.config") + f"\n\n#### {say('set.reasons')}\n" + reasons_markdown(statuses))
+        return gr.update(value=backend_rows(statuses), headers=headers), text
 
     gr.on([tab.select, refresh.click], show, None, [table, details], api_name="backend_status")
 

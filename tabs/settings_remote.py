@@ -9,13 +9,8 @@ import gradio as gr
 
 from studio.backends.remote import status
 from studio.backends.remote.common import visitor_credentials
-from studio.messages import language_of, text
-from tabs.common import TabContext, user_errors
-
-
-def _lang(request: gr.Request | None) -> str:
-    headers = getattr(request, "headers", None) or {}
-    return language_of(headers.get("accept-language", ""))
+from studio.messages import text
+from tabs.common import TabContext, user_errors, visitor_language
 
 
 def _table(rows: list[list[str]], lang: str):
@@ -33,20 +28,19 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                              column_widths=["28%", "32%", "40%"])
         test = gr.Button(ctx.t("remote.test"), size="sm")
 
-    @user_errors
-    def show(request: gr.Request, oauth_token: gr.OAuthToken | None = None,
-             profile: gr.OAuthProfile | None = None):
-        lang = _lang(request)
-        credentials = visitor_credentials(oauth_token, profile)
-        return status.quota_note(services.settings, credentials, lang), _table(status.overview(services, lang), lang)
+    def answer(credentials, rows: list[list[str]], lang: str):
+        """The allowance line and the servers' table, both in the visitor's language."""
+        return status.quota_note(services.settings, credentials, lang), _table(rows, lang)
 
     @user_errors
-    def check(request: gr.Request, oauth_token: gr.OAuthToken | None = None,
-              profile: gr.OAuthProfile | None = None):
-        lang = _lang(request)
-        credentials = visitor_credentials(oauth_token, profile)
-        rows = status.test_connections(services, credentials, lang)
-        return status.quota_note(services.settings, credentials, lang), _table(rows, lang)
+    def show(oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None):
+        lang = visitor_language()
+        return answer(visitor_credentials(oauth_token, profile), status.overview(services, lang), lang)
+
+    @user_errors
+    def check(oauth_token: gr.OAuthToken | None = None, profile: gr.OAuthProfile | None = None):
+        lang, credentials = visitor_language(), visitor_credentials(oauth_token, profile)
+        return answer(credentials, status.test_connections(services, credentials, lang), lang)
 
     tab.select(show, None, [quota, table], api_name="remote_status")
     test.click(check, None, [quota, table], api_name="remote_test")

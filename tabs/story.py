@@ -132,7 +132,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                    for s in services.backends.statuses() if s.kind == "writer"]
         return gr.update(choices=choices, value=active.name if active else None), engine_line(services, "writer")
 
-    def placeholders(language_, relation_=""):
+    def placeholders(language_):
         return [gr.update(placeholder=messages.text(key, language_)) for key in PLACEHOLDERS]
 
     @user_errors

@@ -6,6 +6,8 @@ Training runs in windows on ZeroGPU (``studio.lora_windows``). Handlers are thin
 call into ``studio``; the subject's choices live in ``train_likeness_views``."""
 from __future__ import annotations
 
+import time
+
 import gradio as gr
 
 from studio import likeness, lora_windows
@@ -14,11 +16,10 @@ from studio.book import Consent
 from studio.jobs import Jobs
 from tabs import train_likeness_reference, train_likeness_styles
 from tabs import train_likeness_views as views
-from tabs.common import TabContext, require_book, require_owner, say, user_errors, visitor_language
+from tabs.common import GPU_LINE, TabContext, require_book, require_owner, say, user_errors, visitor_language
 
 TITLE = "likeness.tab"
-STRINGS: dict[str, dict[str, str]] = {"en": {}, "ko": {}}  # all labels live in locales/*/likeness.json
-MAX_PHOTOS = views.MAX_PHOTOS
+YIELD_EVERY_S = 0.5  # progress reaches the page at most this often (steps can be milliseconds)
 
 
 def build(ctx: TabContext, tab: gr.Tab) -> None:
@@ -89,6 +90,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
               words):
         owner, book_id, lang = require_owner(owner), require_book(book_id), visitor_language()
         points, picture, warned = [], None, ""
+        last_yield, held = 0.0, None  # held: a step not shown yet (the last one is shown after the loop)
         cancel = jobs.start(owner, "likeness")
         try:
             consent = Consent(given_by=who or "", relation=rel or "", date=when or "", statement=words or "")
@@ -102,7 +104,13 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                     picture = data["sample"]
                 if data.get("event") == "overtraining":
                     warned = "※ " + event.text(lang)  # a plain glyph, as the voice tab
+                if data.get("event") == "step" and time.monotonic() - last_yield < YIELD_EVERY_S:
+                    held = event  # every loss is kept for the curve; the page is redrawn at most twice a second
+                    continue
+                last_yield, held = time.monotonic(), None
                 yield views.status_line(event, lang), warned, views.loss_frame(points), picture
+            if held is not None:
+                yield views.status_line(held, lang), warned, views.loss_frame(points), picture
         except Cancelled:
             yield say("likeness.stopped"), warned, views.loss_frame(points), picture
         finally:
@@ -139,5 +147,5 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     estimate_btn.click(estimate, estimate_inputs, [estimate_md], api_name="likeness_estimate")
     train_btn.click(train, [ctx.owner, ctx.book_id, subject, person, style_name, table, trigger, preset, steps,
                             resolution, given_by, relation, date, statement], [status, warning, loss_plot, sample],
-                    api_name="likeness_train", concurrency_id="gpu", concurrency_limit=1)
+                    api_name="likeness_train", **GPU_LINE)
     stop_btn.click(stop, [ctx.owner], None, api_name="likeness_stop", queue=False)

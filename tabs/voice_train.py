@@ -14,11 +14,10 @@ import gradio as gr
 from studio import lifecycle, messages, narrate, zerogpu
 from studio.audio import read_wav
 from studio.backends.base import Cancelled
-from studio.export.exports import fresh_export_dir
 from studio.jobs import Jobs
 from studio.messages import Localized
 from studio.train_voice import plan, session
-from tabs.common import TabContext, refuse, require_book, require_owner, user_errors, visitor_language
+from tabs.common import GPU_LINE, TabContext, refuse, require_book, require_owner, user_errors, visitor_language
 
 WARN = "※ "  # a plain glyph: many computers have no colour-emoji font
 SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples, side by side
@@ -32,7 +31,6 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     gpu_window = zerogpu.GpuFunction("train_voice", functools.partial(session.run_window, services),
                                      session.window_units, services.settings) if zerogpu.on_zerogpu() else None
     jobs = Jobs(services.limits)  # one long job at a time per visitor on a shared server
-    export_root = lifecycle.private_dir(lifecycle.temp_root() / "exports")  # Gradio serves it; swept by age
     gr.Markdown(f"### {t('voice_train_ui.title')}")
     gr.Markdown(t("voice_train_ui.intro"), elem_classes=["gieok-hint"])
     consent_md = gr.Markdown()
@@ -154,7 +152,7 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     @user_errors
     def export(owner, book_id, voice_id):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
-        path = session.export_model(services, owner, book_id, voice_id, fresh_export_dir(export_root))
+        path = session.export_model(services, owner, book_id, voice_id, lifecycle.new_export_dir())
         voice = services.store.get(owner, book_id).voice(voice_id)
         return str(path), _consent_text(voice, visitor_language(), full=True)
 
@@ -163,11 +161,9 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     tab.select(refresh, [*ids, preset_radio], view_outputs, api_name="voice_train_refresh")
     voice_dd.change(refresh, [*ids, preset_radio], view_outputs, api_visibility="private")
     survey_btn.click(check, [*ids, preset_radio], survey_md, api_name="voice_train_survey")
-    estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate",
-                       concurrency_id="gpu", concurrency_limit=1)
-    start_btn.click(start, form, run_outputs, api_name="voice_train_start", concurrency_id="gpu", concurrency_limit=1)
-    resume_btn.click(resume, form, run_outputs, api_name="voice_train_resume", concurrency_id="gpu",
-                     concurrency_limit=1)
+    estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate", **GPU_LINE)
+    start_btn.click(start, form, run_outputs, api_name="voice_train_start", **GPU_LINE)
+    resume_btn.click(resume, form, run_outputs, api_name="voice_train_resume", **GPU_LINE)
     cancel_btn.click(cancel, [ctx.owner], status_md, api_name="voice_train_cancel")
     export_btn.click(export, ids, [export_file, export_consent], api_name="voice_train_export")
 

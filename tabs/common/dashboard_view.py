@@ -39,7 +39,7 @@ def figures(services: Any, lang: str, now: float | None = None) -> dict[str, Any
     return {"summary": words, "counts": counts, "hourly": hourly, "entries": entries}
 
 
-def build(services: Any, say: Callable[..., Any], words: Callable[..., dict]) -> dict[str, Any]:
+def build(say: Callable[..., Any], words: Callable[..., dict]) -> dict[str, Any]:
     """The components; ``say``/``words`` register their texts with the caller's language handling."""
     parts: dict[str, Any] = {}
     parts["summary"] = gr.Markdown(elem_id="gieok-dashboard-summary")

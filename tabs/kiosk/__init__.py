@@ -61,7 +61,7 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
             if owner:
                 kiosk.forget(owner)
             lang = kiosk.settings.language
-            return [None, None, 0, *k.show("welcome"), *memories.cleared(k), *k.lang_marks(lang), *k.relabel(lang)]
+            return [None, None, 0, *k.show("welcome"), *memories.cleared(), *k.lang_marks(lang), *k.relabel(lang)]
 
         cleared = [k.owner, k.book_id, k.page, *k.screens, *memories.inputs(k), *k.lang_buttons, *k.worded]
         k.parts["done"].click(goodbye, [k.lang, k.owner], cleared, api_name="kiosk_new_visitor").then(

@@ -48,7 +48,7 @@ def inputs(k: KioskUI) -> list:
             k.parts["voice"], k.parts["voice_ok"]]
 
 
-def cleared(k: KioskUI) -> list:
+def cleared() -> list:
     """Every field empty again (a new visitor must never see the last one's words or photo)."""
     # one update object per field: Gradio consumes an update's value, so they must not be shared
     return [gr.update(value="") for _ in range(5)] + [gr.update(value=None), gr.update(value=None),

@@ -59,7 +59,7 @@ def build(k: KioskUI) -> None:
                 k.parts["new_pin"] = k.say(gr.Textbox(**k.words(label="kiosk.op_new_pin"), type="password",
                                                       max_length=12), label="kiosk.op_new_pin")
                 k.parts["set_pin"] = k.say(gr.Button(**k.words(value="kiosk.op_set_pin")), value="kiosk.op_set_pin")
-            k.parts["dash"] = dashboard_view.build(k.services, k.say, k.words)
+            k.parts["dash"] = dashboard_view.build(k.say, k.words)
             k.parts["leave"] = k.say(gr.Button(**k.words(value="kiosk.op_leave"), variant="stop"),
                                      value="kiosk.op_leave")
 
