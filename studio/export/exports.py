@@ -2,8 +2,6 @@
 pages once, write the chosen format into ``out_dir``, report progress."""
 from __future__ import annotations
 
-import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -51,19 +49,3 @@ def reader_for(services: Any, owner: str, book_id: str, font: str = "myeongjo") 
 
 def whats_missing(services: Any, owner: str, book_id: str) -> list[tuple[str, dict[str, Any]]]:
     return missing(services.store.get(owner, book_id), services.store.media_for(owner))
-
-
-def fresh_export_dir(root: Path, keep_s: float = 3600.0) -> Path:
-    """A new folder for one export under ``root`` (a temp dir outside the data dir); folders
-    older than ``keep_s`` are removed so a long-running kiosk does not fill its disk."""
-    root.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - keep_s
-    for old in root.iterdir():
-        try:
-            if old.is_dir() and old.stat().st_mtime < cutoff:
-                shutil.rmtree(old, ignore_errors=True)
-        except OSError:
-            pass
-    target = root / f"{time.time_ns()}"
-    target.mkdir()
-    return target
