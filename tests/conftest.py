@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -33,6 +34,25 @@ def store(services):
     return services.store
 
 
+def _patient_readiness_check() -> None:
+    """Gradio gives a server it has just started one HEAD request with a 3 s timeout and fails the
+    launch if that times out; on a loaded 2-core CI machine it sometimes did. Keep asking for 30 s."""
+    from gradio import networking
+
+    first = getattr(networking.url_ok, "__wrapped__", networking.url_ok)
+
+    def patient(url: str) -> bool:
+        deadline = time.monotonic() + 30
+        while not first(url):
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(1)
+        return True
+
+    patient.__wrapped__ = first
+    networking.url_ok = patient
+
+
 @pytest.fixture
 def launch_app(tmp_path_factory):
     """Start the real app (queue, limits, blocked paths) on a free port; returns (url, services).
@@ -48,6 +68,7 @@ def launch_app(tmp_path_factory):
         overrides.setdefault("max_file_size_mb", 5)
         svc = build_services(Settings(**overrides))
         demo = app_module.build_app(svc)
+        _patient_readiness_check()
         _, url, _ = app_module.launch(demo, svc, prevent_thread_lock=True, server_port=None, quiet=True)
         started.append((demo, svc))
         return url, svc
