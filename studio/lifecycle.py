@@ -99,7 +99,7 @@ def served_picture(data_dir: Path, owner: str, ref: str, max_side: int | None = 
     served_root()
     folder = _served_owner_folder(data_dir, owner)
     private_dir(folder.parent)
-    stem = ref.rsplit(".", 1)[0]
+    stem = _served_stem(owner, ref)
     path = private_dir(folder) / (f"{stem}-{max_side}.png" if max_side else f"{stem}.png")
     _mark_used(path)
     return path
@@ -122,9 +122,14 @@ def forget_served(data_dir: Path, owner: str, refs: Iterable[str] | None = None)
     for ref in refs:
         if not MEDIA_REF.fullmatch(ref or ""):
             continue
-        stem = ref.rsplit(".", 1)[0]  # <stem>.png, <stem>-<side>.png and half-written <stem>.<n>.part
+        stem = _served_stem(owner, ref)  # <stem>.png, <stem>-<side>.png and half-written <stem>.<n>.part
         for path in [*folder.glob(f"{stem}.*"), *folder.glob(f"{stem}-*")]:
             path.unlink(missing_ok=True)
+
+
+def _served_stem(owner: str, ref: str) -> str:
+    """The browser sees this name in the file's URL: never the storage ref itself."""
+    return hashlib.sha256(f"{owner}\0{ref}".encode("utf-8")).hexdigest()[:32]
 
 
 def _mark_used(path: Path) -> None:

@@ -164,6 +164,7 @@ def test_served_copies_are_private_per_owner_and_leave_with_the_book(services, p
         assert copy.startswith(root + os.sep) and not copy.startswith(data_dir)  # Gradio may serve it
         assert os.stat(os.path.dirname(copy)).st_mode & 0o777 == 0o700
         assert os.stat(copy).st_size > 0
+        assert shared[:64] not in copy and alone[:64] not in copy  # its URL never names a storage ref
     other = _served(services, "stranger", _photo(store, "stranger", _png("red")))
     assert os.path.dirname(other) != os.path.dirname(copies[0])  # one folder per owner
 
