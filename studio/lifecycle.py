@@ -38,9 +38,10 @@ TEMP_MAX_AGE_S = 12 * 3600.0  # working folders of exports (a long video may run
 LEFTOVER_MAX_AGE_S = 3600.0  # a write in progress is never this old
 ORPHAN_MAX_AGE_S = 6 * 3600.0  # an upload no book took up (the change that would have used it failed)
 SERVED_MAX_AGE_S = 6 * 3600.0  # a picture copy nobody asked for this long is made again when asked
-# Older versions left one folder per process of these in the temp dir: swept like the rest.
+# Working folders in the temp dir (a killed process leaves its own behind), and what older versions
+# left there (one gieok-pictures-/gieok-card- folder per process): swept like the rest.
 TEMP_PREFIXES = ("gieok-exports-", "gieok-clip-cache", "gieok-audiobook-", "gieok-video-",
-                 "gieok-pictures-", "gieok-card-")
+                 "gieok-estimate-", "gieok-piper-", "gieok-pictures-", "gieok-card-")
 
 _data_dir: Path | None = None
 

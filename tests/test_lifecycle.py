@@ -212,3 +212,15 @@ def test_unused_served_copies_and_old_per_process_folders_go_within_a_day(servic
     assert list(served.iterdir()) == []  # emptied owner folders go too
     assert library._paper_card() == card and os.path.getsize(card) > 0  # made again when asked
     assert store.media_for("fam").exists(ref)  # the picture itself stays in the library
+
+
+def test_every_temp_folder_the_studio_makes_is_one_the_sweep_knows():
+    """A killed process leaves its TemporaryDirectory behind: each prefix must be swept by age."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    made = {m for path in [*root.glob("studio/**/*.py"), *root.glob("tabs/**/*.py"), root / "app.py"]
+            for m in re.findall(r"""prefix=f?["'](gieok-[^"'{]*)""", path.read_text(encoding="utf-8"))}
+    assert made, "the scan found no temp folders at all"
+    assert [p for p in sorted(made) if not p.startswith(lifecycle.TEMP_PREFIXES)] == []
