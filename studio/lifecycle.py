@@ -2,8 +2,12 @@
 
 Inside the data dir (private to this user, 0700 folders / 0600 files):
     cache/<name>/         re-creatable results (compressed narration clips), kept CACHE_MAX_AGE_S
-Outside it, only what Gradio must serve (it refuses files from the data dir):
-    <tmp>/gieok-<uid>/exports/<stamp>/   downloads made for a visitor, kept EXPORT_MAX_AGE_S
+Outside it, only what Gradio must serve (it refuses files from the data dir), all under the
+private <tmp>/gieok-<uid>/ (0700):
+    exports/<stamp>/                     downloads made for a visitor, kept EXPORT_MAX_AGE_S
+    served/<data dir>/<owner>/           copies of an owner's pictures the browser loads, kept
+                                         SERVED_MAX_AGE_S after their last use and removed at once
+                                         when the picture, its book or its owner is deleted
 
 ``sweep(now)`` removes cache entries, downloads, ``.tmp-*`` leftovers of killed media writes
 and the studio's older temp folders once they are older than their age, so nothing of the
@@ -11,6 +15,7 @@ studio's outlives a day outside the data dir. The app runs it on a timer; tests 
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -18,12 +23,12 @@ import shutil
 import tempfile
 import threading
 import time
-from typing import Callable
+from typing import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from studio.media import TEMP_PREFIX
-from studio.owners import MEDIA_DIR, OWNERS_DIR
+from studio.media import MEDIA_REF, TEMP_PREFIX
+from studio.owners import MEDIA_DIR, OWNERS_DIR, owner_key
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +37,11 @@ EXPORT_MAX_AGE_S = 2 * 3600.0  # a download is fetched within minutes
 TEMP_MAX_AGE_S = 12 * 3600.0  # working folders of exports (a long video may run for hours)
 LEFTOVER_MAX_AGE_S = 3600.0  # a write in progress is never this old
 ORPHAN_MAX_AGE_S = 6 * 3600.0  # an upload no book took up (the change that would have used it failed)
-TEMP_PREFIXES = ("gieok-exports-", "gieok-clip-cache", "gieok-audiobook-", "gieok-video-")
+SERVED_MAX_AGE_S = 6 * 3600.0  # a picture copy nobody asked for this long is made again when asked
+# Working folders in the temp dir (a killed process leaves its own behind), and what older versions
+# left there (one gieok-pictures-/gieok-card- folder per process): swept like the rest.
+TEMP_PREFIXES = ("gieok-exports-", "gieok-clip-cache", "gieok-audiobook-", "gieok-video-",
+                 "gieok-estimate-", "gieok-piper-", "gieok-pictures-", "gieok-card-")
 
 _data_dir: Path | None = None
 
@@ -58,13 +67,77 @@ def cache_dir(name: str) -> Path:
 
 
 def temp_root() -> Path:
-    return private_dir(Path(tempfile.gettempdir()) / f"gieok-{os.getuid()}")
+    return private_dir(_temp_base())
+
+
+def _temp_base() -> Path:
+    """``temp_root`` without making it (for removing and sweeping)."""
+    return Path(tempfile.gettempdir()) / f"gieok-{os.getuid()}"
 
 
 def new_export_dir() -> Path:
     """A fresh private folder for one download; ``sweep`` removes it after EXPORT_MAX_AGE_S."""
     root = private_dir(temp_root() / "exports")
     return Path(tempfile.mkdtemp(prefix=f"{time.time_ns()}-", dir=root))
+
+
+# -- copies the browser loads -----------------------------------------------------------------
+def served_root() -> Path:
+    return private_dir(temp_root() / "served")
+
+
+def _served_owner_folder(data_dir: Path, owner: str) -> Path:
+    """Per data dir (two studios of one user never remove each other's copies) and per owner."""
+    data_key = hashlib.sha256(str(Path(data_dir).resolve()).encode("utf-8")).hexdigest()[:16]
+    return _temp_base() / "served" / data_key / owner_key(owner)
+
+
+def served_picture(data_dir: Path, owner: str, ref: str, max_side: int | None = None) -> Path:
+    """Where the browser's copy of one of ``owner``'s pictures lives (the caller writes it when it
+    is missing). An existing copy is marked as used now, so the age sweep leaves it alone."""
+    if not MEDIA_REF.fullmatch(ref or ""):
+        raise ValueError(f"not a media ref: {ref!r}")
+    served_root()
+    folder = _served_owner_folder(data_dir, owner)
+    private_dir(folder.parent)
+    stem = _served_stem(owner, ref)
+    path = private_dir(folder) / (f"{stem}-{max_side}.png" if max_side else f"{stem}.png")
+    _mark_used(path)
+    return path
+
+
+def served_shared(name: str) -> Path:
+    """A served file that belongs to no visitor (the paper card of a book without pictures)."""
+    path = served_root() / name
+    _mark_used(path)
+    return path
+
+
+def forget_served(data_dir: Path, owner: str, refs: Iterable[str] | None = None) -> None:
+    """Remove the browser copies of these pictures of ``owner`` now; all of them when ``refs``
+    is None (the owner was deleted, forgotten or expired)."""
+    folder = _served_owner_folder(data_dir, owner)
+    if refs is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    for ref in refs:
+        if not MEDIA_REF.fullmatch(ref or ""):
+            continue
+        stem = _served_stem(owner, ref)  # <stem>.png, <stem>-<side>.png and half-written <stem>.<n>.part
+        for path in [*folder.glob(f"{stem}.*"), *folder.glob(f"{stem}-*")]:
+            path.unlink(missing_ok=True)
+
+
+def _served_stem(owner: str, ref: str) -> str:
+    """The browser sees this name in the file's URL: never the storage ref itself."""
+    return hashlib.sha256(f"{owner}\0{ref}".encode("utf-8")).hexdigest()[:32]
+
+
+def _mark_used(path: Path) -> None:
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        pass
 
 
 @dataclass
@@ -97,9 +170,21 @@ def sweep(now: float | None = None, data_dir: Path | None = None, store=None) ->
         # where deleting or forgetting a family did not reach them: nothing uses them any more.
         legacy = [p for p in (data_dir / "training").glob("*") if p.is_dir() and re.fullmatch(r"[0-9a-f]{16}", p.name)]
         _remove_older(legacy, float("inf"), report)
-    root = Path(tempfile.gettempdir()) / f"gieok-{os.getuid()}"
+    root = _temp_base()
     exports = root / "exports"
     _remove_older(exports.iterdir() if exports.is_dir() else [], now - EXPORT_MAX_AGE_S, report)
+    served = root / "served"
+    copies = [p for p in [*served.glob("*"), *served.glob("*/*/*")] if not p.is_dir()]
+    _remove_older(copies, now - SERVED_MAX_AGE_S, report)
+    # Emptied folders go on a later sweep (a folder's age is its last change); rmdir, never rmtree:
+    # a picture written into one meanwhile stays.
+    for folder in [*served.glob("*/*"), *served.glob("*")]:
+        try:
+            if _empty_dir(folder) and folder.lstat().st_mtime < now - SERVED_MAX_AGE_S:
+                folder.rmdir()
+                report.removed.append(folder)
+        except OSError:  # not empty any more, or gone
+            pass
     for folder in (root / "cache").iterdir() if (root / "cache").is_dir() else []:
         _remove_older(folder.iterdir() if folder.is_dir() else [], now - CACHE_MAX_AGE_S, report)
     older = [p for p in Path(tempfile.gettempdir()).iterdir() if p.name.startswith(TEMP_PREFIXES) and _mine(p)]
@@ -136,6 +221,10 @@ def _newest_mtime(path: Path) -> float:
                 except FileNotFoundError:
                     pass
     return newest
+
+
+def _empty_dir(path: Path) -> bool:
+    return path.is_dir() and not path.is_symlink() and not any(path.iterdir())
 
 
 def _mine(path: Path) -> bool:

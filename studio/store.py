@@ -21,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 from filelock import FileLock, Timeout
 from tinydb import Query
 
+from studio import lifecycle
 from studio import owners as layout
 from studio.book import MAX_PAGES, MIN_PAGES, SCHEMA_VERSION, Book, Page, is_media_ref, new_id, now
 from studio.book_schema import BookSchemaError, check_stored
@@ -179,6 +180,7 @@ class BookStore:
             self._open.pop(owner_key(files.owner), None)
         if existed:
             shutil.rmtree(files.folder)
+        lifecycle.forget_served(self.data_dir, files.owner)  # the browser's copies of their pictures
         return existed
 
     def usage(self, owner: str) -> Usage:
@@ -310,20 +312,23 @@ class BookStore:
         if not wanted:
             return []
         in_use = _refs_in_use(files)
-        return sorted(ref for ref in wanted - in_use if files.media.delete(ref))
+        deleted = sorted(ref for ref in wanted - in_use if files.media.delete(ref))
+        lifecycle.forget_served(self.data_dir, files.owner, deleted)
+        return deleted
 
     def purge_unreferenced_media(self, owner: str, older_than_s: float = 3600.0, now_s: float | None = None) -> int:
         """Delete the owner's files no book points to (after a grace period for uploads in flight)."""
         with self._owner(owner) as files:
             keep = _refs_in_use(files)
             cutoff = (time.time() if now_s is None else now_s) - older_than_s
-            removed = 0
+            removed = []
             for ref in files.media.refs():
                 path = files.media.path(ref)
                 if ref not in keep and path.stat().st_mtime < cutoff:
                     path.unlink(missing_ok=True)
-                    removed += 1
-            return removed
+                    removed.append(ref)
+            lifecycle.forget_served(self.data_dir, files.owner, removed)
+            return len(removed)
 
     def _doc(self, files: OwnerFiles, book_id: str) -> dict:
         table = files.table(create=False)

@@ -1,8 +1,8 @@
 """Library tab: my books — create, open, rename, duplicate, delete, export and import."""
 from __future__ import annotations
 
-import functools
-import tempfile
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -173,14 +173,18 @@ def _thumbnail(services, book):
     return picture(services, book.owner, book.cover(), 256) or _paper_card()
 
 
-@functools.lru_cache(maxsize=1)
 def _paper_card():
+    """One small file for every visitor, kept (and swept) where the studio's served copies live."""
+    path = lifecycle.served_shared("paper-card.png")
+    if path.exists():
+        return str(path)
     from PIL import Image, ImageDraw
 
     card = Image.new("RGB", (256, 256), (250, 240, 225))
     draw = ImageDraw.Draw(card)
     draw.rounded_rectangle((16, 16, 240, 240), radius=18, outline=(214, 170, 120), width=4)
     draw.ellipse((98, 70, 158, 130), fill=(240, 196, 140))
-    path = Path(tempfile.mkdtemp(prefix="gieok-card-")) / "paper-card.png"
-    card.save(path)
+    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")  # two first visitors at once
+    card.save(partial, format="PNG")
+    os.replace(partial, path)
     return str(path)

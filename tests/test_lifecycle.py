@@ -131,3 +131,96 @@ def test_sweep_removes_training_photos_left_outside_the_owners_folders(services,
     speed.write_text("{}")
     lifecycle.sweep(data_dir=services.settings.data_dir)
     assert not old.parents[1].exists() and speed.is_file()
+
+
+# -- the browser's copies of pictures ------------------------------------------------------------
+def _png(color) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), color).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _served(services, owner, ref, side=None):
+    from tabs.common import picture
+
+    path = picture(services, owner, ref, side)
+    assert path is not None
+    return os.path.realpath(path)
+
+
+def test_served_copies_are_private_per_owner_and_leave_with_the_book(services, private_tmp):
+    store = services.store
+    shared, alone = (_photo(store, "fam", _png(c)) for c in ("red", "blue"))
+    book = store.create("fam", "감나무", memories={"photos": [shared, alone]}, cover_image=alone)
+    keeper = store.create("fam", "another book", memories={"photos": [shared]})
+    copies = [_served(services, "fam", ref, side) for ref in (shared, alone) for side in (None, 256)]
+    root = os.path.realpath(private_tmp / f"gieok-{os.getuid()}" / "served")
+    data_dir = os.path.realpath(services.settings.data_dir)
+    for copy in copies:
+        assert copy.startswith(root + os.sep) and not copy.startswith(data_dir)  # Gradio may serve it
+        assert os.stat(os.path.dirname(copy)).st_mode & 0o777 == 0o700
+        assert os.stat(copy).st_size > 0
+        assert shared[:64] not in copy and alone[:64] not in copy  # its URL never names a storage ref
+    other = _served(services, "stranger", _photo(store, "stranger", _png("red")))
+    assert os.path.dirname(other) != os.path.dirname(copies[0])  # one folder per owner
+
+    store.delete("fam", book.id)
+    assert [os.path.exists(c) for c in copies] == [True, True, False, False]  # the other book shows `shared`
+    store.delete("fam", keeper.id)
+    assert not any(os.path.exists(c) for c in copies) and os.path.exists(other)
+
+
+def test_forgetting_or_expiring_an_owner_removes_their_served_copies(services, private_tmp):
+    from studio import visitors
+
+    store = services.store
+    mine = _served(services, "anon:old", _photo(store, "anon:old", _png("red")))
+    kiosk = _served(services, "kiosk:visitor", _photo(store, "kiosk:visitor", _png("red")))
+    assert store.delete_owner("kiosk:visitor")  # what the kiosk's "new visitor" and idle reaper do
+    assert not os.path.exists(os.path.dirname(kiosk)) and os.path.exists(mine)
+    later = time.time() + 25 * 3600
+    assert visitors.purge_expired(store, visitors.ExpiryPolicy(24.0), now=lambda: later) == ["anon:old"]
+    assert not os.path.exists(os.path.dirname(mine))
+
+
+def test_unused_served_copies_and_old_per_process_folders_go_within_a_day(services, private_tmp):
+    from tabs import library
+
+    store = services.store
+    ref = _photo(store, "fam", _png("green"))
+    store.create("fam", "책", memories={"photos": [ref]})
+    copy = _served(services, "fam", ref, 256)
+    card = library._paper_card()
+    legacy = [private_tmp / "gieok-pictures-x1y2", private_tmp / "gieok-card-z3"]  # older versions' leftovers
+    for folder in legacy:
+        folder.mkdir()
+        (folder / "a.png").write_bytes(b"x")
+    now = time.time()
+    lifecycle.sweep(now + 60)
+    assert os.path.exists(copy) and os.path.exists(card) and all(p.exists() for p in legacy)
+    _age(copy, 5 * 3600)
+    assert _served(services, "fam", ref, 256) == copy  # used again: young again, the same file
+    lifecycle.sweep(now + 60)
+    assert os.path.exists(copy)
+    lifecycle.sweep(now + DAY)
+    served = private_tmp / f"gieok-{os.getuid()}" / "served"
+    assert [p for p in private_tmp.rglob("*") if p.is_file()] == []
+    assert list(served.iterdir()) == []  # emptied owner folders go too
+    assert library._paper_card() == card and os.path.getsize(card) > 0  # made again when asked
+    assert store.media_for("fam").exists(ref)  # the picture itself stays in the library
+
+
+def test_every_temp_folder_the_studio_makes_is_one_the_sweep_knows():
+    """A killed process leaves its TemporaryDirectory behind: each prefix must be swept by age."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    made = {m for path in [*root.glob("studio/**/*.py"), *root.glob("tabs/**/*.py"), root / "app.py"]
+            for m in re.findall(r"""prefix=f?["'](gieok-[^"'{]*)""", path.read_text(encoding="utf-8"))}
+    assert made, "the scan found no temp folders at all"
+    assert [p for p in sorted(made) if not p.startswith(lifecycle.TEMP_PREFIXES)] == []

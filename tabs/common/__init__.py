@@ -16,15 +16,13 @@ import inspect
 import logging
 import os
 import re
-import tempfile
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
 
-from studio import messages
+from studio import lifecycle, messages
 from studio.backends.base import BackendError, Cancelled
 from studio.media import MediaError
 from studio.messages import Localized
@@ -214,20 +212,18 @@ def require_book(book_id: str | None) -> str:
 
 
 # -- pictures the browser can always load ------------------------------------------------------
-_PICTURES = Path(tempfile.mkdtemp(prefix="gieok-pictures-"))  # outside the data dir, per process
-
-
 def picture(services: Services, owner: str | None, ref: str | None, max_side: int | None = None) -> str | None:
     """A stable file for a stored picture: written once, atomically, under a name made from the
     picture's content reference. Handing Gradio PIL images made it rewrite the same cache file
-    while a browser was still reading it (``Content-Length`` mismatch, broken thumbnails)."""
+    while a browser was still reading it (``Content-Length`` mismatch, broken thumbnails).
+    The file lives where ``studio.lifecycle`` keeps the owner's served copies: private, swept by
+    age, and removed with the picture, its book or its owner."""
     if not (owner and ref):
         return None
     media = services.store.media_for(owner)
     if not media.exists(ref):
         return None
-    stem = ref.rsplit(".", 1)[0]
-    target = _PICTURES / (f"{stem}-{max_side}.png" if max_side else f"{stem}.png")
+    target = lifecycle.served_picture(services.store.data_dir, owner, ref, max_side)
     if target.exists():
         return str(target)
     from PIL import Image
