@@ -148,3 +148,15 @@ def test_a_time_of_day_or_year_is_not_a_place():
     for seed in range(8):
         joined = " ".join(book("순자", 12, seed=seed))
         assert "밤은 둘만 아는 비밀 장소" not in joined and "밤에 데려가" not in joined and "밤에 가면" not in joined
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_first_page_opens_on_the_elder_not_on_the_child(family):
+    """"아이는 눈 내리는 숲의 밤을 손꼽아 기다렸어요." was the book's first sentence: a picture book
+    opens by bringing in the one it is about."""
+    request = FAMILIES[family]
+    cast = ks.Cast(f"{request.subject_name} {request.relation}",
+                   (f"{request.subject_name} {request.relation}", request.subject_name, request.relation))
+    for seed in range(4):
+        first = ks.sentences(book(family, 6, seed=seed)[0])[0]
+        assert ks.main_subject(first, cast) != "child", first

@@ -194,7 +194,8 @@ class _Teller:
             core.append(self._keyword_line(keyword, scenes))
         if plan.many:
             core.append(self._many_line(plan.many))
-        core += self._trait_lines(plan.traits)
+        traits = self._trait_lines(plan.traits)
+        core = traits + core if main == "opening" else core + traits  # a book opens by saying who she was
         core = [c for c in core if c]
         start, end = [], []
         room = count - len(core) - (1 if main == "closing" else 0)  # the farewell closes the book
