@@ -211,7 +211,18 @@ def _third_person(text: str, cast: Cast) -> tuple[str, str]:
         return _with_subject(text, cast.full), "elder"
     if re.search(r"함께|같이|둘이", text):
         return _with_subject(text, cast.both, both=True), "both"
+    if _final_has_si(text):  # "가을마다 곶감을 만들어 주셨다": -시- says the elder did it; the book names her
+        return _with_subject(text, cast.full), "elder"
     return text, ""
+
+
+def _final_has_si(text: str) -> bool:
+    """Whether the final predicate of the narration carries -시- itself (as the analyser tags it;
+    a stem that merely ends in 시, like 마시-, does not count)."""
+    toks = [t for t in tokens(narration(text)) if not t.tag.startswith("S")]
+    stem = max((i for i, t in enumerate(toks) if t.tag.startswith(_PREDICATE)), default=None)
+    return stem is not None and (any(t.tag == "EP" and t.form in ("시", "으시") for t in toks[stem:])
+                                 or toks[stem].form in _HONORIFIC_STEMS.values())
 
 
 def _with_subject(text: str, who: str, both: bool = False) -> str:

@@ -117,3 +117,46 @@ def test_particles_after_names_follow_the_analysed_final_sound(name, final):
 def test_same_request_same_book_and_speech_level_defaults_to_haeyo():
     assert book("지우", 6) == book("지우", 6)
     assert book("지우", 6) != book("지우", 6, seed=3)
+
+
+def test_a_memory_of_what_the_elder_did_names_her_when_the_family_left_her_out():
+    """"가을마다 감을 따서 곶감을 만들어 주셨다" (-시-: the elder did it) opens a page: the book says who."""
+    joined = " ".join(book("순자", 6))
+    assert "순자 할머니는 가을마다 감을 따서 곶감을 만들어 주셨어요." in joined
+    cast = ks.Cast("순자 할머니", ("순자 할머니", "순자", "할머니"))
+    assert ks.retell("가을마다 감을 따서 곶감을 만들어 주셨다", "haeyo", cast).startswith("순자 할머니는 ")
+    assert ks.retell("가을마다 감을 땄다", "haeyo", cast) == "가을마다 감을 땄어요."  # no -시-: nobody is guessed
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+@pytest.mark.parametrize("pages", [4, 6, 12, 24])
+def test_a_keyword_is_said_once_on_a_page(family, pages):
+    """"지금도 된장찌개 냄새가 나면 … 이제 된장찌개 냄새를 떠올릴 때마다 …": one page, one mention."""
+    for text in book(family, pages):
+        for keyword in FAMILIES[family].keywords:
+            assert sum(keyword in s for s in ks.sentences(text)) <= 1, text
+
+
+def test_a_time_of_day_or_year_is_not_a_place():
+    """"눈 내리는 숲의 밤은 둘만 아는 비밀 장소 같았어요" / "밤에 데려가 주셨어요": a night is not a place."""
+    from studio.backends import story_phrases as P
+    from studio.backends.story_plan import kind_of
+
+    kinds = P.phrases("ko")["kinds"]
+    assert kind_of("눈 내리는 숲의 밤", kinds, True) == "time" and kind_of("숲", kinds, True) == "scene"
+    assert kind_of("snowy winter nights", P.phrases("en")["kinds"], False) == "time"
+    for seed in range(8):
+        joined = " ".join(book("순자", 12, seed=seed))
+        assert "밤은 둘만 아는 비밀 장소" not in joined and "밤에 데려가" not in joined and "밤에 가면" not in joined
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_the_first_page_opens_on_the_elder_not_on_the_child(family):
+    """"아이는 눈 내리는 숲의 밤을 손꼽아 기다렸어요." was the book's first sentence: a picture book
+    opens by bringing in the one it is about."""
+    request = FAMILIES[family]
+    cast = ks.Cast(f"{request.subject_name} {request.relation}",
+                   (f"{request.subject_name} {request.relation}", request.subject_name, request.relation))
+    for seed in range(4):
+        first = ks.sentences(book(family, 6, seed=seed)[0])[0]
+        assert ks.main_subject(first, cast) != "child", first

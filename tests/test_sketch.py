@@ -273,3 +273,12 @@ def test_a_windy_page_under_dark_clouds_has_a_grey_sky_and_no_sun():
     assert sun_pixels(sky) == 0 and sky.std(axis=-1).mean() < 12  # grey: red, green and blue close together
     clear = pixels(draw("햇살 좋은 날 아이는 정원에서 놀았어요.", characters=(CHILD,)))
     assert clear[: int(clear.shape[0] * 0.3)].std(axis=-1).mean() > sky.std(axis=-1).mean() + 8
+
+
+def test_the_garment_named_first_is_the_one_drawn_on_top():
+    """The sheet's "a blue hanbok vest over a white blouse" is a grandmother in blue, not in white."""
+    look = read_look("순자 할머니", "an elderly Korean grandmother, short white curly hair, round glasses, "
+                                  "wearing a blue hanbok vest over a white blouse, warm smile")
+    other = read_look("순자 할머니", "an elderly Korean grandmother wearing a white blouse under a blue vest")
+    assert look.top[2] > look.top[0] + 40 and other.top[0] > 200 and other.top[2] > 200  # blue / white
+    assert read_look("민준", "a boy in blue overalls and a yellow raincoat").bottom[2] > 150  # overalls, blue

@@ -103,3 +103,13 @@ def test_a_writers_grandmother_look_on_a_grandfather_is_replaced(store):
     saved = store.update("local", book.id, lambda b: story.apply_story(b, draft))
     look = saved.characters[0].description
     assert "bun" not in look and "blouse" not in look and "grandfather" in look
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_harold_book_reads_like_a_person_wrote_it(seed):
+    """"Just smelling the pipe smoke smell", "just called him grandpa", "There was this, too.": none of it."""
+    joined = " ".join(p.text for p in teller.write_story(
+        StoryRequest(**{**HAROLD.__dict__, "page_count": 12, "seed": seed})).pages)
+    assert "smell smell" not in joined and "smelling the pipe smoke smell" not in joined
+    assert "breathed in the pipe smoke smell" not in joined
+    assert "just called him grandpa" not in joined and "There was this, too." not in joined

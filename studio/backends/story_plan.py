@@ -60,7 +60,7 @@ def _load(plan: Plan) -> int:
 
 
 def kind_of(keyword: str, kinds: dict[str, list[str]], ko: bool) -> str:
-    """smell / sound / taste / scene / thing, from the keyword's head noun (the analyser's last
+    """smell / sound / taste / time / scene / thing, from the keyword's head noun (the analyser's last
     common noun in Korean, the last word in English)."""
     if ko:
         from studio.korean_style import tokens
@@ -70,7 +70,7 @@ def kind_of(keyword: str, kinds: dict[str, list[str]], ko: bool) -> str:
     else:
         words = re.findall(r"[a-z']+", keyword.lower())
         head = words[-1] if words else keyword
-    for kind in ("smell", "sound", "taste", "scene"):
+    for kind in ("smell", "sound", "taste", "time", "scene"):  # a time (밤, winter) is no place to go
         if any(head == w or (ko and head.endswith(w) and len(w) > 1) for w in kinds.get(kind, [])):
             return kind
     return "thing"

@@ -151,7 +151,7 @@ class _Teller:
         else:
             full = f"{rel.capitalize()} {name}" if rel else name
             child = child or "the child"
-            self.slots = dict(name=name, rel=rel or name, full=full, Full=_cap(full), child=child,
+            self.slots = dict(name=name, rel=rel or name, Rel=_cap(rel or name), full=full, Full=_cap(full), child=child,
                               Child=_cap(child), child_poss=f"{child}'s", call=full,
                               **people.pronouns(self.person.sex))
         self.character_name, self.child_name = full, child
@@ -182,7 +182,7 @@ class _Teller:
         main = beats[0]
         count = SENTENCES_FOR_AGE.get(self.req.reader_age, 3)
         slots = dict(self.slots)
-        kw = (plan.keywords or plan.many or [self.rng.choice(self.keywords)] if self.keywords else [""])[0]
+        kw = self._filler_keyword(index, plan)
         slots.update(kw=kw, **self._kw_slots(kw))
         scenes: list[str] = []
         core: list[str] = []
@@ -194,7 +194,8 @@ class _Teller:
             core.append(self._keyword_line(keyword, scenes))
         if plan.many:
             core.append(self._many_line(plan.many))
-        core += self._trait_lines(plan.traits)
+        traits = self._trait_lines(plan.traits)
+        core = traits + core if main == "opening" else core + traits  # a book opens by saying who she was
         core = [c for c in core if c]
         start, end = [], []
         room = count - len(core) - (1 if main == "closing" else 0)  # the farewell closes the book
@@ -208,8 +209,8 @@ class _Teller:
         pool = self.book[main]
         spare = [(main, pool)]
         if main != "trouble":  # a trouble page stays on its trouble: no borrowed happy memory lines
-            spare += [("together", self.book["together"]), ("memory", self.book["memory"]),
-                      ("kw.any", self.book["kw"]["any"])]
+            spare += [("together", self.book["together"]), ("memory", self.book["memory"])]
+            spare += [("kw.any", self.book["kw"]["any"])] if kw else []
         for _ in range(room):
             for name, templates in spare:  # a long book with few memories borrows quiet lines
                 line, template = self._pick_template(name, templates, slots, scenes)
@@ -243,6 +244,18 @@ class _Teller:
             characters=[self.child_name] if alone else [self.character_name, self.child_name],
             setting=setting, mood=mood, pose_hint=pose if pose in POSE_HINTS else "standing",
         )
+
+    def _filler_keyword(self, index: int, plan: Plan) -> str:
+        """The keyword a borrowed line may name: one this page does not already say ("지금도 된장찌개
+        냄새가 나면…" then "된장찌개 냄새를 떠올릴 때마다…" reads as a machine repeating itself);
+        none when every keyword is on the page already."""
+        if not self.keywords:
+            return ""
+        on_page = plan.keywords + plan.many
+        if not on_page:
+            return self.rng.choice(self.keywords)
+        others = [k for k in self.keywords if k not in on_page and not any(k in a for a in plan.anecdotes)]
+        return others[index % len(others)] if others and not plan.many else ""
 
     def _kw_slots(self, kw: str) -> dict[str, str]:
         if self.ko:

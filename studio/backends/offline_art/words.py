@@ -198,12 +198,11 @@ def _colour_before(text: str, end: int, table: dict) -> tuple[int, int, int] | N
 def _garments(text: str) -> dict[str, tuple[int, int, int] | bool]:
     found: dict[str, tuple[int, int, int] | bool] = {}
     for kind, names in GARMENTS.items():
-        for name in sorted(names, key=len, reverse=True):
-            pattern = re.escape(name) if not name.isascii() else rf"\b{re.escape(name)}s?\b"
-            match = re.search(pattern, text)
-            if match:
-                found[kind] = _colour_before(text, match.start(), COLOURS) or True
-                break
+        matches = [m for name in names
+                   for m in [re.search(re.escape(name) if not name.isascii() else rf"\b{re.escape(name)}s?\b", text)] if m]
+        if matches:  # the first garment named is the one on top: "a blue vest over a white blouse" is blue
+            first = min(matches, key=lambda m: (m.start(), -len(m.group(0))))
+            found[kind] = _colour_before(text, first.start(), COLOURS) or True
     return found
 
 
