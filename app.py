@@ -16,7 +16,7 @@ import gradio as gr
 from studio.config import Settings
 from starlette.middleware import Middleware
 
-from studio import visitors, zerogpu
+from studio import lifecycle, visitors, zerogpu
 from studio.messages import LANGUAGES, catalogue, language_of, text
 from studio.session_guard import SessionGuard, request_visitor
 from studio.services import Services, build_services
@@ -57,6 +57,7 @@ def build_app(services: Services) -> gr.Blocks:
         from tabs import kiosk
         demo = kiosk.build_kiosk_app(services)
         demo.i18n_instance = i18n
+        lifecycle.serve_from(Path(demo.GRADIO_CACHE))  # picture copies are the files the server hands out
         return demo
     # Gradio's cache holds the pictures/audio we show; clear it hourly so a day-long run stays flat.
     with gr.Blocks(title="Gieok Studio · 기억 스튜디오", delete_cache=(3600, 6 * 3600)) as demo:
@@ -112,6 +113,7 @@ def build_app(services: Services) -> gr.Blocks:
 
         gr.Timer(2.0).tick(show_line, None, line, api_visibility="private", queue=False, show_progress="hidden")
     demo.i18n_instance = i18n  # kept for launch()
+    lifecycle.serve_from(Path(demo.GRADIO_CACHE))  # picture copies are the files the server hands out
     return demo
 
 

@@ -5,9 +5,11 @@ Inside the data dir (private to this user, 0700 folders / 0600 files):
 Outside it, only what Gradio must serve (it refuses files from the data dir), all under the
 private <tmp>/gieok-<uid>/ (0700):
     exports/<stamp>/                     downloads made for a visitor, kept EXPORT_MAX_AGE_S
-    served/<data dir>/<owner>/           copies of an owner's pictures the browser loads, kept
-                                         SERVED_MAX_AGE_S after their last use and removed at once
-                                         when the picture, its book or its owner is deleted
+Copies of an owner's pictures the browser loads live in the web server's own cache folder
+(``serve_from``; <tmp>/gieok-<uid>/served until the app names it), so the server hands out those
+very files and keeps no copy of its own that a delete could miss:
+    <served>/<data dir>/<owner>/         kept SERVED_MAX_AGE_S after their last use and removed
+                                         at once when the picture, its book or its owner is deleted
 
 ``sweep(now)`` removes cache entries, downloads, ``.tmp-*`` leftovers of killed media writes
 and the studio's older temp folders once they are older than their age, so nothing of the
@@ -44,6 +46,18 @@ TEMP_PREFIXES = ("gieok-exports-", "gieok-clip-cache", "gieok-audiobook-", "gieo
                  "gieok-estimate-", "gieok-piper-", "gieok-pictures-", "gieok-card-")
 
 _data_dir: Path | None = None
+_served_base: Path | None = None
+
+
+def serve_from(folder: Path) -> None:
+    """Served picture copies go into ``folder``/gieok-served-<uid> (the app passes the web server's
+    cache folder: a file already inside it is served as is, not copied again)."""
+    global _served_base
+    _served_base = Path(folder) / f"gieok-served-{os.getuid()}"
+
+
+def _served_dir() -> Path:
+    return _served_base if _served_base is not None else _temp_base() / "served"
 
 
 def use_data_dir(data_dir: Path) -> None:
@@ -83,13 +97,17 @@ def new_export_dir() -> Path:
 
 # -- copies the browser loads -----------------------------------------------------------------
 def served_root() -> Path:
-    return private_dir(temp_root() / "served")
+    if _served_base is None:
+        temp_root()
+    else:
+        _served_base.parent.mkdir(parents=True, exist_ok=True)
+    return private_dir(_served_dir())
 
 
 def _served_owner_folder(data_dir: Path, owner: str) -> Path:
     """Per data dir (two studios of one user never remove each other's copies) and per owner."""
     data_key = hashlib.sha256(str(Path(data_dir).resolve()).encode("utf-8")).hexdigest()[:16]
-    return _temp_base() / "served" / data_key / owner_key(owner)
+    return _served_dir() / data_key / owner_key(owner)
 
 
 def served_picture(data_dir: Path, owner: str, ref: str, max_side: int | None = None) -> Path:
@@ -173,7 +191,7 @@ def sweep(now: float | None = None, data_dir: Path | None = None, store=None) ->
     root = _temp_base()
     exports = root / "exports"
     _remove_older(exports.iterdir() if exports.is_dir() else [], now - EXPORT_MAX_AGE_S, report)
-    served = root / "served"
+    served = _served_dir()
     copies = [p for p in [*served.glob("*"), *served.glob("*/*/*")] if not p.is_dir()]
     _remove_older(copies, now - SERVED_MAX_AGE_S, report)
     # Emptied folders go on a later sweep (a folder's age is its last change); rmdir, never rmtree:

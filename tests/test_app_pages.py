@@ -160,3 +160,23 @@ def test_a_typed_seed_is_used_as_typed_and_random_gives_others(launch_app, clien
     _, _, _, status, seed_after = c.predict(page_id, 3, *form, api_name="/generate_variants")
     seeds = [v.params["spec"]["seed"] for v in services.store.get("local", drop["value"]).pages[0].variants[3:]]
     assert len(seeds) == 3 and not set(seeds) & {12345, 12346, 12347, -1} and seed_after == -1
+
+
+def test_a_deleted_books_pictures_are_no_longer_served(launch_app, client_for):
+    """The browser's copy of a page picture is the file the web server hands out (no second copy
+    in its cache): deleting the book makes its picture URL is refused at once."""
+    import httpx
+
+    url, services = launch_app()
+    c = client_for(url)
+    book_id = c.predict("눈 내리는 밤", "", "ko", 4, api_name="/create_book")[0]["value"]
+    services.store.update("local", book_id, lambda b: setattr(b, "pages", [
+        Page(text="눈이 와요", illustration_prompt="snow at night", image=ImageSpec(width=128, height=96))
+        for _ in range(4)]))
+    c.predict(None, api_name="/list_pages")
+    overview, _ = c.predict(api_name="/illustrate_book")
+    picture_url = overview[0]["image"]["url"]
+    shown = httpx.get(picture_url)
+    assert shown.status_code == 200 and shown.content[:8] == b"\x89PNG\r\n\x1a\n"
+    c.predict(book_id, api_name="/delete_book")
+    assert httpx.get(picture_url).status_code in (403, 404)  # Gradio refuses a path it has no file for

@@ -22,6 +22,7 @@ def private_tmp(tmp_path, monkeypatch):
     folder = tmp_path / "systmp"
     folder.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    monkeypatch.setattr(lifecycle, "_served_base", None)  # an app started earlier named its own cache
     return folder
 
 
