@@ -131,19 +131,19 @@ def _haar_faces(grey) -> list[Box]:
 PERSON_MARGIN = 1.1  # a whole person (no face found) is cropped with a little room around them
 
 
-def _shows_a_face(rgb) -> bool:
-    """Whether BlazeFace finds a face (a style's pictures may be photos of a person: then the
-    family's consent is asked for, as for a person). Only BlazeFace: OpenCV's cascade sees faces
-    in too many drawings."""
+def _shows_a_face(rgb, grey, use_mediapipe: bool = True) -> bool:
+    """Whether a style picture shows a face (a style's pictures may be photos of a person: then
+    the family's consent is asked for, as for a person). BlazeFace when MediaPipe is installed;
+    OpenCV's cascade sees faces in too many drawings, but without MediaPipe (a Space installs no
+    --no-deps packages) asking for consent once too often is the safe mistake, never asking is not."""
     from studio.backends.pose_mediapipe import mediapipe_missing, shared_finder
 
-    if mediapipe_missing():
-        return False
-    try:
-        return bool(shared_finder().faces(rgb))
-    except Exception:  # a broken MediaPipe install must not stop the preparation
-        log.exception("MediaPipe failed while looking for faces in a style picture")
-        return False
+    if use_mediapipe and not mediapipe_missing():
+        try:
+            return bool(shared_finder().faces(rgb))
+        except Exception:  # a broken MediaPipe install must not stop the preparation
+            log.exception("MediaPipe failed while looking for faces in a style picture; using the cascade")
+    return bool(_haar_faces(grey))
 
 
 def find_face(rgb, grey, use_mediapipe: bool = True, person_detector=None) -> tuple[Box | None, str]:
@@ -242,7 +242,7 @@ def prepare_photo(path: str | Path, name: str, options: PrepOptions, use_mediapi
     else:
         face, detector = None, "none"
         crop_box = centre_square(width, height)
-        shows_face = use_mediapipe and _shows_a_face(rgb)
+        shows_face = _shows_a_face(rgb, grey, use_mediapipe)
     side = crop_box[2] - crop_box[0]
     crop = image.crop(crop_box).resize((options.resolution, options.resolution), Image.Resampling.LANCZOS)
     in_crop = None

@@ -190,3 +190,22 @@ def test_the_books_memory_photos_are_prepared_like_uploads(studio, tmp_path):
     results = likeness.prepare_for_character(services, "local", book.id, grandma, named, options)
     assert [r.reason for r in results] == ["likeness.kept"] * 3 + ["likeness.reject_no_face"]
     assert likeness.saved_captions(services, "local", book.id, grandma) == ["a photo of ohwx grandmother"] * 3
+
+
+def test_without_mediapipe_faces_in_a_style_are_still_found(studio, tmp_path, monkeypatch):
+    """A Space installs no --no-deps packages: without BlazeFace the cascade looks for faces, so
+    photos of a person still wait for the family's consent."""
+    from studio.backends import pose_mediapipe
+
+    monkeypatch.setattr(pose_mediapipe, "mediapipe_missing", lambda: ["mediapipe"])
+    services, _ = studio
+    files = drawings(tmp_path, 2)
+    for i in range(2):
+        path = tmp_path / f"face{i}.png"
+        drawn_face(seed=i, centre=(260 + 60 * i, 300), r=100).save(path)
+        files.append((path.name, path))
+    results = style_training.prepare_for_style(services, "local", "crayonish", files, PrepOptions(resolution=64))
+    assert [r.shows_face for r in results if r.kept] == [False, False, True, True]
+    request = style_training.StyleRequest(name="Faces", trigger="crayonish", options=style_options())
+    with pytest.raises(LoraTrainingRefused, match="show a person's face"):
+        list(style_training.train_style_lora(services, "local", request))
