@@ -184,9 +184,12 @@ class Kiosk:
             path = Path(name).resolve()
             if root is None or root not in path.parents:
                 continue  # only ever the web server's copies, never anything else on the machine
-            path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()  # the server keeps each upload in a folder of its own
+            if path.parent.parent == root:
+                # the server keeps each upload in a folder named by its content, and converts it
+                # there (a recording to WAV): the whole folder is this upload
+                shutil.rmtree(path.parent, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
 
     def timed_out(self, owner: str) -> bool:
         visitor = self.visitor(owner)

@@ -5,6 +5,7 @@ Screenshots go to ``$GIEOK_ARTIFACTS`` (default ``<tmp>/gieok-artifacts``)/kiosk
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -37,7 +38,15 @@ def _switch_to_english(page) -> None:
     page.get_by_text("Remember someone you love").wait_for(timeout=10000)
 
 
-def test_a_visitor_clicks_through_the_kiosk(launch_app):
+def test_a_visitor_clicks_through_the_kiosk(launch_app, tmp_path, monkeypatch):
+    lp = tmp_path / "bin" / "lp"  # the system print queue, as a script that says it took the job
+    lp.parent.mkdir()
+    lp.write_text("#!/bin/sh\necho 'request id is kiosk-1 (1 file(s))'\n")
+    lp.chmod(lp.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{lp.parent}{os.pathsep}{os.environ['PATH']}")
+    photo = tmp_path / "grandma.png"
+    from PIL import Image
+    Image.new("RGB", (320, 240), (200, 150, 90)).save(photo)
     url, services = launch_app(mode="kiosk", kiosk_pin="2468")
     services.settings.kiosk_url = url
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -80,6 +89,12 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app):
         page.locator("#kiosk-qr svg.segno").wait_for(timeout=10000)
         snap("6-take-home", "#kiosk-done")
         assert len(services.store.owners()) == 1
+        page.locator("#kiosk-copies").get_by_text("2", exact=True).click()
+        page.locator("#kiosk-print").click()  # asks first, with the number of copies
+        page.get_by_text("Print your book now? Copies: 2").wait_for(timeout=10000)
+        snap("6b-print-confirm", "#kiosk-print-yes")
+        page.locator("#kiosk-print-yes").click()
+        page.get_by_text("Printing your book (copies: 2).", exact=False).wait_for(timeout=10000)
 
         page.locator("#kiosk-done").click()  # "I'm done": forgotten, and a fresh page for the next visitor
         page.get_by_text("사랑하는 사람을 그림책으로").wait_for(timeout=20000)  # the operator's language again
@@ -87,17 +102,31 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app):
         assert _nothing_typed(page)
         snap("7-next-visitor", "#kiosk-start")
 
-        page.locator("#kiosk-start").click()  # the next visitor starts, then walks away
+        page.locator("#kiosk-start").click()  # the next visitor (in Korean) starts, gives a photo, then walks away
+        page.locator("#kiosk-consent-yes").wait_for(timeout=10000)
+        snap("7b-consent-ko", "#kiosk-consent-yes")
         page.locator("#kiosk-consent-yes").click()
         page.locator("#kiosk-memory-1 textarea").fill("할머니 손")
+        page.locator("#kiosk-photo").get_by_label("Upload file").click()  # a finger can reach "choose a file"
+        page.locator("#kiosk-photo input[type=file]").set_input_files(str(photo))
+        page.locator("#kiosk-photo img").first.wait_for(timeout=10000)
+        uploads = []
+        for _ in range(50):  # the page tells the server about the photo as soon as it is chosen
+            uploads = [Path(p) for v in list(services.kiosk._visitors.values()) for p in v.data.get("uploads", [])]
+            if uploads:
+                break
+            page.wait_for_timeout(200)
+        assert len(uploads) == 1 and uploads[0].is_file()
+        snap("7c-memories-ko", "#kiosk-make")
         now = services.kiosk.now() + services.kiosk.settings.idle_timeout_s + 1
         services.kiosk.set_clock(lambda: now)
         page.locator("#kiosk-start").wait_for(timeout=20000)  # the idle check reloaded the page at welcome
         assert _nothing_typed(page)
+        assert not uploads[0].parent.exists()  # the web server's copy of their photo went with them
         page.locator("#kiosk-operator-door").click()  # the operator's corner
         page.locator("#kiosk-pin input").fill("2468")
         page.locator("#kiosk-unlock").click()
         page.get_by_text("작업 4건").wait_for(timeout=20000)  # the dashboard: the book's four jobs
         snap("8-operator", "#kiosk-unlock")
-    for shot in ("1-welcome-portrait", "5-playback-landscape", "6-take-home-portrait", "7-next-visitor-landscape"):
+    for shot in ("6b-print-confirm-portrait", "7c-memories-ko-landscape", "1-welcome-portrait", "5-playback-landscape", "6-take-home-portrait", "7-next-visitor-landscape"):
         assert (ARTIFACTS / f"{shot}.png").stat().st_size > 10_000

@@ -7,11 +7,13 @@ import os
 import re
 import stat
 import subprocess
+import tempfile
 import threading
 from pathlib import Path
 
 import httpx
 import pytest
+import soundfile as sf
 from gradio_client import handle_file
 from PIL import Image
 
@@ -39,6 +41,8 @@ def kiosk_app(launch_app, tmp_path, monkeypatch):
     lp.chmod(lp.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))  # this app's web-server copies only
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # every temp file the studio makes, apart
     url, services = launch_app(mode="kiosk", kiosk_pin=PIN, max_file_size_mb=20)
     services.settings.kiosk_url = url  # the address a phone on the exhibition's network would use
     clock = Clock()
@@ -57,13 +61,20 @@ def _files_of(services, owner: str) -> list[Path]:
     return [p for folder in folders if folder.exists() for p in folder.rglob("*") if p.is_file()]
 
 
+def _everything(services, tmp_path) -> set[Path]:
+    """Every file the studio could have made for anyone: its data dir, its temp files and the web
+    server's copies (this test's own temp folders, so other processes on the machine do not count)."""
+    roots = [services.settings.data_dir, tmp_path / "tmp", tmp_path / "gradio"]
+    return {p for root in roots if root.exists() for p in root.rglob("*") if p.is_file()}
+
+
 def _link(html: str) -> str:
     return re.search(r"(http://[^\s<'\"]+/kiosk/take/[A-Za-z0-9_-]+)", html).group(1)
 
 
 def _visit(client, tmp_path, voice: Path | None = None, name="순자"):
     photo = tmp_path / "photo.png"
-    Image.new("RGB", (320, 240), (200, 150, 90)).save(photo)
+    Image.new("RGBA", (320, 240), (200, 150, 90, 255)).save(photo)  # with an alpha channel, as screenshots have
     client.predict(api_name="/kiosk_begin")
     client.predict(api_name="/kiosk_consent_yes")
     return client.predict(name, "할머니", "겨울마다 곶감을 말려 주셨어요", "옛날이야기를 들려주셨어요", "",
@@ -77,8 +88,11 @@ def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for
     subprocess.run(["espeak-ng", "-v", "ko", "-w", str(voice),
                     "감나무 아래에서 할머니가 웃으셨어요. 눈 내리는 밤이면 옛날이야기를 들려주셨지요. " * 2],
                    check=True, timeout=60)
+    recorded = tmp_path / "me.flac"  # not a WAV: the web server keeps its own converted copy too
+    sf.write(recorded, *sf.read(voice))
     c = client_for(url)
-    made = _visit(c, tmp_path, voice)
+    before = _everything(services, tmp_path)
+    made = _visit(c, tmp_path, recorded)
     assert made[0] == "making" and "책이 다 만들어졌어요" in made[1]  # the last plain words they read
     owner = _owner(services, set())
     book = services.store.list(owner)[0]
@@ -117,6 +131,8 @@ def test_a_visitor_makes_hears_takes_home_and_is_forgotten(kiosk_app, client_for
     assert not (services.settings.data_dir / "owners" / owner_key(owner)).exists()
     assert httpx.get(second_link, timeout=30).status_code == 404  # their links went with them
     assert services.kiosk.visitor(owner) is None
+    left = _everything(services, tmp_path) - before
+    assert {p.relative_to(services.settings.data_dir).as_posix() for p in left} == {"joblog/jobs.jsonl"}  # hashed owner
 
 
 def test_idle_timeout_forgets_but_waits_for_a_running_job(kiosk_app, client_for, tmp_path):

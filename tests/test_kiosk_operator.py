@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 
 import pytest
 
@@ -56,9 +57,22 @@ def test_settings_are_checked_and_leaving_kiosk_mode_opens_the_studio_once(tmp_p
 
 
 def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tmp_path):
+    from studio.backends.base import BackendError
+
     url, services, clock, _ = kiosk_app
     visitor = client_for(url)
     _visit(visitor, tmp_path)  # one visitor's book: four jobs in the log
+    writer = services.backends.get("writer", "storyteller")
+
+    def broken(request, cancel):
+        raise BackendError("story.writer_unavailable", writer="Offline storyteller", reason="disk full")
+
+    writer.write_story, real_write = broken, writer.write_story
+    try:  # a second visitor's book fails at its first stage: one failed job
+        with pytest.raises(Exception, match="disk full"):
+            _visit(client_for(url), tmp_path, name="영희")
+    finally:
+        writer.write_story = real_write
     c = client_for(url)
     for api, args in (("/operator_dashboard", ()), ("/operator_save", (6, "watercolor", 90, 5, True, 2, "en", 7, "", "", "")),
                       ("/operator_leave", ()), ("/operator_csv", ()), ("/operator_purge", ())):
@@ -72,10 +86,15 @@ def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tm
         c.predict(api_name="/operator_dashboard")
     clock.t += 5
     opened = c.predict(PIN, api_name="/operator_unlock")
-    assert "작업 4건" in opened[2] and "완료 4" in opened[2] and "실패 0" in opened[2] and "관람객 1명" in opened[2]
+    assert "작업 5건" in opened[2] and "완료 4" in opened[2] and "실패 1" in opened[2] and "관람객 2명" in opened[2]
     per_hour_plot = opened[3].get("value", opened[3])  # an update: the plot's axes are named in Korean
-    assert per_hour_plot["columns"][:2] == ["hour", "jobs"] and sum(row[1] for row in per_hour_plot["data"]) == 4
+    assert per_hour_plot["columns"][:2] == ["hour", "jobs"] and sum(row[1] for row in per_hour_plot["data"]) == 5
     assert (opened[3].get("x_title"), opened[3].get("y_title")) == ("시각", "작업 수")
+    failures = opened[5].get("value", opened[5])
+    rate = failures["columns"].index("failure_rate")
+    assert sum(row[rate] * row[1] / 100 for row in failures["data"]) == pytest.approx(1, abs=0.05)  # 1 of 5, in %
+    assert all(re.fullmatch(r"\d\d-\d\d \d\d:00", row[0]) for row in failures["data"])  # hours an operator reads
+    assert opened[5]["sort"] == [row[0] for row in failures["data"]] and opened[5]["y_lim"] == [0, 100]
 
     c.predict(6, "watercolor", 90, 5, True, 2, "en", 7, "storyteller", "", "", api_name="/operator_save")
     saved = services.kiosk.settings
@@ -95,8 +114,10 @@ def test_the_pin_guards_settings_dashboard_and_leaving(kiosk_app, client_for, tm
     exported = c.predict(api_name="/operator_csv")
     with open(exported["value"]["path"] if "value" in exported else exported["path"], newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert sorted(r["kind"] for r in rows) == ["kiosk_illustrate", "kiosk_narrate", "kiosk_pdf", "kiosk_story"]
-    assert {r["outcome"] for r in rows} == {"done"} and len({r["owner"] for r in rows}) == 1
+    assert sorted(r["kind"] for r in rows) == ["kiosk_illustrate", "kiosk_narrate", "kiosk_pdf", "kiosk_story",
+                                               "kiosk_story"]
+    assert sorted((r["outcome"], r["error"]) for r in rows) == [("done", "")] * 4 + [("failed", "BackendError")]
+    assert len({r["owner"] for r in rows}) == 2
     assert all(not r["owner"].startswith("anon:") for r in rows)  # hashed: who it was is not in the log
 
     assert "작업 기록 파일 0개" in c.predict(api_name="/operator_purge")  # nothing is older than the window yet

@@ -43,14 +43,15 @@ def build(say: Callable[..., Any], words: Callable[..., dict]) -> dict[str, Any]
     """The components; ``say``/``words`` register their texts with the caller's language handling."""
     parts: dict[str, Any] = {}
     parts["summary"] = gr.Markdown(elem_id="gieok-dashboard-summary")
+    # bars per hour, not lines: an hour with jobs is visible even when it is the only one of the day
     with gr.Row():
         parts["jobs_plot"] = say(gr.BarPlot(x="hour", y="jobs", **words(label="kiosk.dash_jobs")), label="kiosk.dash_jobs")
-        parts["page_plot"] = say(gr.LinePlot(x="hour", y="seconds_per_page", **words(label="kiosk.dash_seconds")),
+        parts["page_plot"] = say(gr.BarPlot(x="hour", y="seconds_per_page", **words(label="kiosk.dash_seconds")),
                                  label="kiosk.dash_seconds")
     with gr.Row():
-        parts["fail_plot"] = say(gr.LinePlot(x="hour", y="failure_rate", **words(label="kiosk.dash_failures")),
+        parts["fail_plot"] = say(gr.BarPlot(x="hour", y="failure_rate", **words(label="kiosk.dash_failures")),
                                  label="kiosk.dash_failures")
-        parts["queue_plot"] = say(gr.LinePlot(x="hour", y="queue", **words(label="kiosk.dash_queue")),
+        parts["queue_plot"] = say(gr.BarPlot(x="hour", y="queue", **words(label="kiosk.dash_queue")),
                                   label="kiosk.dash_queue")
     with gr.Row():
         parts["refresh"] = say(gr.Button(**words(value="kiosk.dash_refresh")), value="kiosk.dash_refresh")
@@ -69,13 +70,25 @@ AXES = {"jobs_plot": "kiosk.dash_axis_jobs", "page_plot": "kiosk.dash_axis_secon
         "fail_plot": "kiosk.dash_axis_failures", "queue_plot": "kiosk.dash_axis_queue"}
 
 
+def for_plots(hourly):
+    """The hourly figures as an operator reads them: hours as "05-14 13:00" labels in time order,
+    the failure rate in percent, seconds to one decimal (a plot would print 11.603750)."""
+    shown = hourly.copy()
+    shown["hour"] = [h.strftime("%m-%d %H:00") for h in shown["hour"]]
+    shown["failure_rate"] = (shown["failure_rate"].astype(float) * 100).round(0)
+    shown["seconds_per_page"] = shown["seconds_per_page"].astype(float).round(1)
+    return shown
+
+
 def refreshed(services: Any, lang: str) -> list:
     """The summary and the four plots, their axes named in the visitor's language (a plot would
     otherwise show its data's column names: "hour", "failure_rate")."""
     shown = figures(services, lang)
-    hourly = shown["hourly"]
-    hour = text("kiosk.dash_axis_hour", lang)
-    return [shown["summary"], *(gr.update(value=hourly, x_title=hour, y_title=text(key, lang)) for key in AXES.values())]
+    hourly = for_plots(shown["hourly"])
+    hour, order = text("kiosk.dash_axis_hour", lang), list(hourly["hour"])
+    limits = {"fail_plot": [0, 100]}
+    return [shown["summary"], *(gr.update(value=hourly, x_title=hour, y_title=text(key, lang), sort=order,
+                                          y_lim=limits.get(name, [0, None])) for name, key in AXES.items())]
 
 
 def csv_file(services: Any) -> str:

@@ -28,7 +28,9 @@ def build(k: KioskUI) -> None:
                           label=f"kiosk.memory_{i}", placeholder="kiosk.memory_hint")
                     for i in (1, 2, 3)]
             with gr.Column(min_width=560):
-                k.parts["photo"] = k.say(gr.Image(**k.words(label="kiosk.photo"), type="filepath",
+                # image_mode=None: the web server hands over the upload itself instead of saving a converted
+                # copy beside it that nothing would remember to delete (the studio converts it anyway)
+                k.parts["photo"] = k.say(gr.Image(**k.words(label="kiosk.photo"), type="filepath", image_mode=None,
                                                   sources=["webcam", "upload"], height=240, elem_id="kiosk-photo"),
                                          label="kiosk.photo")
                 k.parts["voice"] = k.say(gr.Audio(**k.words(label="kiosk.voice"), sources=["microphone", "upload"],

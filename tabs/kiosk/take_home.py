@@ -32,11 +32,14 @@ def build(k: KioskUI) -> None:
                                           label="kiosk.copies")
                 k.parts["print"] = k.say(gr.Button(**k.words(value="kiosk.print"), elem_classes=["kiosk-big"],
                                                    elem_id="kiosk-print"), value="kiosk.print")
+                # the question (with the number of copies) first, then its two answers, as big as the rest
+                k.parts["print_status"] = gr.Markdown(elem_classes=["kiosk-lead"], elem_id="kiosk-print-status")
                 with gr.Row(visible=False) as k.parts["confirm_row"]:
                     k.parts["print_yes"] = k.say(gr.Button(**k.words(value="kiosk.print_yes"), variant="primary",
-                                                           elem_id="kiosk-print-yes"), value="kiosk.print_yes")
-                    k.parts["print_no"] = k.say(gr.Button(**k.words(value="kiosk.print_no")), value="kiosk.print_no")
-                k.parts["print_status"] = gr.Markdown(elem_classes=["kiosk-lead"], elem_id="kiosk-print-status")
+                                                           elem_classes=["kiosk-big"], elem_id="kiosk-print-yes"),
+                                                 value="kiosk.print_yes")
+                    k.parts["print_no"] = k.say(gr.Button(**k.words(value="kiosk.print_no"), elem_classes=["kiosk-big"]),
+                                                value="kiosk.print_no")
         with gr.Row(elem_classes=["kiosk-actions"]):
             k.parts["back_to_book"] = k.say(gr.Button(**k.words(value="kiosk.back_to_book"), elem_classes=["kiosk-big"]),
                                             value="kiosk.back_to_book")
