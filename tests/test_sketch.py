@@ -282,3 +282,26 @@ def test_the_garment_named_first_is_the_one_drawn_on_top():
     other = read_look("순자 할머니", "an elderly Korean grandmother wearing a white blouse under a blue vest")
     assert look.top[2] > look.top[0] + 40 and other.top[0] > 200 and other.top[2] > 200  # blue / white
     assert read_look("민준", "a boy in blue overalls and a yellow raincoat").bottom[2] > 150  # overalls, blue
+
+
+@pytest.mark.parametrize("pose_hint", ["standing", "walking hand in hand", "hugging", "sitting together"])
+def test_snowflakes_never_fall_across_a_face(pose_hint):
+    """Flakes in front of a face read as white spots on a cheek or a lens: they are left out there,
+    while the sky keeps its flakes (the count the snow page test asks for)."""
+    text = "눈 내리는 숲의 밤, 할머니와 아이는 함께 걸었어요."
+    spotted = []
+    for seed in range(8):
+        image = draw(text, characters=[GRANDMA, CHILD], seed=seed, size=(512, 512), pose_hint=pose_hint)
+        rgb = pixels(image)
+        assert small_white_blobs(rgb[: int(rgb.shape[0] * 0.3)]) >= 8  # still snowing
+        for figure in image.info["figures"]:
+            x0, y0, x1, y1 = figure["face"]
+            yy, xx = np.mgrid[y0:y1, x0:x1]
+            inside = (xx - (x0 + x1) / 2) ** 2 + (yy - (y0 + y1) / 2) ** 2 <= ((x1 - x0) / 2) ** 2
+            face = rgb[y0:y1, x0:x1][inside]  # heads stand well inside the page
+            white = np.zeros(inside.shape, np.uint8)
+            white[inside] = face.min(axis=-1) > 240
+            count, _, stats, _ = cv2.connectedComponentsWithStats(white, connectivity=8)
+            # a flake is a white disc of 10+ pixels; the eyes' catchlights are a few pixels each
+            spotted += [(seed, figure["name"]) for i in range(1, count) if stats[i, cv2.CC_STAT_AREA] >= 10]
+    assert spotted == []

@@ -92,7 +92,8 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
     from PIL import Image
 
     from studio.backends.offline_art.canvas import SCALE, paper
-    from studio.backends.offline_art.figures import Reach, draw_arm, draw_figure, hand_rest, height_of, seat_height
+    from studio.backends.offline_art.figures import (Reach, body_of, draw_arm, draw_figure, hand_rest, height_of,
+                                                      seat_height)
     from studio.backends.offline_art.scene import backdrop, night_tint, weather
     from studio.backends.offline_art.canvas import Pen
 
@@ -146,13 +147,24 @@ def draw_page(width: int, height: int, scene, looks: list[Look], ctx: dict[str, 
         draw_arm(pen, looks[i], xs[i], feet_of[i], heights[i], side, hand, tint, elbow=elbow)
     for bx, by in books:
         _open_book(pen, bx, by, H * 0.045, tint)
+    heads = {i: body_of(looks[i], feet_of[i], heights[i], seat if people[i] else None) for i in boxes if people[i]}
+    faces = {i: (xs[i], b.head_y, b.r * 1.15) for i, b in heads.items()}  # with hair edge and glasses
     if not scene.indoor:
-        weather(canvas, scene, rng)
+        weather(canvas, scene, rng, faces=list(faces.values()))
     image = canvas.resize((width, height), Image.LANCZOS)
     image = paper(image, seed)
     image.info["figures"] = [{"name": look.name, "age": look.age,
-                              "box": tuple(int(round(v / SCALE)) for v in boxes[i])} for i, look in enumerate(looks)]
+                              "box": tuple(int(round(v / SCALE)) for v in boxes[i]),
+                              "face": _face_box(faces.get(i), SCALE)} for i, look in enumerate(looks)]
     return image
+
+
+def _face_box(face, scale: int):
+    """A person's head circle as a page-pixel box (None for a pet)."""
+    if face is None:
+        return None
+    x, y, r = (v / scale for v in face)
+    return (int(round(x - r)), int(round(y - r)), int(round(x + r)), int(round(y + r)))
 
 
 def pen_for(canvas, width: int):

@@ -64,8 +64,12 @@ def backdrop(image, scene: Scene, rng: random.Random) -> int:
     return feet
 
 
-def weather(image, scene: Scene, rng: random.Random, box: tuple[int, int, int, int] | None = None) -> None:
-    """Snowflakes or rain in front of everything, inside ``box`` (the whole page by default)."""
+def weather(image, scene: Scene, rng: random.Random, box: tuple[int, int, int, int] | None = None,
+            faces: list[tuple[float, float, float]] = ()) -> None:
+    """Snowflakes or rain in front of everything, inside ``box`` (the whole page by default).
+    ``faces`` are circles (x, y, radius) of the people's heads: a flake there would read as a white
+    spot on a cheek or a lens, so flakes that would touch a face are left out (the random draws
+    still happen, so the rest of the page stays the same)."""
     x0, y0, x1, y1 = box or (0, 0, *image.size)
     pen = Pen(image)
     area = (x1 - x0) * (y1 - y0)
@@ -74,6 +78,8 @@ def weather(image, scene: Scene, rng: random.Random, box: tuple[int, int, int, i
         for _ in range(int(area / (2600 * unit * unit)) + 6):
             x, y = rng.uniform(x0, x1), rng.uniform(y0, y1)
             r = unit * rng.choice((2.2, 2.8, 3.4, 4.2, 5.4))
+            if any((x - fx) ** 2 + (y - fy) ** 2 < (fr + r + unit) ** 2 for fx, fy, fr in faces):
+                continue
             pen.draw.ellipse([x - r - unit, y - r - unit, x + r + unit, y + r + unit], fill=(255, 255, 255, 70))
             pen.draw.ellipse([x - r, y - r, x + r, y + r], fill=(255, 255, 255, 240))
     elif scene.weather == "storm":  # wind: streaks and leaves blown sideways
