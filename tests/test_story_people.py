@@ -43,7 +43,7 @@ def test_english_third_person_no_repeats_pronouns_match(request_, wrong, pages):
 def test_harold_reads_in_the_third_person_with_his_traits_as_sentences():
     joined = " ".join(p.text for p in teller.write_story(HAROLD).pages)
     assert "Grandpa took the child fishing at the lake every summer." in joined
-    assert "The child still remembers the smell of his pipe." in joined
+    assert re.search(r"The child still remembers the smell of (his|Grandpa Harold's) pipe\.", joined)  # named first on its page
     assert "Grandpa Harold laughed loudly." in joined and "Grandpa Harold had warm hands." in joined
 
 

@@ -46,7 +46,7 @@ POSES = {
 POSE_WORDS = (
     ("hugging", ("안아", "안았", "안기", "품에", "hug")),
     ("carrying a child", ("업어", "업고", "업혀", "carried", "piggyback")),
-    ("reading together", ("읽어", "읽었", "책을", "read", "book")),
+    ("reading together", ("읽어", "읽었", "책을", "옛날이야기", "이야기를 들려", "read", "book", "told stories", "bedtime stor")),
     ("walking hand in hand", ("걸었", "걷", "걸어", "산책", "walk", "stroll")),
     ("sitting together", ("앉아", "앉았", "앉은", "sat ", "sitting", "bench")),
     ("looking at the sky", ("하늘을", "밤하늘", "별을", "별이", "달을", "the sky", "the stars", "the moon")),

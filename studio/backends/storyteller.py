@@ -29,6 +29,14 @@ from studio.korean import PAIRS, attach
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
 _SLOT = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
 SENTENCES_FOR_AGE = {"3-5": 2, "5-8": 3, "8-12": 4}
+# "그날" / "that day" needs a page that tells one day; a habit ("가을마다", "every summer") is not one.
+ONE_DAY = re.compile(r"어느 날|한번은|그러던 날|\b(one day|once|one afternoon)\b", re.I)
+HABIT = re.compile(r"마다|면\s|늘\s|언제나|곤\s|\b(every|always|whenever|used to|would)\b", re.I)
+# What each trouble looked like on its page, so a rewritten comfort page still answers it.
+EVENT_WORDS = {"lost": re.compile(r"길을 잃|lost the way"), "rain": re.compile(r"비가 쏟아|down came the rain"),
+               "precious": re.compile(r"소중한 물건을 잃어버|lost something precious")}
+# A held book fits only a page that speaks of reading or of stories being told.
+READING = re.compile(r"읽|책|옛날이야기|동화|이야기를 들려|\bread(s|ing)?\b|\bbooks?\b|\bstor(y|ies)\b", re.I)
 
 
 def render(template: str, slots: dict[str, str], rng: random.Random) -> str:
@@ -97,12 +105,15 @@ class OfflineStoryteller:
         request = replace(request, page_count=len(pages))
         old = pages[index]
         others = [p.text for i, p in enumerate(pages) if i != index]
+        before = pages[index - 1].text if index else ""  # a comfort page answers the trouble before it
+        event = next((name for name, words in EVENT_WORDS.items() if words.search(before)), "")
         draft = old
         for attempt in range(12):  # a fresh telling, never the same words as before
             if cancel:
                 cancel.raise_if_cancelled()
             teller = _Teller(request, salt=f"page:{index}:{attempt}:{old.text}")
             teller.avoid(others)
+            teller.event = event
             draft = teller.page(index)
             if draft.text != old.text:
                 return draft
@@ -113,10 +124,28 @@ def pose_in_words(text: str) -> str:
     """The pose the page's words describe, or "": the first sentence that names one decides (in
     ``POSE_WORDS`` order within a sentence)."""
     for sentence in re.split(r"(?<=[.!?…])\s+", text.lower()):
-        found = next((pose for pose, stems in P.POSE_WORDS if any(s in sentence for s in stems)), "")
+        found = next((pose for pose, stems in P.POSE_WORDS if any(_names(sentence, s) for s in stems)), "")
         if found:
             return found
     return ""
+
+
+def _names(sentence: str, stem: str) -> bool:
+    """A Korean stem anywhere (endings follow it); an English one only at a word's start ("read" is
+    not in "bread")."""
+    if not stem.isascii():
+        return stem in sentence
+    return re.search(r"\b" + re.escape(stem.strip()), sentence) is not None
+
+
+def beat_pose(beat: str, text: str, rng: random.Random) -> str:
+    """The page's pose: what its words say they do, else one of the beat's usual poses — but never
+    a book held up on a page that speaks of no reading or stories (persimmon picking is no reading)."""
+    found = pose_in_words(text)
+    if found:
+        return found
+    poses = [p for p in P.POSES[beat] if p != "reading together" or READING.search(text)]
+    return rng.choice(poses or ["standing"])
 
 
 class _Teller:
@@ -140,6 +169,8 @@ class _Teller:
         self.used_templates: set[tuple[str, int]] = set()
         self.used_lines: set[str] = set()
         self.event = ""  # the trouble that happened ("lost", "rain"...): comfort lines must fit it
+        self.day_told = False  # this page has told one particular day: "그날" / "that day" may follow
+        self.habit = False  # this page's memory is a habit: no "one day…" opener before it
         child = request.child_name.strip()
         if self.ko:
             full = f"{name} {rel}" if rel else name
@@ -186,12 +217,18 @@ class _Teller:
         slots.update(kw=kw, **self._kw_slots(kw))
         scenes: list[str] = []
         core: list[str] = []
+        self.habit = any(HABIT.search(a) for a in plan.anecdotes)
+        self.day_told = False
+        if main == "comfort" or "comfort" in beats[1:]:
+            fix = self._resolution(slots, scenes)  # a loss is put right before anything else is said
+            core += [fix] if fix else []
         for i, anecdote in enumerate(plan.anecdotes):
             if i:
                 core.append(self._pick("also", self.book["also"], slots, scenes) or "")
             core.append(self._retell(anecdote))
-        for keyword in plan.keywords:
-            core.append(self._keyword_line(keyword, scenes))
+            self.day_told = self.day_told or bool(ONE_DAY.search(core[-1]))
+        for keyword in plan.keywords:  # the closing speaks of now: its keyword lines are present ones
+            core.append(self._keyword_line(keyword, scenes, now=main == "closing"))
         if plan.many:
             core.append(self._many_line(plan.many))
         traits = self._trait_lines(plan.traits)
@@ -204,6 +241,7 @@ class _Teller:
             line, template = self._pick_template(main, self.book[main], slots, scenes, event=True)
             if line is not None:
                 self.event = template["event"]
+                self.day_told = bool(ONE_DAY.search(line))
                 start.append(line)
                 room -= 1
         pool = self.book[main]
@@ -224,7 +262,10 @@ class _Teller:
                 start.append(line)
         sentences = start + core + end
         for extra in beats[1:]:
-            line, _ = self._pick_template(extra, self.book[extra], slots, scenes)
+            if extra == "comfort" and self.event in ("lost", "precious"):
+                line = self._resolution(slots, scenes)
+            else:
+                line, _ = self._pick_template(extra, self.book[extra], slots, scenes)
             sentences += [line] if line else []
         tone_line = P.TONE_LINES["ko" if self.ko else "en"].get(self.req.tone)
         if tone_line and main == "opening":
@@ -233,10 +274,12 @@ class _Teller:
             if tone_line:
                 sentences.append(render(tone_line[1], slots, self.rng))
         text = " ".join(self._in_level(s) for s in sentences if s)
+        if not self.ko:
+            text = self._name_before_pronoun(text)
         if main == "closing":  # the child speaks to the elder: 해요체 at every level of the book
             text += " " + render(self.book["farewell"][0], slots, self.rng)
-        mood, pose = self.rng.choice(P.MOODS[main]), self.rng.choice(P.POSES[main])
-        pose = pose_in_words(text) or pose  # what the page says they do is what is drawn
+        mood = self.rng.choice(P.MOODS[main])
+        pose = beat_pose(main, text, self.rng)  # what the page says they do is what is drawn
         setting = self._setting(main, plan, scenes)
         alone = main == "trouble"
         return PageDraft(
@@ -274,13 +317,14 @@ class _Teller:
         return " ".join(s if s.startswith(("\"", "“")) and s.endswith(("\"", "”")) else ks.retell(s, self.level)
                         for s in ks.sentences(text))
 
-    def _keyword_line(self, keyword: str, scenes: list[str]) -> str:
+    def _keyword_line(self, keyword: str, scenes: list[str], now: bool = False) -> str:
         kinds = self.book["kinds"]
         kind = kind_of(keyword, kinds, self.ko)
         slots = dict(self.slots, kw=keyword, **self._kw_slots(keyword))
         pool = [(f"kw.{kind}", self.book["kw"][kind]), ("kw.any", self.book["kw"]["any"])]
-        for name, templates in pool:
-            line, _ = self._pick_template(name, templates, slots, scenes)
+        tries = [(name, templates, True) for name, templates in pool] if now else []
+        for name, templates, only_now in tries + [(name, templates, False) for name, templates in pool]:
+            line, _ = self._pick_template(name, templates, slots, scenes, now=only_now)
             if line:
                 scenes += scene_words(keyword, self.ko)
                 return line
@@ -320,8 +364,35 @@ class _Teller:
     def _pick(self, name: str, templates: list, slots: dict, scenes: list[str]) -> str | None:
         return self._pick_template(name, templates, slots, scenes)[0]
 
+    def _resolution(self, slots: dict, scenes: list[str]) -> str | None:
+        """The comfort line that puts the trouble right: the lost thing found, the lost child found."""
+        if self.event not in ("lost", "precious"):
+            return None
+        return self._pick_template("comfort", self.book["comfort"], slots, scenes, resolves=self.event)[0]
+
+    def _name_before_pronoun(self, text: str) -> str:
+        """A page is read on its own: the elder is named before a pronoun stands for them ("The child
+        still remembers the smell of his pipe" opening a page becomes "…of Grandpa Harold's pipe")."""
+        she, obj, poss = self.slots["she"], self.slots["her_obj"], self.slots["her"]
+        names = {self.slots["full"], self.req.subject_name.strip(), self.req.relation.strip()} - {""}
+        named = re.search(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", text, re.I) if names else None
+        outside = re.sub(r"\"[^\"]*\"", lambda m: "\0" * len(m.group()), text)  # speech keeps its own pronouns
+        first = re.search(rf"\b({she}|{obj}|{poss})\b", outside, re.I)
+        if not first or (named and named.start() < first.start()) or she == "they":
+            return text
+        word, full = first.group(), self.slots["full"]
+        after = outside[first.end():first.end() + 12]
+        if word.lower() == she:
+            new = self.slots["Full"] if first.start() == 0 or outside[:first.start()].rstrip().endswith((".", "!", "?")) else full
+        elif word.lower() == poss and (word.lower() != obj or re.match(r"\s+[a-z]", after) and
+                                       not re.match(r"\s+(and|to|with|for|up|again|close|in|on|at)\b", after)):
+            new = f"{full}'s"
+        else:
+            new = full
+        return text[:first.start()] + new + text[first.end():]
+
     def _pick_template(self, name: str, templates: list, slots: dict, scenes: list[str],
-                       event: bool = False) -> tuple[str | None, dict]:
+                       event: bool = False, now: bool = False, resolves: str = "") -> tuple[str | None, dict]:
         """An unused phrase-book line (seeded choice), rendered; None when every line is used.
         ``event`` asks for a line that makes something happen (a trouble); other picks never take one,
         and a line marked ``after`` fits only the trouble that happened ("dried her wet hair" after rain)."""
@@ -333,6 +404,10 @@ class _Teller:
             need = template.get("needs")
             if bool(template.get("event")) != event:
                 continue
+            if (now and not template.get("now")) or (resolves and template.get("resolves") != resolves):
+                continue
+            if (need == "day" and not self.day_told) or (template.get("tells") == "day" and self.habit):
+                continue
             if template.get("after") and self.event not in template["after"].split():
                 continue
             if (need == "rel" and not self.req.relation.strip()) or (need == "kw" and not slots.get("kw")):
@@ -342,6 +417,7 @@ class _Teller:
                 continue
             self.used_templates.add((name, i))
             self.used_lines.update(ks.sentences(line))
+            self.day_told = self.day_told or bool(ONE_DAY.search(line))
             if template.get("scene"):
                 scenes.append(template["scene"])
             return line, template
