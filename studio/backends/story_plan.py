@@ -7,12 +7,21 @@ page count, so rewriting one page keeps that page's memory.
 """
 from __future__ import annotations
 
+import random
 import re
 from dataclasses import dataclass, field
 
 from studio.backends import story_phrases as P
 
 MAX_KEYWORDS_PER_PAGE = 2
+# "그날" / "that day" needs a page that tells one day; a habit ("가을마다", "every summer") is not one.
+ONE_DAY = re.compile(r"어느 날|한번은|그러던 날|\b(one day|once|one afternoon)\b", re.I)
+HABIT = re.compile(r"마다|면\s|늘\s|언제나|곤\s|\b(every|always|whenever|used to|would)\b", re.I)
+# What each trouble looked like on its page, so a rewritten comfort page still answers it.
+EVENT_WORDS = {"lost": re.compile(r"길을 잃|lost the way"), "rain": re.compile(r"비가 쏟아|down came the rain"),
+               "precious": re.compile(r"소중한 물건을 잃어버|lost something precious")}
+# A held book fits only a page that speaks of reading or of stories being told.
+READING = re.compile(r"읽|책|옛날이야기|동화|이야기를 들려|\bread(s|ing)?\b|\bbooks?\b|\bstor(y|ies)\b", re.I)
 _SNOW = re.compile(r"함박눈|첫눈|눈송이|눈사람|눈싸움|눈밭|눈길|눈\s?(이\s)?(내리|오|쌓|덮)|\bsnow")
 _RAIN = re.compile(r"빗소리|비가|비\s?오|장마|소나기|\brain")
 _NIGHT = re.compile(r"밤|별빛|달빛|\bnight|\bmoon|\bstars")
@@ -100,3 +109,53 @@ def scene_words(text: str, ko: bool) -> list[str]:
     else:
         found.append(text.strip().rstrip(".!?")[:90])
     return found[:4]
+
+
+def pose_in_words(text: str) -> str:
+    """The pose the page's words describe, or "": the first sentence that names one decides (in
+    ``POSE_WORDS`` order within a sentence)."""
+    for sentence in re.split(r"(?<=[.!?…])\s+", text.lower()):
+        found = next((pose for pose, stems in P.POSE_WORDS if any(_names(sentence, s) for s in stems)), "")
+        if found:
+            return found
+    return ""
+
+
+def _names(sentence: str, stem: str) -> bool:
+    """A Korean stem anywhere (endings follow it); an English one only at a word's start ("read" is
+    not in "bread")."""
+    if not stem.isascii():
+        return stem in sentence
+    return re.search(r"\b" + re.escape(stem.strip()), sentence) is not None
+
+
+def beat_pose(beat: str, text: str, rng: random.Random) -> str:
+    """The page's pose: what its words say they do, else one of the beat's usual poses — but never
+    a book held up on a page that speaks of no reading or stories (persimmon picking is no reading)."""
+    found = pose_in_words(text)
+    if found:
+        return found
+    poses = [p for p in P.POSES[beat] if p != "reading together" or READING.search(text)]
+    return rng.choice(poses or ["standing"])
+
+
+def name_before_pronoun(text: str, slots: dict[str, str], names: set[str]) -> str:
+    """A page is read on its own: the elder is named before a pronoun stands for them ("The child
+    still remembers the smell of his pipe" opening a page becomes "…of Grandpa Harold's pipe")."""
+    she, obj, poss = slots["she"], slots["her_obj"], slots["her"]
+    names = (set(names) | {slots["full"]}) - {""}
+    named = re.search(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", text, re.I) if names else None
+    outside = re.sub(r"\"[^\"]*\"", lambda m: "\0" * len(m.group()), text)  # speech keeps its own pronouns
+    first = re.search(rf"\b({she}|{obj}|{poss})\b", outside, re.I)
+    if not first or (named and named.start() < first.start()) or she == "they":
+        return text
+    word, full = first.group(), slots["full"]
+    after = outside[first.end():first.end() + 12]
+    if word.lower() == she:
+        new = slots["Full"] if first.start() == 0 or outside[:first.start()].rstrip().endswith((".", "!", "?")) else full
+    elif word.lower() == poss and (word.lower() != obj or re.match(r"\s+[a-z]", after) and
+                                   not re.match(r"\s+(and|to|with|for|up|again|close|in|on|at)\b", after)):
+        new = f"{full}'s"
+    else:
+        new = full
+    return text[:first.start()] + new + text[first.end():]

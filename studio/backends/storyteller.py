@@ -22,21 +22,14 @@ from studio.backends.base import (Availability, CancelToken, CharacterDraft, Pag
 from studio import english_style as es
 from studio import korean_style as ks
 from studio import people
-from studio.backends.story_plan import Plan, kind_of, plan_book, scene_words
+from studio.backends.story_plan import (EVENT_WORDS, HABIT, ONE_DAY, Plan, beat_pose, kind_of, plan_book,
+                                        name_before_pronoun, pose_in_words, scene_words)  # noqa: F401 (pose_in_words: callers)
 from studio.book import MAX_PAGES, POSE_HINTS
 from studio.korean import PAIRS, attach
 
 _CHOICE = re.compile(r"\[([^\[\]]*)\]")
 _SLOT = re.compile(r"\{(\w+)(?::([^{}]+))?\}")
 SENTENCES_FOR_AGE = {"3-5": 2, "5-8": 3, "8-12": 4}
-# "그날" / "that day" needs a page that tells one day; a habit ("가을마다", "every summer") is not one.
-ONE_DAY = re.compile(r"어느 날|한번은|그러던 날|\b(one day|once|one afternoon)\b", re.I)
-HABIT = re.compile(r"마다|면\s|늘\s|언제나|곤\s|\b(every|always|whenever|used to|would)\b", re.I)
-# What each trouble looked like on its page, so a rewritten comfort page still answers it.
-EVENT_WORDS = {"lost": re.compile(r"길을 잃|lost the way"), "rain": re.compile(r"비가 쏟아|down came the rain"),
-               "precious": re.compile(r"소중한 물건을 잃어버|lost something precious")}
-# A held book fits only a page that speaks of reading or of stories being told.
-READING = re.compile(r"읽|책|옛날이야기|동화|이야기를 들려|\bread(s|ing)?\b|\bbooks?\b|\bstor(y|ies)\b", re.I)
 
 
 def render(template: str, slots: dict[str, str], rng: random.Random) -> str:
@@ -118,34 +111,6 @@ class OfflineStoryteller:
             if draft.text != old.text:
                 return draft
         return draft
-
-
-def pose_in_words(text: str) -> str:
-    """The pose the page's words describe, or "": the first sentence that names one decides (in
-    ``POSE_WORDS`` order within a sentence)."""
-    for sentence in re.split(r"(?<=[.!?…])\s+", text.lower()):
-        found = next((pose for pose, stems in P.POSE_WORDS if any(_names(sentence, s) for s in stems)), "")
-        if found:
-            return found
-    return ""
-
-
-def _names(sentence: str, stem: str) -> bool:
-    """A Korean stem anywhere (endings follow it); an English one only at a word's start ("read" is
-    not in "bread")."""
-    if not stem.isascii():
-        return stem in sentence
-    return re.search(r"\b" + re.escape(stem.strip()), sentence) is not None
-
-
-def beat_pose(beat: str, text: str, rng: random.Random) -> str:
-    """The page's pose: what its words say they do, else one of the beat's usual poses — but never
-    a book held up on a page that speaks of no reading or stories (persimmon picking is no reading)."""
-    found = pose_in_words(text)
-    if found:
-        return found
-    poses = [p for p in P.POSES[beat] if p != "reading together" or READING.search(text)]
-    return rng.choice(poses or ["standing"])
 
 
 class _Teller:
@@ -275,7 +240,7 @@ class _Teller:
                 sentences.append(render(tone_line[1], slots, self.rng))
         text = " ".join(self._in_level(s) for s in sentences if s)
         if not self.ko:
-            text = self._name_before_pronoun(text)
+            text = name_before_pronoun(text, self.slots, {self.req.subject_name.strip(), self.req.relation.strip()})
         if main == "closing":  # the child speaks to the elder: 해요체 at every level of the book
             text += " " + render(self.book["farewell"][0], slots, self.rng)
         mood = self.rng.choice(P.MOODS[main])
@@ -369,27 +334,6 @@ class _Teller:
         if self.event not in ("lost", "precious"):
             return None
         return self._pick_template("comfort", self.book["comfort"], slots, scenes, resolves=self.event)[0]
-
-    def _name_before_pronoun(self, text: str) -> str:
-        """A page is read on its own: the elder is named before a pronoun stands for them ("The child
-        still remembers the smell of his pipe" opening a page becomes "…of Grandpa Harold's pipe")."""
-        she, obj, poss = self.slots["she"], self.slots["her_obj"], self.slots["her"]
-        names = {self.slots["full"], self.req.subject_name.strip(), self.req.relation.strip()} - {""}
-        named = re.search(r"\b(" + "|".join(re.escape(n) for n in names) + r")\b", text, re.I) if names else None
-        outside = re.sub(r"\"[^\"]*\"", lambda m: "\0" * len(m.group()), text)  # speech keeps its own pronouns
-        first = re.search(rf"\b({she}|{obj}|{poss})\b", outside, re.I)
-        if not first or (named and named.start() < first.start()) or she == "they":
-            return text
-        word, full = first.group(), self.slots["full"]
-        after = outside[first.end():first.end() + 12]
-        if word.lower() == she:
-            new = self.slots["Full"] if first.start() == 0 or outside[:first.start()].rstrip().endswith((".", "!", "?")) else full
-        elif word.lower() == poss and (word.lower() != obj or re.match(r"\s+[a-z]", after) and
-                                       not re.match(r"\s+(and|to|with|for|up|again|close|in|on|at)\b", after)):
-            new = f"{full}'s"
-        else:
-            new = full
-        return text[:first.start()] + new + text[first.end():]
 
     def _pick_template(self, name: str, templates: list, slots: dict, scenes: list[str],
                        event: bool = False, now: bool = False, resolves: str = "") -> tuple[str | None, dict]:
