@@ -53,6 +53,17 @@ def test_a_page_that_is_done_leaves_no_session_and_sessions_are_bounded(kiosk_ap
         client.close()
 
 
+def test_tapping_start_on_a_page_left_open_restarts_the_idle_time(kiosk_app, client_for):
+    url, services, _, clock = kiosk_app
+    client = client_for(url)  # the welcome page has waited on the screen for a while...
+    clock[0] += services.kiosk.settings.idle_timeout_s - 1
+    assert client.predict(api_name="/kiosk_begin") == "consent"  # ...then someone taps Start
+    clock[0] += 2  # reading the consent screen
+    assert client.predict(0, api_name="/kiosk_tick") == ({"__type__": "update"}, {"__type__": "update"})
+    assert services.kiosk.active_visitors() == 1
+    client.close()
+
+
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_malloc_arenas_are_capped_unless_the_operator_chose(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
