@@ -144,6 +144,7 @@ def launch(demo: gr.Blocks, services: Services, **kwargs):
         from studio.kiosk import Reaper
         from tabs import kiosk
         options["app_kwargs"]["routes"] = kiosk.routes(services)
+        options["state_session_capacity"] = kiosk.SESSIONS_KEPT
         services.reaper = Reaper(services.kiosk).start()
     # Hourly housekeeping: old downloads, caches and leftovers go; public visitors who never
     # logged in are forgotten after the time their notice states.

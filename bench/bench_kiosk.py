@@ -14,6 +14,8 @@ Prints (``name: value``):
   owners_left, exports_left, links_left, visitors_left   all must be 0
   bound_ok   rss growth <= --rss-bound-mb (60) and data growth <= --data-bound-kb-per-visitor (1 KB)
              × visitors, and nothing left of any visitor (exit 1 otherwise)
+What only the web server holds (Gradio's upload folder and per-page sessions) is measured by
+``bench_kiosk_app.py``, which sends the visitors through the running app.
 Run: .venv/bin/python bench/bench_kiosk.py [--visitors 200]   (about 7 s a visitor on 2 cores,
      plus ~30 s of warm-up; --visitors 4 for a one-minute check)
 """

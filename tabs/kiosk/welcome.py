@@ -32,5 +32,10 @@ def wire(k: KioskUI) -> None:
 
     k.parts["to_ko"].click(lambda owner: switch("ko", owner), [k.owner], outputs, api_name="kiosk_korean")
     k.parts["to_en"].click(lambda owner: switch("en", owner), [k.owner], outputs, api_name="kiosk_english")
-    k.parts["start"].click(lambda: k.show("consent"), None, k.screens, api_name="kiosk_begin")
+    def begin(owner):
+        if owner:  # a tap: the idle time starts again, so the consent screen can be read in peace
+            k.kiosk.touch(owner)
+        return k.show("consent")
+
+    k.parts["start"].click(begin, [k.owner], k.screens, api_name="kiosk_begin")
     k.parts["operator_door"].click(lambda: k.show("operator"), None, k.screens, api_name="kiosk_operator_door")
