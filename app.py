@@ -17,11 +17,13 @@ from studio.config import Settings
 from starlette.middleware import Middleware
 
 from studio import lifecycle, visitors, zerogpu
+from studio.process_memory import few_malloc_arenas
 from studio.messages import LANGUAGES, catalogue, language_of, text
 from studio.session_guard import SessionGuard, request_visitor
 from studio.services import Services, build_services
 from studio.story import escape_md
 from tabs import dashboard as dashboard_tab
+from tabs.common import sessions
 from tabs import export as export_tab
 from tabs import library as library_tab
 from tabs import pages as pages_tab
@@ -52,6 +54,7 @@ def owner_for(mode: str, token: str | None, profile: gr.OAuthProfile | None, sec
 
 def build_app(services: Services) -> gr.Blocks:
     settings = services.settings
+    few_malloc_arenas()  # a day of visitors' pictures and sound must not pile up in per-thread arenas
     i18n = build_i18n()
     if settings.mode == "kiosk":  # the guided exhibition screens instead of the studio's tabs
         from tabs import kiosk
@@ -144,13 +147,15 @@ def launch(demo: gr.Blocks, services: Services, **kwargs):
         from studio.kiosk import Reaper
         from tabs import kiosk
         options["app_kwargs"]["routes"] = kiosk.routes(services)
-        options["state_session_capacity"] = kiosk.SESSIONS_KEPT
         services.reaper = Reaper(services.kiosk).start()
     # Hourly housekeeping: old downloads, caches and leftovers go; public visitors who never
     # logged in are forgotten after the time their notice states.
     expiry = visitors.ExpiryPolicy(settings.anon_ttl_hours) if settings.mode == "public" else None
     services.purger = visitors.PurgeTimer(services.store, expiry)
     services.purger.start()
+    if sessions.capacity_for(settings.mode):  # a page's web session is ~0.7 MB: never 10,000 of them
+        options["state_session_capacity"] = sessions.capacity_for(settings.mode)
+    services.session_sweeper = sessions.ClosedSessionSweeper(demo).start()
     options.update(kwargs)
     return demo.launch(**options)
 

@@ -22,10 +22,12 @@ class Services:
     limits: VisitorLimits = field(default_factory=VisitorLimits)  # per visitor on a shared server
     purger: Any = None  # the housekeeping thread started by the app (studio.visitors.PurgeTimer)
     warmup: Any = None  # models downloaded at start (studio.model_warmup.ModelWarmup), started by the app
+    session_sweeper: Any = None  # closed pages' web sessions dropped (tabs.common.sessions), started by the app
 
     def close(self) -> None:
-        if self.purger is not None:
-            self.purger.stop()
+        for thread in (self.purger, self.session_sweeper):
+            if thread is not None:
+                thread.stop()
         self.store.close()
 
 

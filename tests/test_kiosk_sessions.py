@@ -8,6 +8,7 @@ import platform
 import pytest
 
 import tabs.kiosk as kiosk_tab
+from studio.process_memory import few_malloc_arenas
 
 PIN = "2468"
 
@@ -67,6 +68,6 @@ def test_tapping_start_on_a_page_left_open_restarts_the_idle_time(kiosk_app, cli
 @pytest.mark.skipif(platform.system() != "Linux" or platform.libc_ver()[0] != "glibc", reason="glibc only")
 def test_malloc_arenas_are_capped_unless_the_operator_chose(monkeypatch):
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
-    assert kiosk_tab.few_malloc_arenas() is True
+    assert few_malloc_arenas() is True
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    assert kiosk_tab.few_malloc_arenas() is False
+    assert few_malloc_arenas() is False

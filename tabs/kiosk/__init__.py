@@ -5,7 +5,6 @@ welcome -> consent -> memories -> making -> playback -> take_home, and a PIN-gua
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import gradio as gr
@@ -15,6 +14,7 @@ from studio.messages import language_of
 from studio.services import Services
 from studio.session_guard import request_visitor
 from studio.visitors import VisitorError, load_secret, owner_for
+from tabs.common import sessions
 from tabs.kiosk import consent, making, memories, operator, playback, take_home, welcome
 from tabs.kiosk.ui import KioskUI, t
 
@@ -22,34 +22,10 @@ SCREENS = (welcome, consent, memories, making, playback, take_home, operator)
 CSS = Path(__file__).resolve().parents[2] / "assets" / "kiosk.css"
 TICK_S = 5.0  # how often the page asks whether its visitor has gone idle
 RELOAD = "() => { window.location.replace(window.location.pathname); }"
-# Gradio keeps every page's session (its states and a copy of every component's settings) until
-# 10,000 pages have come after it; a kiosk page that is done is dropped at once (release_session),
-# and this bounds the pages closed without "I'm done" (app.launch passes it on).
-SESSIONS_KEPT = 100
-M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
-
-
-def few_malloc_arenas(arenas: int = 2) -> bool:
-    """Cap glibc's malloc arenas, as ``MALLOC_ARENA_MAX=2`` would, for the arenas made from now on.
-
-    Each of the web server's worker threads otherwise gets an arena of its own, and a day of
-    visitors (a book each: pictures, sound, a PDF) left ~25 MB more resident memory per visitor in
-    them that was never handed back (``bench/bench_kiosk_app.py``); with two arenas it stays flat.
-    Only on glibc (elsewhere nothing changes); returns whether the cap was set."""
-    import ctypes
-    import ctypes.util
-
-    if os.environ.get("MALLOC_ARENA_MAX"):  # the operator chose already
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(M_ARENA_MAX, arenas))
-    except (OSError, AttributeError):
-        return False
+SESSIONS_KEPT = sessions.capacity_for("kiosk")  # pages closed without "I'm done" (tabs.common.sessions)
 
 
 def build_kiosk_app(services: Services) -> gr.Blocks:
-    few_malloc_arenas()
     kiosk = getattr(services, "kiosk", None) or Kiosk(services)
     services.kiosk = kiosk
     from gradio.utils import get_upload_folder
@@ -83,13 +59,7 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
                   api_name="start_session")
 
         def release_session(request: gr.Request | None) -> None:
-            """Drop this page's session from Gradio's state holder: the page reloads as a new visitor
-            and never uses it again (what this event still writes goes to the dropped object)."""
-            holder, session = getattr(demo, "state_holder", None), getattr(request, "session_hash", None)
-            if holder is not None and session:
-                with holder.lock:
-                    holder.session_data.pop(session, None)
-                    holder.time_last_used.pop(session, None)
+            sessions.release(demo, getattr(request, "session_hash", None))
 
         def goodbye(lang, owner, request: gr.Request):
             """Forget this visitor now (their files, exports, links), and start over at welcome."""
