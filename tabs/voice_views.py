@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import messages, narrate
+from studio.backends.base import BackendError
 from tabs.common import engine_name, say
 
 KNOB_ORDER = ["transpose", "index_rate", "protect", "filter_radius", "rms_mix_rate", "strength", "rate", "pitch"]
@@ -71,13 +72,18 @@ def summary(voice) -> str:
     return "\n\n".join(lines)
 
 
-def pipeline(services, voice) -> str:
+def pipeline(services, voice, language: str) -> str:
+    """The voice's chain in one line; "automatic" names the engine that reads the *book's* language
+    (an English-only engine is not the one that reads a Korean book)."""
     minutes = voice.profile.get("usable_minutes", 0)
     if voice.speaker and voice.speaker != "auto":
         speaker = engine_name("speaker", voice.speaker)
     else:
-        active = services.backends.active_or_none("speaker")
-        speaker = f"{say('v.auto')} ({engine_name('speaker', active.name) if active else say('engine.none')})"
+        try:
+            reader = narrate.speaker_for(services, voice, language)
+        except BackendError:
+            reader = None
+        speaker = f"{say('v.auto')} ({engine_name('speaker', reader.name) if reader else say('engine.none')})"
     converter = say(f"v.conv_{voice.converter or 'none'}") if (voice.converter or "none") in CONVERTERS else voice.converter
     consent = say("v.pipeline_consent_ok") if voice.consent and voice.consent.complete else say("v.pipeline_consent_missing")
     return say("v.pipeline", minutes=f"{minutes:.1f}", speaker=speaker, converter=converter, consent=consent)

@@ -66,7 +66,23 @@ _BROKEN_IMAGES = """() => [...document.images]
 
 
 def visible_text(page) -> str:
-    return page.evaluate(_VISIBLE_TEXT)
+    """The words a visitor sees, the reader's frame (the preview) included."""
+    frames = [page.main_frame] + [f for f in page.frames if f.parent_frame is not None
+                                  and not f.is_detached() and f.frame_element().is_visible()]
+    return "\n".join(frame.evaluate(_VISIBLE_TEXT) for frame in frames)
+
+
+_IN_VIEW = """el => { const r = el.getBoundingClientRect();
+  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }"""
+
+
+def in_view(locator, page, wait_ms: int = 4000) -> bool:
+    """Whether the element is (or within ``wait_ms`` comes) inside the window without scrolling."""
+    for _ in range(max(1, wait_ms // 200)):
+        if locator.evaluate(_IN_VIEW):
+            return True
+        page.wait_for_timeout(200)
+    return False
 
 
 def foreign_words(text: str, language: str, own: list[str] = ()) -> list[str]:

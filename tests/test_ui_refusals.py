@@ -38,6 +38,7 @@ def test_refused_actions_speak_the_visitors_language_and_change_nothing(launch_a
 
     book_id = visitor.predict("할머니의 감나무", "", "ko", 4, api_name="/create_book")[0]["value"]
     services.store.update("local", book_id, lambda b: b.pages.extend(Page(text=f"{i}쪽") for i in range(4)))
+    page_id = services.store.get("local", book_id).pages[0].id
     cases = [
         ("/voice_add_recordings", (None, [], None), "v.choose_first"),  # no voice yet
         ("/voice_consent", (None, "민수", "손자", "2026-11-30", "동의합니다"), "v.choose_first"),
@@ -54,9 +55,13 @@ def test_refused_actions_speak_the_visitors_language_and_change_nothing(launch_a
     voice_id = visitor.predict("할머니", api_name="/voice_create")[0]["value"]
     result, said = run(visitor, voice_id, None, api_name="/voice_remove_recording")  # no recording chosen
     assert said == [messages.text("v.choose_recording", lang)] and _unchanged(result)
+    result, said = run(visitor, voice_id, [], None, api_name="/voice_add_recordings")  # "add" with no file
+    assert said == [messages.text("voice.no_recordings_chosen", lang)] and _unchanged(result)
     # Consent missing: the studio's own refusal (its words come from the voice catalogue).
     result, said = run(visitor, False, api_name="/narrate_book")
-    assert len(said) == 1 and _unchanged(result)
+    assert said == [messages.text("voice.consent_needed", lang, name="할머니")] and _unchanged(result)
+    result, said = run(visitor, voice_id, page_id, api_name="/narrate_page")
+    assert said == [messages.text("voice.consent_needed", lang, name="할머니")] and _unchanged(result)
 
 
 def test_a_toast_escapes_the_visitors_words_and_shows_code_names_as_code():

@@ -265,6 +265,19 @@ def next_button(ctx: TabContext, label_key: str, target_tab: str, visible: bool 
     return button
 
 
+# A "next step" that has just appeared may be below the fold (a long form above it): a ``.then``
+# with this script scrolls the shown one (in the open tab) into view.
+REVEAL_NEXT_JS = """() => {
+  const next = [...document.querySelectorAll('.gieok-next')].find(el => el.offsetParent !== null);
+  if (next) next.scrollIntoView({block: 'nearest'});
+}"""
+
+
+def reveal_next(event) -> None:
+    """After ``event`` (the ``.then`` that showed the next-step button), bring that button into view."""
+    event.then(None, None, None, js=REVEAL_NEXT_JS, api_visibility="private")
+
+
 # -- which engine does what, in plain words ----------------------------------------------------
 def engine_name(kind: str, name: str) -> str:
     key = f"engine.{kind}.{name}"
