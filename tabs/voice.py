@@ -138,10 +138,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             updates = [gr.update() for _ in voice_outputs]
             updates[voice_outputs.index(pipeline_md)] = say("common.no_book_yet")
             return (*updates, gr.update(choices=[], value=None), gr.update(choices=[], value=None), None,
-                    *[gr.update()] * 5)
+                    *[gr.update()] * 6)
         book = store.get(owner, book_id)
         return (*voice_view(owner, book_id), *page_view(owner, book_id), *views.person_labels(book),
-                views.sample_sentence(book), say("v.upload_limit", mb=services.settings.max_file_size_mb))
+                views.sample_sentence(book), say("v.upload_limit", mb=services.settings.max_file_size_mb),
+                gr.update(placeholder=views.voice_name_example(book)))
 
     @user_errors
     def create(owner, book_id, name):
@@ -261,7 +262,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return say("v.stopping") if stopped else say("v.nothing_running")
 
     refresh_io = dict(inputs=[ctx.owner, ctx.book_id], outputs=[*voice_outputs, page_dd, takes_dd, take_audio,
-                                                                 step1, relation, converter, ab_text, limit])
+                                                                 step1, relation, converter, ab_text, limit,
+                                                                 new_name])
     tab.select(refresh, **refresh_io, api_name="voice_refresh")
     ctx.book_id.change(refresh, **refresh_io, api_visibility="private")
     create_btn.click(create, [ctx.owner, ctx.book_id, new_name], [*voice_outputs, new_name], api_name="voice_create")

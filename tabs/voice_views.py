@@ -35,6 +35,15 @@ def person_word(book) -> str:
     return (book.memories.relation or "").strip() or messages.text("v.name_placeholder", book.language)
 
 
+def voice_name_example(book) -> str:
+    """The new voice's placeholder: the person as the family calls them ("Grandpa Tom", "순자 할머니"),
+    not "Grandma" on a grandfather's book."""
+    relation, name = (book.memories.relation or "").strip(), (book.memories.subject_name or "").strip()
+    if relation and name:
+        return messages.text("v.name_example", book.language, relation=relation[:1].upper() + relation[1:], name=name)
+    return relation or name or messages.text("v.name_placeholder", book.language)
+
+
 def sample_sentence(book) -> str:
     return messages.text("v.sample", book.language, who=person_word(book))
 

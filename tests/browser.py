@@ -37,7 +37,11 @@ HANGUL = r"[\uac00-\ud7a3\u3131-\u318e]"
 # Latin words a Korean page may show: product, model and file-format names, units.
 LATIN_ALLOWED = {"PDF", "EPUB", "MP4", "MP3", "M4B", "HTML", "LoRA", "RVC", "XTTS", "VITS", "ControlNet", "img2img",
                  "A4", "MB", "cm", "mm", "Gieok", "Studio", "Gradio", "Stable", "Diffusion", "zip", "safetensors",
-                 "pth", "index", "in", "Hz", "README", "TOML", "CSV", "TSV", "KB", "wav"}
+                 "pth", "index", "in", "Hz", "README", "TOML", "CSV", "TSV", "KB", "wav",
+                 "grandmother",  # the English class word the likeness tab asks for, shown as its example
+                 # names of products a studio may be connected to (the Settings tab lists them)
+                 "Hugging", "Face", "ComfyUI", "WebUI", "Gemini", "Piper", "eSpeak", "NG", "Forge", "A1111", "OpenAI",
+                 "Ollama", "SDXL", "GPU", "CPU"}
 
 _VISIBLE_TEXT = """() => {
   const parts = [];

@@ -19,6 +19,16 @@ NO_BOOK = [
     ("/export_pdf", ("a4", False, "myeongjo"), "common.no_book"),
     ("/duplicate_book", (None,), "lib.no_choice"),
 ]
+# The other tabs' actions with no book open, called with the form's own defaults (Pages, Likeness,
+# the voice's training, the other exports).
+NO_BOOK_DEFAULTS = ["/generate_variants", "/lock_page", "/add_page", "/likeness_prepare", "/likeness_train",
+                    "/likeness_reference", "/voice_preview", "/voice_train_start", "/voice_train_export",
+                    "/export_epub", "/export_webbook", "/export_mp4", "/export_audiobook"]
+
+
+def _defaults(client, api):
+    params = client.view_api(return_format="dict", print_info=False)["named_endpoints"][api]["parameters"]
+    return [p.get("parameter_default") if p.get("parameter_has_default") else None for p in params]
 
 
 def _unchanged(result) -> bool:
@@ -34,6 +44,10 @@ def test_refused_actions_speak_the_visitors_language_and_change_nothing(launch_a
     for api, args, key in NO_BOOK:
         result, said = run(visitor, *args, api_name=api)
         assert said == [messages.text(key, lang)], api
+        assert _unchanged(result), (api, result)
+    for api in NO_BOOK_DEFAULTS:
+        result, said = run(visitor, *_defaults(visitor, api), api_name=api)
+        assert said == [messages.text("common.no_book", lang)], api
         assert _unchanged(result), (api, result)
 
     book_id = visitor.predict("할머니의 감나무", "", "ko", 4, api_name="/create_book")[0]["value"]

@@ -46,3 +46,14 @@ def test_the_voice_line_names_the_engine_that_reads_the_books_language(launch_ap
         other = "en" if lang == "ko" else "ko"
         assert messages.text(f"engine.speaker.{readers[lang]}", "ko") in line, (lang, line)
         assert messages.text(f"engine.speaker.{readers[other]}", "ko") not in line, (lang, line)
+
+
+def test_the_new_voice_placeholder_is_the_person_as_the_family_calls_them(launch_app):
+    """Not "Grandma" on a grandfather's book: the placeholder follows the book's person."""
+    url, services = launch_app()
+    c = client_in(url, "en-US")
+    for lang, (name, relation), expected in (("en", ("Tom", "grandpa"), "Grandpa Tom"),
+                                             ("ko", ("순자", "할머니"), "순자 할머니")):
+        c.predict("Book", "", lang, 4, api_name="/create_book")
+        c.predict(name, relation, "", "", "", "gentle fairy tale", "5-8", 4, lang, api_name="/save_memories")
+        assert c.predict(api_name="/voice_refresh")[-1]["placeholder"] == expected

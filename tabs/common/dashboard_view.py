@@ -39,18 +39,24 @@ def figures(services: Any, lang: str, now: float | None = None) -> dict[str, Any
     return {"summary": words, "counts": counts, "hourly": hourly, "entries": entries}
 
 
+# Hours as 13:00 in every language (the chart's own time format is English: "01 PM"); plain numbers
+# on the value axis (0, 0.5, 2 rather than 0.000000).
+AXIS_FORMATS = dict(x_axis_format="%H:%M", y_axis_format="~g")
+
+
 def build(say: Callable[..., Any], words: Callable[..., dict]) -> dict[str, Any]:
     """The components; ``say``/``words`` register their texts with the caller's language handling."""
     parts: dict[str, Any] = {}
     parts["summary"] = gr.Markdown(elem_id="gieok-dashboard-summary")
     with gr.Row():
-        parts["jobs_plot"] = say(gr.BarPlot(x="hour", y="jobs", **words(label="kiosk.dash_jobs")), label="kiosk.dash_jobs")
-        parts["page_plot"] = say(gr.LinePlot(x="hour", y="seconds_per_page", **words(label="kiosk.dash_seconds")),
-                                 label="kiosk.dash_seconds")
+        parts["jobs_plot"] = say(gr.BarPlot(x="hour", y="jobs", **AXIS_FORMATS, **words(label="kiosk.dash_jobs")),
+                                 label="kiosk.dash_jobs")
+        parts["page_plot"] = say(gr.LinePlot(x="hour", y="seconds_per_page", **AXIS_FORMATS,
+                                             **words(label="kiosk.dash_seconds")), label="kiosk.dash_seconds")
     with gr.Row():
-        parts["fail_plot"] = say(gr.LinePlot(x="hour", y="failure_rate", **words(label="kiosk.dash_failures")),
-                                 label="kiosk.dash_failures")
-        parts["queue_plot"] = say(gr.LinePlot(x="hour", y="queue", **words(label="kiosk.dash_queue")),
+        parts["fail_plot"] = say(gr.LinePlot(x="hour", y="failure_rate", **AXIS_FORMATS,
+                                             **words(label="kiosk.dash_failures")), label="kiosk.dash_failures")
+        parts["queue_plot"] = say(gr.LinePlot(x="hour", y="queue", **AXIS_FORMATS, **words(label="kiosk.dash_queue")),
                                   label="kiosk.dash_queue")
     with gr.Row():
         parts["refresh"] = say(gr.Button(**words(value="kiosk.dash_refresh")), value="kiosk.dash_refresh")
