@@ -181,6 +181,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def illustrate_book(owner, book_id, oauth: gr.OAuthToken | None = None,
                         progress=gr.Progress()):  # noqa: B008 - Gradio's way
         owner, book_id = require_owner(owner), require_book(book_id)
+        if not store.get(owner, book_id).pages:  # not "every page has its picture" on a book with none
+            refuse("pictures.missing.no_pages")
         token = jobs.start(owner, "illustrate")
         done_pages = 0
         try:

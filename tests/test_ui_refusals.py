@@ -6,7 +6,7 @@ import pytest
 
 from studio import messages
 from studio.book import Page
-from ui_helpers import client_in, run
+from ui_helpers import client_in, run, toasts
 
 # (api name, inputs, message key) with no book open.
 NO_BOOK = [
@@ -51,6 +51,8 @@ def test_refused_actions_speak_the_visitors_language_and_change_nothing(launch_a
         assert _unchanged(result), (api, result)
 
     book_id = visitor.predict("할머니의 감나무", "", "ko", 4, api_name="/create_book")[0]["value"]
+    result, said = run(visitor, api_name="/illustrate_book")  # a book with no pages yet
+    assert said == [messages.text("pictures.missing.no_pages", lang)] and _unchanged(result)
     services.store.update("local", book_id, lambda b: b.pages.extend(Page(text=f"{i}쪽") for i in range(4)))
     page_id = services.store.get("local", book_id).pages[0].id
     cases = [
@@ -72,8 +74,10 @@ def test_refused_actions_speak_the_visitors_language_and_change_nothing(launch_a
     result, said = run(visitor, voice_id, [], None, api_name="/voice_add_recordings")  # "add" with no file
     assert said == [messages.text("voice.no_recordings_chosen", lang)] and _unchanged(result)
     # Consent missing: the studio's own refusal (its words come from the voice catalogue).
-    result, said = run(visitor, False, api_name="/narrate_book")
-    assert said == [messages.text("voice.consent_needed", lang, name="할머니")] and _unchanged(result)
+    job = visitor.submit(False, api_name="/narrate_book")
+    job.result(timeout=120)
+    assert toasts(job) == [messages.text("voice.consent_needed", lang, name="할머니")]
+    assert all(_unchanged(step) for step in job.outputs())  # no "reading the pages aloud…" left behind
     result, said = run(visitor, voice_id, page_id, api_name="/narrate_page")
     assert said == [messages.text("voice.consent_needed", lang, name="할머니")] and _unchanged(result)
 
