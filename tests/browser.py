@@ -69,6 +69,17 @@ _BROKEN_IMAGES = """() => [...document.images]
   .map(img => img.currentSrc || img.src)"""
 
 
+_CLIPPED_CHOICES = """() => [...document.querySelectorAll('input[role="combobox"]')]
+  .filter(el => el.getClientRects().length && el.scrollWidth > el.clientWidth
+          && (getComputedStyle(el).textOverflow !== 'ellipsis' || parseFloat(getComputedStyle(el).paddingRight) < 16))
+  .map(el => el.getAttribute('aria-label') || el.value)"""
+
+
+def clipped_choices(page) -> list[str]:
+    """Dropdowns whose long choice is cut mid-word under the arrow (no "…", no room for the arrow)."""
+    return page.evaluate(_CLIPPED_CHOICES)
+
+
 def visible_text(page) -> str:
     """The words a visitor sees, the reader's frame (the preview) included."""
     frames = [page.main_frame] + [f for f in page.frames if f.parent_frame is not None

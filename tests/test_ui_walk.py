@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from browser import (broken_images, browser_page, chromium_missing_reason, error_badges, foreign_words,
-                     in_view, open_studio, visible_text)
+from browser import (broken_images, browser_page, chromium_missing_reason, clipped_choices, error_badges,
+                     foreign_words, in_view, open_studio, visible_text)
 from studio import messages
 from tiny_voice import speech_like
 
@@ -74,6 +74,7 @@ class Visit:
         page.set_viewport_size({"width": 390, "height": 844})
         page.wait_for_timeout(300)
         assert broken_images(page) == [], name
+        assert clipped_choices(page) == [], name
         page.screenshot(path=str(ARTIFACTS / f"{self.lang}-{name}-390.png"), full_page=True)
         page.set_viewport_size({"width": 1440, "height": 900})
 
