@@ -46,8 +46,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             with gr.Row():
                 subject = gr.Textbox(label=t("st.subject"), max_length=60)
                 relation = gr.Textbox(label=t("st.relation"), max_length=30)
-            traits = gr.Textbox(label=t("st.traits"), lines=2, max_length=700)
-            keywords = gr.Textbox(label=t("st.keywords"), lines=2, max_length=1700)
+            # one line each (they grow as the family types) so "Write the story" is on screen at 1440×900
+            traits = gr.Textbox(label=t("st.traits"), lines=1, max_length=700)
+            keywords = gr.Textbox(label=t("st.keywords"), lines=1, max_length=1700)
             anecdotes = gr.Textbox(label=t("st.anecdotes"), lines=4, max_length=7300)
             with gr.Accordion(t("st.photos"), open=False):
                 photos = gr.Gallery(show_label=False, columns=6, height=120, allow_preview=False, interactive=False)
@@ -68,11 +69,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                                      value=active_writer.name if active_writer else None, label=t("st.writer"),
                                      interactive=True)
                 seed = gr.Number(value=0, precision=0, minimum=0, label=t("st.seed"))
-            writer_info = gr.Markdown(elem_classes=["gieok-notice"])
             with gr.Row():
                 save_btn = gr.Button(t("st.save"))
                 write_btn = gr.Button(t("st.write"), variant="primary")
                 cancel_btn = gr.Button(t("st.cancel"), variant="stop")
+            writer_info = gr.Markdown(elem_classes=["gieok-notice"])  # who writes: said beside the status
             with gr.Row(visible=False) as confirm_row:
                 confirm_btn = gr.Button(t("st.confirm"), variant="stop")
                 keep_btn = gr.Button(t("st.keep"))

@@ -87,8 +87,8 @@ def visible_text(page) -> str:
     return "\n".join(frame.evaluate(_VISIBLE_TEXT) for frame in frames)
 
 
-_IN_VIEW = """el => { const r = el.getBoundingClientRect();
-  return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }"""
+_IN_VIEW = """el => { const r = el.getBoundingClientRect();  // 2 px: sub-pixel layout at the window's edge
+  return r.height > 0 && r.top >= -2 && r.bottom <= window.innerHeight + 2; }"""
 
 
 def in_view(locator, page, wait_ms: int = 4000) -> bool:

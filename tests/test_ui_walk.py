@@ -119,6 +119,8 @@ def walk(page, visit, lang, family, url, recording):
     visit.button("lib.to_story").click()
     visit.text("line.writer.storyteller").wait_for(timeout=WAIT)  # the tab has loaded the book
     page.wait_for_timeout(500)
+    page.evaluate("window.scrollTo(0, 0)")
+    visit.next_step_in_view("st.write", "story-open")  # the tab's main button is above the fold
     visit.label("st.subject").fill(family["subject"])
     visit.label("st.relation").fill(family["relation"])
     visit.label("st.anecdotes").fill(family["memory"])

@@ -267,9 +267,17 @@ def next_button(ctx: TabContext, label_key: str, target_tab: str, visible: bool 
 
 # A "next step" that has just appeared may be below the fold (a long form above it): a ``.then``
 # with this script scrolls the shown one (in the open tab) into view.
+# The page may paint the shown button a moment after this runs: it looks again for up to 3 s.
+# Tabs not open stay laid out but hidden, so their next-step buttons are passed over.
 REVEAL_NEXT_JS = """() => {
-  const next = [...document.querySelectorAll('.gieok-next')].find(el => el.offsetParent !== null);
-  if (next) next.scrollIntoView({block: 'nearest'});
+  let tries = 0;
+  const reveal = () => {
+    const next = [...document.querySelectorAll('.gieok-next')].find(el => el.offsetParent !== null
+      && getComputedStyle(el).visibility !== 'hidden' && (!el.checkVisibility || el.checkVisibility()));
+    if (next) next.scrollIntoView({block: 'nearest'});
+    else if (++tries < 30) setTimeout(reveal, 100);
+  };
+  reveal();
 }"""
 
 
