@@ -75,6 +75,23 @@ _CLIPPED_CHOICES = """() => [...document.querySelectorAll('input[role="combobox"
   .map(el => el.getAttribute('aria-label') || el.value)"""
 
 
+_PHONE_TABS = """() => {
+  const tabs = [...document.querySelectorAll('#gieok-tabs [role="tab"]')];
+  const hidden = tabs.filter(t => !t.getClientRects().length || !t.textContent.trim()).map(t => t.textContent.trim());
+  const strip = document.querySelector('#gieok-tabs [role="tablist"]');
+  return {count: tabs.length, hidden, bottom: strip ? strip.getBoundingClientRect().bottom + window.scrollY : 0};
+}"""
+
+
+def phone_tabs(page) -> dict:
+    """The tab strip on a phone: how many tabs, which are hidden or unnamed, where the strip ends."""
+    return page.evaluate(_PHONE_TABS)
+
+
+# A setting's name (GIEOK_SD_MODEL, GEMINI_API_KEY) belongs in the Settings tab's details, not on the page.
+CONFIG_NAME = r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
+
+
 def clipped_choices(page) -> list[str]:
     """Dropdowns whose long choice is cut mid-word under the arrow (no "…", no room for the arrow)."""
     return page.evaluate(_CLIPPED_CHOICES)

@@ -5,13 +5,14 @@ words), show no error badge (also after a refused action) and no broken picture.
 1440×900 and at a 390×844 phone go to tests/artifacts/ for people to look at."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import soundfile as sf
 
-from browser import (broken_images, browser_page, chromium_missing_reason, clipped_choices, error_badges,
-                     foreign_words, in_view, open_studio, visible_text)
+from browser import (CONFIG_NAME, broken_images, browser_page, chromium_missing_reason, clipped_choices,
+                     error_badges, foreign_words, in_view, open_studio, phone_tabs, visible_text)
 from studio import messages
 from tiny_voice import speech_like
 
@@ -66,8 +67,10 @@ class Visit:
         """The page speaks one language, has no error badge and no broken picture; screenshots."""
         page = self.page
         page.wait_for_timeout(400)  # let the last update paint
-        foreign = foreign_words(visible_text(page), self.lang, self.own)
+        shown = visible_text(page)
+        foreign = foreign_words(shown, self.lang, self.own)
         assert foreign == [], f"{name}: {foreign}"
+        assert re.findall(CONFIG_NAME, shown) == [], name
         assert error_badges(page) == [], name
         assert broken_images(page) == [], name
         page.screenshot(path=str(ARTIFACTS / f"{self.lang}-{name}-1440.png"))
@@ -75,6 +78,8 @@ class Visit:
         page.wait_for_timeout(300)
         assert broken_images(page) == [], name
         assert clipped_choices(page) == [], name
+        tabs = phone_tabs(page)  # every tab named and reachable, under a compact header
+        assert tabs["count"] >= 7 and tabs["hidden"] == [] and tabs["bottom"] < 200, (name, tabs)
         page.screenshot(path=str(ARTIFACTS / f"{self.lang}-{name}-390.png"), full_page=True)
         page.set_viewport_size({"width": 1440, "height": 900})
 
