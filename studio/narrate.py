@@ -344,17 +344,22 @@ def preview(services, owner: str, book_id: str, voice_id: str, text: str, creden
     return render(services, book.voice(voice_id), text, book.language, owner=owner, credentials=credentials)
 
 
-def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None,
-                 credentials=None) -> NarrationTake:
-    """Speak one page into a new take, keep it and choose it."""
-    book = services.store.get(owner, book_id)
-    page = book.page(page_id)
+def narrator(book: Book, voice_id: str | None = None) -> Voice:
+    """The voice that reads the book (the one asked for, else the book's narrator)."""
     voice_id = voice_id or book.narration_voice
     if not voice_id and book.voices:
         raise NarrationError("voice.choose_narrator")
     if not voice_id:
         raise NarrationError("voice.create_first")
-    voice = book.voice(voice_id)
+    return book.voice(voice_id)
+
+
+def narrate_page(services, owner: str, book_id: str, page_id: str, voice_id: str | None = None,
+                 credentials=None) -> NarrationTake:
+    """Speak one page into a new take, keep it and choose it."""
+    book = services.store.get(owner, book_id)
+    page = book.page(page_id)
+    voice = narrator(book, voice_id)
     if not page.text.strip():
         raise NarrationError("voice.page_no_text", page=book.pages.index(page) + 1)
     rendering = render(services, voice, page.text, book.language, seed=len(page.takes), owner=owner,
@@ -395,6 +400,7 @@ def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None 
     total = len(pages)
     if total == 0:
         raise NarrationError("voice.book_no_text")
+    require_consent(narrator(book))  # refused before "Starting…": no progress line for a job that cannot run
     yield Progress(0, total, "Starting…")
     for i, page in enumerate(pages, start=1):
         cancel.raise_if_cancelled()

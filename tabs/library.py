@@ -87,7 +87,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         book = store.create(owner, title_, dedicated_, language_, int(pages_))
         drop, thumbs = listing(owner, book.id)
         done = gr.update(value=say("lib.created", title=book.title), visible=True)
-        return book.id, drop, thumbs, done, "", gr.update(visible=True), gr.update(visible=False), gr.update(visible=True)
+        return (book.id, drop, thumbs, done, "", gr.update(visible=True), gr.update(visible=False), gr.update(visible=True),
+                "")  # the next book starts with an empty title and dedication
 
     @user_errors
     def open_book(owner, chosen):
@@ -137,7 +138,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     lists = [chooser, covers]
     create_btn.click(create, [ctx.owner, title, dedicated, language, page_count],
-                     [ctx.book_id, *lists, created, title, to_story, welcome, shelf], api_name="create_book")
+                     [ctx.book_id, *lists, created, title, to_story, welcome, shelf, dedicated], api_name="create_book")
     gr.on([tab.select], refresh, [ctx.owner], lists, api_name="list_books")
     ctx.owner.change(refresh, [ctx.owner], lists, api_visibility="private")
     gr.on([tab.select, ctx.owner.change], welcome_view, [ctx.owner], [welcome, shelf, language],

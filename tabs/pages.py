@@ -14,7 +14,7 @@ from studio.backends.diffusers_sd import SCHEDULERS
 from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.jobs import Jobs
 from tabs.common import (GPU_LINE, TabContext, engine_line, next_button, queue_line, refuse, require_book,
-                         require_owner, say, user_errors, visitor_language)
+                         require_owner, reveal_next, say, user_errors, visitor_language)
 from tabs.pages_views import (LORA_SLOTS, RANDOM_SEED, choice_id, form_values, memory_choices, memory_ref,
                               overview_view, page_choices, pose_view, spec_from_form, style_choices, variants_view)
 
@@ -60,7 +60,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                                   gr.Slider(-1, 2, value=0.8, step=0.05, label=t("pg.weight"), scale=1)]
                 lora_upload = gr.File(label=t("pg.upload_lora"), type="filepath", file_types=[".safetensors"], height=80)
         with gr.Column(scale=2):
-            gallery = gr.Gallery(label=t("pg.variants"), columns=4, height=360, object_fit="contain", allow_preview=True)
+            gallery = gr.Gallery(label=t("pg.variants"), columns=4, height=360, object_fit="contain", allow_preview=True,
+                                 elem_id="gieok-variants")
             with gr.Row():
                 variant = gr.Dropdown(label=t("pg.variant"), choices=[], value=None, scale=2)
                 choose = gr.Button(t("pg.choose"), variant="primary")
@@ -180,6 +181,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     def illustrate_book(owner, book_id, oauth: gr.OAuthToken | None = None,
                         progress=gr.Progress()):  # noqa: B008 - Gradio's way
         owner, book_id = require_owner(owner), require_book(book_id)
+        if not store.get(owner, book_id).pages:  # not "every page has its picture" on a book with none
+            refuse("pictures.missing.no_pages")
         token = jobs.start(owner, "illustrate")
         done_pages = 0
         try:
@@ -327,8 +330,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     gallery.select(variant_at, [*state, page], variant, api_visibility="private")
     choose.click(choose_variant, [*state, page, variant], [gallery, variant, overview], api_name="choose_variant")
     again.click(reproduce, [*state, page, variant], [gallery, variant, made_md], api_name="reproduce", **redrawing)
-    whole.click(illustrate_book, state, [overview, progress_md], api_name="illustrate_book", **drawing).then(
-        after_book, [*state, page], [gallery, variant, to_voice], api_visibility="private")
+    reveal_next(whole.click(illustrate_book, state, [overview, progress_md], api_name="illustrate_book",
+                            **drawing).then(
+        after_book, [*state, page], [gallery, variant, to_voice], api_visibility="private"))
     stop.click(cancel, [ctx.owner], progress_md, api_name="cancel_illustration")
     style.input(pick_style, [*state, page, style, *form], form, api_name="pick_style")
     # recomposing is choosing the same style again: pick_style drops the edited prompts either way

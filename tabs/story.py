@@ -17,7 +17,7 @@ from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.book import MAX_PAGES, MIN_PAGES
 from studio.jobs import Jobs
 from tabs.common import (TabContext, engine_line, engine_name, next_button, refuse, require_book, require_owner,
-                         say, user_errors)
+                         reveal_next, say, user_errors)
 
 TITLE = "tab.story"
 TONES = [("st.tone_gentle", "gentle fairy tale"), ("st.tone_adventure", "adventure"), ("st.tone_lullaby", "lullaby"),
@@ -46,8 +46,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             with gr.Row():
                 subject = gr.Textbox(label=t("st.subject"), max_length=60)
                 relation = gr.Textbox(label=t("st.relation"), max_length=30)
-            traits = gr.Textbox(label=t("st.traits"), lines=2, max_length=700)
-            keywords = gr.Textbox(label=t("st.keywords"), lines=2, max_length=1700)
+            # one line each (they grow as the family types) so "Write the story" is on screen at 1440×900
+            traits = gr.Textbox(label=t("st.traits"), lines=1, max_length=700)
+            keywords = gr.Textbox(label=t("st.keywords"), lines=1, max_length=1700)
             anecdotes = gr.Textbox(label=t("st.anecdotes"), lines=4, max_length=7300)
             with gr.Accordion(t("st.photos"), open=False):
                 photos = gr.Gallery(show_label=False, columns=6, height=120, allow_preview=False, interactive=False)
@@ -68,11 +69,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                                      value=active_writer.name if active_writer else None, label=t("st.writer"),
                                      interactive=True)
                 seed = gr.Number(value=0, precision=0, minimum=0, label=t("st.seed"))
-            writer_info = gr.Markdown(elem_classes=["gieok-notice"])
             with gr.Row():
                 save_btn = gr.Button(t("st.save"))
                 write_btn = gr.Button(t("st.write"), variant="primary")
                 cancel_btn = gr.Button(t("st.cancel"), variant="stop")
+            writer_info = gr.Markdown(elem_classes=["gieok-notice"])  # who writes: said beside the status
             with gr.Row(visible=False) as confirm_row:
                 confirm_btn = gr.Button(t("st.confirm"), variant="stop")
                 keep_btn = gr.Button(t("st.keep"))
@@ -93,6 +94,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 up_btn = gr.Button(t("st.up"), size="sm")
                 down_btn = gr.Button(t("st.down"), size="sm")
             new_version_btn = gr.Button(t("st.new_version"), size="sm")
+            page_status = gr.Markdown(elem_classes=["gieok-notice"])  # said beside the buttons that caused it
             with gr.Accordion(t("st.sheet"), open=False):  # looks are written in English for the picture model
                 sheet = gr.Dataframe(headers=["", ""], column_count=(2, "fixed"), datatype=["str", "str"],
                                      interactive=True, wrap=True, type="array")
@@ -299,22 +301,22 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                            api_name="remove_photo")
     writing = [owner, book_id, writer, seed, *form]
     write_out = [status, confirm_row, seed, *editor]
-    write_btn.click(write, writing, write_out, api_name="write_story").then(
-        show_next, [owner, book_id], to_pages, api_visibility="private")
+    reveal_next(write_btn.click(write, writing, write_out, api_name="write_story").then(
+        show_next, [owner, book_id], to_pages, api_visibility="private"))
     new_version_btn.click(lambda: gr.update(visible=True), None, confirm_row, api_visibility="private")
-    confirm_btn.click(write_new_version, writing, write_out, api_name="write_new_version").then(
-        show_next, [owner, book_id], to_pages, api_visibility="private")
+    reveal_next(confirm_btn.click(write_new_version, writing, write_out, api_name="write_new_version").then(
+        show_next, [owner, book_id], to_pages, api_visibility="private"))
     keep_btn.click(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
     cancel_btn.click(cancel, [owner], status, api_name="cancel_story", concurrency_limit=None)
     chooser.input(select_page, [owner, book_id, chooser], [page_text, page_prompt, page_info], api_name="select_page")
     page_args = [owner, book_id, chooser]
-    regen_btn.click(regenerate, [*page_args, writer, seed], [status, *editor], api_name="regenerate_page")
-    save_page_btn.click(save_page, [*page_args, page_text, page_prompt], [status, *editor], api_name="save_page")
-    add_btn.click(add_page, page_args, [status, *editor], api_name="add_page")
-    delete_btn.click(delete_page, page_args, [status, *editor], api_name="delete_page")
-    up_btn.click(mover(-1), page_args, [status, *editor], api_name="move_page_up")
-    down_btn.click(mover(+1), page_args, [status, *editor], api_name="move_page_down")
-    save_sheet_btn.click(save_sheet, [owner, book_id, sheet], [status, sheet], api_name="save_characters")
+    regen_btn.click(regenerate, [*page_args, writer, seed], [page_status, *editor], api_name="regenerate_page")
+    save_page_btn.click(save_page, [*page_args, page_text, page_prompt], [page_status, *editor], api_name="save_page")
+    add_btn.click(add_page, page_args, [page_status, *editor], api_name="add_page")
+    delete_btn.click(delete_page, page_args, [page_status, *editor], api_name="delete_page")
+    up_btn.click(mover(-1), page_args, [page_status, *editor], api_name="move_page_up")
+    down_btn.click(mover(+1), page_args, [page_status, *editor], api_name="move_page_down")
+    save_sheet_btn.click(save_sheet, [owner, book_id, sheet], [page_status, sheet], api_name="save_characters")
 
 
 def _page_id(page_id: str | None) -> str:

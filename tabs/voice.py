@@ -13,7 +13,7 @@ from studio.backends.base import Cancelled
 from studio.backends.remote.common import visitor_credentials
 from tabs import voice_views as views
 from tabs.common import (VOICE_LINE, TabContext, engine_line, next_button, queue_line, refuse, require_book,
-                         require_owner, say, user_errors)
+                         require_owner, reveal_next, say, user_errors)
 from tabs.voice_views import KNOB_ORDER
 from tabs.voice_train import build_train_section
 
@@ -93,11 +93,12 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         missing_only = gr.Checkbox(label=t("v.missing_only"), value=False)
         cancel_btn = gr.Button(t("v.cancel"), variant="stop")
     progress_md = gr.Markdown(elem_classes=["gieok-notice"])
-    build_train_section(ctx, voice_dd, tab)  # step 5: train her voice (its own module)
-    to_preview = next_button(ctx, "v.to_preview", "preview")
+    to_preview = next_button(ctx, "v.to_preview", "preview")  # under the status it follows, not after step 5
 
     voice_outputs = [voice_dd, summary, given_by, relation, date, statement, consent_md, speaker, converter,
                      availability, pipeline_md, *knobs, recordings_dd]
+    # step 5: train her voice (its own module); it reads the recordings and the consent again when they change
+    build_train_section(ctx, voice_dd, tab, changed=[summary, consent_md])
 
     def voice_view(owner, book_id, voice_id=None):
         book = store.get(owner, book_id)
@@ -116,7 +117,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 c.date if c else datetime.date.today().isoformat(), c.statement if c else views.consent_statement(book),
                 views.consent_line(voice), gr.update(choices=views.speaker_choices(services), value=voice.speaker or "auto"),
                 gr.update(choices=views.converter_choices(), value=voice.converter or "none"),
-                engine_line(services, "speaker"), views.pipeline(services, voice), *views.knob_values(voice, narrate.default_f0_method(services.settings.rmvpe_model)),
+                engine_line(services, "speaker"), views.pipeline(services, voice, book.language), *views.knob_values(voice, narrate.default_f0_method(services.settings.rmvpe_model)),
                 views.recording_choices(voice))
 
     def page_view(owner, book_id, page_id=None):
@@ -137,10 +138,11 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             updates = [gr.update() for _ in voice_outputs]
             updates[voice_outputs.index(pipeline_md)] = say("common.no_book_yet")
             return (*updates, gr.update(choices=[], value=None), gr.update(choices=[], value=None), None,
-                    *[gr.update()] * 5)
+                    *[gr.update()] * 6)
         book = store.get(owner, book_id)
         return (*voice_view(owner, book_id), *page_view(owner, book_id), *views.person_labels(book),
-                views.sample_sentence(book), say("v.upload_limit", mb=services.settings.max_file_size_mb))
+                views.sample_sentence(book), say("v.upload_limit", mb=services.settings.max_file_size_mb),
+                gr.update(placeholder=views.voice_name_example(book)))
 
     @user_errors
     def create(owner, book_id, name):
@@ -260,7 +262,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return say("v.stopping") if stopped else say("v.nothing_running")
 
     refresh_io = dict(inputs=[ctx.owner, ctx.book_id], outputs=[*voice_outputs, page_dd, takes_dd, take_audio,
-                                                                 step1, relation, converter, ab_text, limit])
+                                                                 step1, relation, converter, ab_text, limit,
+                                                                 new_name])
     tab.select(refresh, **refresh_io, api_name="voice_refresh")
     ctx.book_id.change(refresh, **refresh_io, api_visibility="private")
     create_btn.click(create, [ctx.owner, ctx.book_id, new_name], [*voice_outputs, new_name], api_name="voice_create")
@@ -290,10 +293,10 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                    api_name="narrate_page", **speaking)
     choose_btn.click(choose, [ctx.owner, ctx.book_id, page_dd, takes_dd], [page_dd, takes_dd, take_audio],
                      api_name="narration_choose")
-    book_btn.click(narrate_all, [ctx.owner, ctx.book_id, missing_only], progress_md, api_name="narrate_book",
-                   **speaking).then(
+    reveal_next(book_btn.click(narrate_all, [ctx.owner, ctx.book_id, missing_only], progress_md,
+                               api_name="narrate_book", **speaking).then(
         after_book, [ctx.owner, ctx.book_id, page_dd], [page_dd, takes_dd, take_audio, to_preview],
-        api_visibility="private")
+        api_visibility="private"))
     cancel_btn.click(cancel, [ctx.owner], progress_md, api_name="narrate_cancel")
 
 

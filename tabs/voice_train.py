@@ -24,7 +24,9 @@ SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples
 YIELD_EVERY_S = 0.5  # progress reaches the page at most this often (steps can be milliseconds)
 
 
-def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> None:
+def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab, changed: list = ()) -> None:
+    """``changed``: components the voice section rewrites when its recordings or consent change
+    (the chosen voice stays the same, so ``voice_dd`` alone would leave this section stale)."""
     services, t = ctx.services, ctx.t
     # On ZeroGPU a GPU is lent per call: training runs in windows that each fit one turn
     # (registered now, at start-up, so the forked GPU worker finds it). Elsewhere: one stream.
@@ -159,7 +161,8 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab) -> 
     ids = [ctx.owner, ctx.book_id, voice_dd]
     form = [*ids, preset_radio, pre_g, pre_d, pitch_radio]
     tab.select(refresh, [*ids, preset_radio], view_outputs, api_name="voice_train_refresh")
-    voice_dd.change(refresh, [*ids, preset_radio], view_outputs, api_visibility="private")
+    for trigger in (voice_dd, *changed):
+        trigger.change(refresh, [*ids, preset_radio], view_outputs, api_visibility="private")
     survey_btn.click(check, [*ids, preset_radio], survey_md, api_name="voice_train_survey")
     estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate", **GPU_LINE)
     start_btn.click(start, form, run_outputs, api_name="voice_train_start", **GPU_LINE)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import gradio as gr
 
 from studio import messages, narrate
+from studio.backends.base import BackendError
 from tabs.common import engine_name, say
 
 KNOB_ORDER = ["transpose", "index_rate", "protect", "filter_radius", "rms_mix_rate", "strength", "rate", "pitch"]
@@ -32,6 +33,15 @@ def pronoun(book) -> str:
 def person_word(book) -> str:
     """Who sings in the sample sentence: the relation ("grandma", "할아버지") or a plain default."""
     return (book.memories.relation or "").strip() or messages.text("v.name_placeholder", book.language)
+
+
+def voice_name_example(book) -> str:
+    """The new voice's placeholder: the person as the family calls them ("Grandpa Tom", "순자 할머니"),
+    not "Grandma" on a grandfather's book."""
+    relation, name = (book.memories.relation or "").strip(), (book.memories.subject_name or "").strip()
+    if relation and name:
+        return messages.text("v.name_example", book.language, relation=relation[:1].upper() + relation[1:], name=name)
+    return relation or name or messages.text("v.name_placeholder", book.language)
 
 
 def sample_sentence(book) -> str:
@@ -71,13 +81,18 @@ def summary(voice) -> str:
     return "\n\n".join(lines)
 
 
-def pipeline(services, voice) -> str:
+def pipeline(services, voice, language: str) -> str:
+    """The voice's chain in one line; "automatic" names the engine that reads the *book's* language
+    (an English-only engine is not the one that reads a Korean book)."""
     minutes = voice.profile.get("usable_minutes", 0)
     if voice.speaker and voice.speaker != "auto":
         speaker = engine_name("speaker", voice.speaker)
     else:
-        active = services.backends.active_or_none("speaker")
-        speaker = f"{say('v.auto')} ({engine_name('speaker', active.name) if active else say('engine.none')})"
+        try:
+            reader = narrate.speaker_for(services, voice, language)
+        except BackendError:
+            reader = None
+        speaker = f"{say('v.auto')} ({engine_name('speaker', reader.name) if reader else say('engine.none')})"
     converter = say(f"v.conv_{voice.converter or 'none'}") if (voice.converter or "none") in CONVERTERS else voice.converter
     consent = say("v.pipeline_consent_ok") if voice.consent and voice.consent.complete else say("v.pipeline_consent_missing")
     return say("v.pipeline", minutes=f"{minutes:.1f}", speaker=speaker, converter=converter, consent=consent)

@@ -37,7 +37,11 @@ HANGUL = r"[\uac00-\ud7a3\u3131-\u318e]"
 # Latin words a Korean page may show: product, model and file-format names, units.
 LATIN_ALLOWED = {"PDF", "EPUB", "MP4", "MP3", "M4B", "HTML", "LoRA", "RVC", "XTTS", "VITS", "ControlNet", "img2img",
                  "A4", "MB", "cm", "mm", "Gieok", "Studio", "Gradio", "Stable", "Diffusion", "zip", "safetensors",
-                 "pth", "index", "in", "Hz", "README", "TOML", "CSV", "TSV", "KB", "wav"}
+                 "pth", "index", "in", "Hz", "README", "TOML", "CSV", "TSV", "KB", "wav",
+                 "grandmother",  # the English class word the likeness tab asks for, shown as its example
+                 # names of products a studio may be connected to (the Settings tab lists them)
+                 "Hugging", "Face", "ComfyUI", "WebUI", "Gemini", "Piper", "eSpeak", "NG", "Forge", "A1111", "OpenAI",
+                 "Ollama", "SDXL", "GPU", "CPU"}
 
 _VISIBLE_TEXT = """() => {
   const parts = [];
@@ -65,8 +69,52 @@ _BROKEN_IMAGES = """() => [...document.images]
   .map(img => img.currentSrc || img.src)"""
 
 
+_CLIPPED_CHOICES = """() => [...document.querySelectorAll('input[role="combobox"]')]
+  .filter(el => el.getClientRects().length && el.scrollWidth > el.clientWidth
+          && (getComputedStyle(el).textOverflow !== 'ellipsis' || parseFloat(getComputedStyle(el).paddingRight) < 16))
+  .map(el => el.getAttribute('aria-label') || el.value)"""
+
+
+_PHONE_TABS = """() => {
+  const tabs = [...document.querySelectorAll('#gieok-tabs [role="tab"]')];
+  const hidden = tabs.filter(t => !t.getClientRects().length || !t.textContent.trim()).map(t => t.textContent.trim());
+  const strip = document.querySelector('#gieok-tabs [role="tablist"]');
+  return {count: tabs.length, hidden, bottom: strip ? strip.getBoundingClientRect().bottom + window.scrollY : 0};
+}"""
+
+
+def phone_tabs(page) -> dict:
+    """The tab strip on a phone: how many tabs, which are hidden or unnamed, where the strip ends."""
+    return page.evaluate(_PHONE_TABS)
+
+
+# A setting's name (GIEOK_SD_MODEL, GEMINI_API_KEY) belongs in the Settings tab's details, not on the page.
+CONFIG_NAME = r"\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b"
+
+
+def clipped_choices(page) -> list[str]:
+    """Dropdowns whose long choice is cut mid-word under the arrow (no "…", no room for the arrow)."""
+    return page.evaluate(_CLIPPED_CHOICES)
+
+
 def visible_text(page) -> str:
-    return page.evaluate(_VISIBLE_TEXT)
+    """The words a visitor sees, the reader's frame (the preview) included."""
+    frames = [page.main_frame] + [f for f in page.frames if f.parent_frame is not None
+                                  and not f.is_detached() and f.frame_element().is_visible()]
+    return "\n".join(frame.evaluate(_VISIBLE_TEXT) for frame in frames)
+
+
+_IN_VIEW = """el => { const r = el.getBoundingClientRect();  // 2 px: sub-pixel layout at the window's edge
+  return r.height > 0 && r.top >= -2 && r.bottom <= window.innerHeight + 2; }"""
+
+
+def in_view(locator, page, wait_ms: int = 4000) -> bool:
+    """Whether the element is (or within ``wait_ms`` comes) inside the window without scrolling."""
+    for _ in range(max(1, wait_ms // 200)):
+        if locator.evaluate(_IN_VIEW):
+            return True
+        page.wait_for_timeout(200)
+    return False
 
 
 def foreign_words(text: str, language: str, own: list[str] = ()) -> list[str]:

@@ -22,7 +22,9 @@ def _choices(update):
 def test_create_list_rename_duplicate_export_import_delete(launch_app, client_for, tmp_path):
     url, services = launch_app()
     c = client_for(url)
-    drop, thumbs, status, cleared, *_ = c.predict("할머니의 감나무", "순자 할머니께", "ko", 6, api_name="/create_book")
+    drop, thumbs, status, cleared, *_, dedication = c.predict("할머니의 감나무", "순자 할머니께", "ko", 6,
+                                                              api_name="/create_book")
+    assert dedication == ""  # not carried into the next book
     status = status["value"]  # the note beside the button, shown
     book_id = drop["value"]
     assert "할머니의 감나무" in status and cleared == "" and len(thumbs) == 1

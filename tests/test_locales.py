@@ -63,6 +63,20 @@ def test_every_key_named_in_code_exists_in_every_language():
         assert missing == [], f"locales/{lang} lacks {missing}"
 
 
+FILE_NAME = re.compile(r"\.(css|js|json|safetensors|pth|index|png|jpg|wav|txt|toml|zip|html|py)$")
+
+
+def test_every_key_like_string_in_code_exists():
+    """A key handed on in other ways (a variable, a tuple of choices, ``Progress(.., "story.x")``) is
+    checked too: any string in code that starts with a catalogue's area name and looks like a key."""
+    areas = {k.split(".")[0] for k in messages.catalogue("en")}
+    strings = set(re.findall(rf"""["']({KEY})["']""", _code_text()))
+    keys = {s for s in strings if s.split(".")[0] in areas and not FILE_NAME.search(s)}
+    assert len(keys) > 500
+    for lang in messages.LANGUAGES:
+        assert sorted(k for k in keys if k not in messages.catalogue(lang)) == [], lang
+
+
 def test_no_key_is_unused():
     code = _code_text()
     prefixes = set(DYNAMIC.findall(code))
@@ -100,8 +114,9 @@ def test_catalogues_are_flat_string_maps(lang):
 def test_no_colour_emoji_in_any_words():
     """Many computers (and this studio's Debian image) have no colour-emoji font: an emoji shows
     as an empty box, so the studio's words use none."""
-    emoji = re.compile("[\U0001F300-\U0001FAFF\u2600-\u2604\u2606-\u26FF\u2B50\u23F3]")  # ★ is a plain glyph
+    # ★ and ⚙ are plain glyphs that the text fonts draw (DejaVu Sans, installed with the page's fonts)
+    emoji = re.compile("[\U0001F300-\U0001FAFF\u2600-\u2604\u2606-\u2698\u269A-\u26FF\u2B50\u23F3]")
     for lang in messages.LANGUAGES:
         assert [k for k, v in messages.catalogue(lang).items() if emoji.search(v)] == []
-    for path in [*sorted((ROOT / "tabs").glob("*.py")), ROOT / "app.py"]:
+    for path in [*sorted((ROOT / "tabs").rglob("*.py")), ROOT / "app.py"]:  # shared views and the kiosk too
         assert not emoji.search(path.read_text(encoding="utf-8")), path

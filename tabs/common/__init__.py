@@ -261,6 +261,27 @@ def next_button(ctx: TabContext, label_key: str, target_tab: str, visible: bool 
     return button
 
 
+# A "next step" that has just appeared may be below the fold (a long form above it): a ``.then``
+# with this script scrolls the shown one (in the open tab) into view.
+# The page may paint the shown button a moment after this runs: it looks again for up to 3 s.
+# Tabs not open stay laid out but hidden, so their next-step buttons are passed over.
+REVEAL_NEXT_JS = """() => {
+  let tries = 0;
+  const reveal = () => {
+    const next = [...document.querySelectorAll('.gieok-next')].find(el => el.offsetParent !== null
+      && getComputedStyle(el).visibility !== 'hidden' && (!el.checkVisibility || el.checkVisibility()));
+    if (next) next.scrollIntoView({block: 'nearest'});
+    else if (++tries < 30) setTimeout(reveal, 100);
+  };
+  reveal();
+}"""
+
+
+def reveal_next(event) -> None:
+    """After ``event`` (the ``.then`` that showed the next-step button), bring that button into view."""
+    event.then(None, None, None, js=REVEAL_NEXT_JS, api_visibility="private")
+
+
 # -- which engine does what, in plain words ----------------------------------------------------
 def engine_name(kind: str, name: str) -> str:
     key = f"engine.{kind}.{name}"
