@@ -129,6 +129,13 @@ class Jobs:
             self._tokens[(owner, kind)] = token
         return token
 
+    @staticmethod
+    def note(token: CancelToken, **details: Any) -> None:
+        """Details known only as the job goes (pages done, the engine used) for its log record."""
+        record = getattr(token, "job_record", None)
+        if record is not None:
+            record[2].update(details)
+
     def cancel(self, owner: str, kind: str) -> bool:
         with self._lock:
             token = self._tokens.get((owner, kind))

@@ -391,16 +391,23 @@ def choose_take(services, owner: str, book_id: str, page_id: str, take_id: str) 
     services.store.update(owner, book_id, change)
 
 
+def pages_to_narrate(book: Book, only_missing: bool = False) -> list:
+    """The pages a whole-book narration reads; refused here (no words, no narrator, no consent)
+    so a tab can ask before it starts a job that cannot run."""
+    pages = [p for p in book.pages if p.text.strip() and not (only_missing and p.chosen_narration())]
+    if not pages:
+        raise NarrationError("voice.book_no_text")
+    require_consent(narrator(book))
+    return pages
+
+
 def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None = None,
                  only_missing: bool = False, credentials=None) -> Iterator[Progress]:
     """Narrate every page (or only those without a chosen take); each page is saved as it is done."""
     cancel = cancel or CancelToken()
     book = services.store.get(owner, book_id)
-    pages = [p for p in book.pages if p.text.strip() and not (only_missing and p.chosen_narration())]
+    pages = pages_to_narrate(book, only_missing)  # refused before "Starting…": no progress line for a job that cannot run
     total = len(pages)
-    if total == 0:
-        raise NarrationError("voice.book_no_text")
-    require_consent(narrator(book))  # refused before "Starting…": no progress line for a job that cannot run
     yield Progress(0, total, "Starting…")
     for i, page in enumerate(pages, start=1):
         cancel.raise_if_cancelled()
@@ -408,18 +415,3 @@ def narrate_book(services, owner: str, book_id: str, cancel: CancelToken | None 
         yield Progress(i, total, f"Page {book.pages.index(page) + 1} narrated ({take.duration_s:.1f} s)",
                        {"page_id": page.id, "take_id": take.id})
 
-
-# -- words for the UI -----------------------------------------------------------------------------
-def voice_summary(voice: Voice) -> str:
-    p = voice.profile
-    if not voice.recordings:
-        return "No recordings yet."
-    rejected = [f"{r.original_name} {why}" for r in voice.recordings for why in r.rejected]
-    lines = [f"**{len(voice.recordings)} recording(s)**, {p.get('clips', 0)} clips of 3–10 s, "
-             f"**{p.get('usable_minutes', 0):.1f} usable minutes**, median pitch "
-             f"**{p.get('median_pitch_hz', 0):.0f} Hz**"]
-    if rejected:
-        lines.append(f"{len(rejected)} part(s) not used: " + "; ".join(rejected[:8]))
-    if p.get("usable_minutes", 0) < 1:
-        lines.append("Tip: 2 minutes or more of clear speech makes the voice match better.")
-    return "\n\n".join(lines)

@@ -146,6 +146,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 backend=with_credentials(services.backends.active("illustrator"), visitor_credentials(oauth)),
                 on_step=lambda i, total, s, ss: progress((i + s / max(1, ss)) / total,
                                                          desc=say("pg.making", number=i + 1, count=total)))
+            jobs.note(token, pages=len(made), steps=spec.steps * len(made), backend=made[0].backend if made else "")
         finally:
             jobs.finish(owner, "illustrate", token)
         book, pg = load(owner, book_id, page_id)
@@ -194,6 +195,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 number = numbers.get(event.payload.get("page_id"), "")
                 if "variant" in event.payload:
                     done_pages = event.done
+                    jobs.note(token, pages=done_pages, backend=backend.name)
                     book = store.get(owner, book_id)
                     yield overview_view(services, book), say("pg.page_done", page=number, done=event.done, total=event.total)
                 else:

@@ -200,6 +200,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             for event in flow_factory(token):
                 line = progress_line(event, engine, started, book.page_count, page_number, event.payload.get("book"))
                 if "book" in event.payload:
+                    jobs.note(token, pages=1 if page_id else len(event.payload["book"].pages), backend=writer_.name)
                     yield (line, *extra, *editor_values(event.payload["book"], page_id))
                 else:
                     yield (line, *extra, *[gr.update()] * len(editor))

@@ -227,6 +227,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     @user_errors
     def narrate_all(owner, book_id, only_missing, oauth: gr.OAuthToken | None = None):
         owner, book_id = require_owner(owner), require_book(book_id)
+        narrate.pages_to_narrate(store.get(owner, book_id), bool(only_missing))  # a refusal is not a failed job
         token = jobs.start(owner, "narrate")
         done, total = 0, 0
         numbers = {p.id: i + 1 for i, p in enumerate(store.get(owner, book_id).pages)}
@@ -234,6 +235,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             for event in narrate.narrate_book(services, owner, book_id, token, bool(only_missing),
                                               credentials=visitor_credentials(oauth)):
                 done, total = event.done, event.total
+                jobs.note(token, pages=done)
                 page_id = event.payload.get("page_id")
                 if not page_id:
                     yield say("v.narrating")

@@ -115,4 +115,3 @@ def test_nothing_is_stored_when_one_file_is_bad(services, tmp_path):
     assert len(more.recordings) == 2 and more.profile["clips"] == 2
     assert abs(more.profile["usable_minutes"] * 60 - 14.0) < 1.0
     assert 200 < more.profile["median_pitch_hz"] < 265  # measured over both recordings
-    assert "usable minutes" in narrate.voice_summary(stored)

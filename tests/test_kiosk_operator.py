@@ -9,6 +9,7 @@ import re
 import pytest
 
 from studio.config import Settings
+from tests.ui_helpers import refused
 from studio.job_log import JobLog, per_hour, summary
 from studio.kiosk_operator import KioskError, OperatorStore, start_mode
 from tests.test_kiosk_flow import PIN, _visit, kiosk_app  # noqa: F401  (fixture)
@@ -181,9 +182,15 @@ def test_the_studio_dashboard_tab_shows_the_jobs_the_tabs_ran(launch_app, client
               "gentle fairy tale", "5-8", 4, "ko", api_name="/write_story")
     c.predict(api_name="/illustrate_book")
     summary = c.predict(api_name="/dashboard")[0]
-    assert "2 jobs — 2 done, 0 failed" in summary and "1 visitors served" in summary
-    kinds = sorted(e["kind"] for e in services.limits.job_log.read())
-    assert kinds == ["illustrate", "story"]
+    assert "2 jobs — 2 done, 0 failed" in summary and "visitors served: 1" in summary
+    entries = {e["kind"]: e for e in services.limits.job_log.read()}
+    assert sorted(entries) == ["illustrate", "story"]
+    # what each job made and with what, so "seconds per page" means something in the studio too
+    assert entries["story"]["pages"] == 4 and entries["story"]["backend"] == "storyteller"
+    assert entries["illustrate"]["pages"] == 4 and entries["illustrate"]["backend"] == "sketch"
+    assert " 0 s per page" not in c.predict(api_name="/dashboard")[0]
+    assert refused(c, False, api_name="/narrate_book")  # no voice yet: refused, which is not a failed job
+    assert len(services.limits.job_log.read()) == 2
 
 
 def test_seconds_per_page_adds_up_the_stages_of_a_page(tmp_path):

@@ -43,15 +43,17 @@ def build(say: Callable[..., Any], words: Callable[..., dict]) -> dict[str, Any]
     """The components; ``say``/``words`` register their texts with the caller's language handling."""
     parts: dict[str, Any] = {}
     parts["summary"] = gr.Markdown(elem_id="gieok-dashboard-summary")
-    # bars per hour, not lines: an hour with jobs is visible even when it is the only one of the day
+    # bars per hour, not lines: an hour with jobs is visible even when it is the only one of the day;
+    # plain numbers on the value axis (0, 0.5, 2 rather than 0.000000)
+    plain = dict(x="hour", y_axis_format="~g")
     with gr.Row():
-        parts["jobs_plot"] = say(gr.BarPlot(x="hour", y="jobs", **words(label="kiosk.dash_jobs")), label="kiosk.dash_jobs")
-        parts["page_plot"] = say(gr.BarPlot(x="hour", y="seconds_per_page", **words(label="kiosk.dash_seconds")),
+        parts["jobs_plot"] = say(gr.BarPlot(y="jobs", **plain, **words(label="kiosk.dash_jobs")), label="kiosk.dash_jobs")
+        parts["page_plot"] = say(gr.BarPlot(y="seconds_per_page", **plain, **words(label="kiosk.dash_seconds")),
                                  label="kiosk.dash_seconds")
     with gr.Row():
-        parts["fail_plot"] = say(gr.BarPlot(x="hour", y="failure_rate", **words(label="kiosk.dash_failures")),
+        parts["fail_plot"] = say(gr.BarPlot(y="failure_rate", **plain, **words(label="kiosk.dash_failures")),
                                  label="kiosk.dash_failures")
-        parts["queue_plot"] = say(gr.BarPlot(x="hour", y="queue", **words(label="kiosk.dash_queue")),
+        parts["queue_plot"] = say(gr.BarPlot(y="queue", **plain, **words(label="kiosk.dash_queue")),
                                   label="kiosk.dash_queue")
     with gr.Row():
         parts["refresh"] = say(gr.Button(**words(value="kiosk.dash_refresh")), value="kiosk.dash_refresh")

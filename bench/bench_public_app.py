@@ -1,0 +1,137 @@
+"""Public Space soak through the running app: many strangers' page loads must not pile up memory.
+
+Starts the real app in public mode (session guard, per-visitor stores) on a free port and sends N
+visitors through it, each with a fresh gradio_client, as a browser would: the page loads
+(``/start_session``), a book is made, listed and opened, a second book is deleted, and the page
+closes (its heartbeat stream ends, which is how Gradio learns a tab closed). Then the hour Gradio
+keeps a closed page's states passes on a simulated clock and the app's sweep runs
+(``tabs.common.sessions.drop_closed``), as its timer would.
+
+Gradio 6 keeps one session object per page load (~0.7 MB for the studio's 440 components) until
+10,000 newer pages: without the sweep this process would hold every visitor's.
+
+Prints (``name: value``), with bounds (exit 1 otherwise):
+  session_kb_each            what one held page session costs here (tracemalloc over 20 made aside)
+  sessions_held_before_sweep the closed pages Gradio still holds after N visitors (≈ N + warm-up)
+  sessions_held              after the sweep (<= 1: none of the closed pages)
+  rss_growth_mb              server memory after the warm-up -> after N visitors and the sweep
+                             (<= --rss-bound-mb, 120 for 500 visitors; held sessions alone would
+                             be ~0.7 MB each)
+  owners_with_books          visitors whose books are still stored (they expire by the anonymous
+                             policy, not here): N + warm-up, so the store was really written
+  seconds_per_visitor (median), seconds_per_visitor_ratio (last third / first third; flat ≈ 1)
+Run: .venv/bin/python bench/bench_public_app.py [--visitors 500]   (about 1.5 s a visitor on 2
+     idle cores: ~13 minutes for 500; --visitors 30 takes about a minute)
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+import psutil  # noqa: E402
+
+
+def rss_mb() -> float:
+    return psutil.Process().memory_info().rss / 1024**2
+
+
+def close_page(url: str, client) -> None:
+    """What a closing browser tab does: its heartbeat stream ends."""
+    import httpx
+
+    with httpx.stream("GET", f"{url}gradio_api/heartbeat/{client.session_hash}", cookies=client.cookies,
+                      timeout=30) as stream:
+        next(stream.iter_lines())  # the page is alive; leaving the block closes the connection
+
+
+def one_visitor(url: str, n: int) -> float:
+    from gradio_client import Client
+
+    started = time.perf_counter()
+    client = Client(url, verbose=False, download_files=False)  # a fresh page load: a new stranger
+    try:
+        client.predict(api_name="/start_session")
+        kept = client.predict(f"할머니의 감나무 {n}", "", "ko", 6, api_name="/create_book")[0]["value"]
+        spare = client.predict(f"Grandpa's boat {n}", "", "en", 4, api_name="/create_book")[0]["value"]
+        client.predict(api_name="/list_books")
+        client.predict(kept, api_name="/open_book")
+        client.predict(spare, api_name="/delete_book")
+        close_page(url, client)
+    finally:
+        client.close()
+    return time.perf_counter() - started
+
+
+def session_kb(demo) -> float:
+    from gradio.state_holder import SessionState
+
+    tracemalloc.start()
+    made = [SessionState(demo) for _ in range(20)]
+    size = tracemalloc.get_traced_memory()[0] / len(made) / 1024
+    tracemalloc.stop()
+    return size
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=500)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--rss-bound-mb", type=float, default=120.0)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="gieok-bench-public-app-") as tmp:
+        os.environ["GRADIO_TEMP_DIR"] = str(Path(tmp) / "gradio")
+        import app as app_module
+        from studio.config import Settings
+        from studio.services import build_services
+        from tabs.common import sessions
+
+        services = build_services(Settings(data_dir=Path(tmp) / "data", mode="public"))
+        demo = app_module.build_app(services)
+        _, url, _ = app_module.launch(demo, services, prevent_thread_lock=True, server_port=None, quiet=True)
+        try:
+            for n in range(args.warmup):  # the first pages load fonts, catalogues and the store
+                one_visitor(url, -1 - n)
+            before = rss_mb()
+            seconds = [one_visitor(url, n) for n in range(args.visitors)]
+            time.sleep(1)
+            held_before = len(demo.state_holder.session_data)
+            later = datetime.datetime.now() + datetime.timedelta(hours=2)
+            sessions.drop_closed(demo, later)  # the hour a closed page's states are kept has passed
+            held = len(demo.state_holder.session_data)
+            after = rss_mb()
+            owners = sum(1 for info in services.store.owners() if services.store.list(info.owner))
+            each_kb = session_kb(demo)
+        finally:
+            demo.close()
+            services.close()
+
+    third = max(1, len(seconds) // 3)
+    growth = after - before
+    print(f"visitors: {args.visitors} (after {args.warmup} warm-up)")
+    print(f"session_kb_each: {each_kb:.0f}")
+    print(f"sessions_held_before_sweep: {held_before}")
+    print(f"sessions_held: {held} (bound 1)")
+    print(f"owners_with_books: {owners}")
+    print(f"seconds_per_visitor: {statistics.median(seconds):.2f}")
+    print(f"seconds_per_visitor_ratio: {statistics.mean(seconds[-third:]) / statistics.mean(seconds[:third]):.2f}")
+    print(f"rss_growth_mb: {growth:.1f} (bound {args.rss_bound_mb:g})")
+    ok = held <= 1 and growth <= args.rss_bound_mb and owners == args.visitors + args.warmup
+    print(f"bound_ok: {ok}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
