@@ -35,7 +35,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 (s.name_en, k) for k, s in illustrate.styles().items()], value="")
             tone = gr.Radio([(t(f"pg.tone_{k}"), k) for k in TONES], value="neutral", label=t("pg.tone"))
             with gr.Row():
-                seed = gr.Number(label=t("pg.seed"), value=0, precision=0, minimum=RANDOM_SEED, maximum=2**31 - 1)
+                seed = gr.Number(label=t("pg.seed"), value=RANDOM_SEED, precision=0, minimum=RANDOM_SEED, maximum=2**31 - 1)
                 seed_locked = gr.Checkbox(label=t("pg.lock"))
                 dice = gr.Button(t("pg.dice"), size="sm")
             with gr.Row():

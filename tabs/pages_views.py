@@ -54,7 +54,9 @@ def form_values(services, book, pg):
     for i in range(LORA_SLOTS):
         lo = spec.loras[i] if i < len(spec.loras) else LoraChoice(ref="", weight=0.8)
         lora_cells += [gr.update(choices=choices, value=choice_id("lora", lo.ref)), lo.weight]
-    return [spec.prompt or composed, spec.negative_prompt or composed_neg, spec.seed, spec.seed_locked,
+    # a seed not kept shows as "new each time": a page never starts on seed 0 like every other page
+    seed = spec.seed if spec.seed_locked else RANDOM_SEED
+    return [spec.prompt or composed, spec.negative_prompt or composed_neg, seed, spec.seed_locked,
             spec.steps, spec.guidance, spec.width, spec.height, spec.scheduler,
             gr.update(choices=style_choices(services, book.owner), value=spec.style), *lora_cells,
             spec.control.kind, spec.control.scale, spec.control.start, spec.control.end, spec.strength, spec.tone]

@@ -150,6 +150,7 @@ def test_a_typed_seed_is_used_as_typed_and_random_gives_others(launch_app, clien
     pages, *_ = c.predict(None, api_name="/list_pages")
     page_id = pages["value"]
     form = [_plain(v) for v in c.predict(page_id, api_name="/show_page")[FORM]]
+    assert form[2] == -1  # a new page's seed is "a new one each time", not 0 like every other page
     form[2], form[3] = 12345, False  # typed, not kept
     _, variant, _, status, seed_after = c.predict(page_id, 3, *form, api_name="/generate_variants")
     page = services.store.get("local", drop["value"]).pages[0]
@@ -164,7 +165,7 @@ def test_a_typed_seed_is_used_as_typed_and_random_gives_others(launch_app, clien
 
 def test_a_deleted_books_pictures_are_no_longer_served(launch_app, client_for):
     """The browser's copy of a page picture is the file the web server hands out (no second copy
-    in its cache): deleting the book makes its picture URL is refused at once."""
+    in its cache): once the book is deleted, its picture URL is refused at once."""
     import httpx
 
     url, services = launch_app()
