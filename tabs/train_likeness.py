@@ -26,6 +26,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     services, t = ctx.services, ctx.t
     jobs = Jobs(services.limits)
     gpu_window = lora_windows.gpu_window_for(services)  # ZeroGPU: one window of steps per GPU turn
+    gr.Markdown(t("likeness.intro"), elem_classes=["gieok-notice"])
     subject = gr.Radio([(t("likeness.train_subject_person"), views.PERSON), (t("likeness.train_subject_style"),
                                                                            views.STYLE)],
                        value=views.PERSON, label=t("likeness.train_subject"))
