@@ -3,17 +3,18 @@
 Starts the real app in public mode (session guard, per-visitor stores) on a free port and sends N
 visitors through it, each with a fresh gradio_client, as a browser would: the page loads
 (``/start_session``), a book is made, listed and opened, a second book is deleted, and the page
-closes (its heartbeat stream ends, which is how Gradio learns a tab closed). Then the hour Gradio
-keeps a closed page's states passes on a simulated clock and the app's sweep runs
-(``tabs.common.sessions.drop_closed``), as its timer would.
+closes (its heartbeat stream ends, which is how Gradio learns a tab closed). Every
+``--sweep-every`` visitors the app's sweep runs (``tabs.common.sessions.drop_closed``) with a clock
+past the hour Gradio keeps a closed page's states, as its timer would on a long day.
 
 Gradio 6 keeps one session object per page load (~0.7 MB for the studio's 440 components) until
 10,000 newer pages: without the sweep this process would hold every visitor's.
 
 Prints (``name: value``), with bounds (exit 1 otherwise):
   session_kb_each            what one held page session costs here (tracemalloc over 20 made aside)
-  sessions_held_before_sweep the closed pages Gradio still holds after N visitors (≈ N + warm-up)
-  sessions_held              after the sweep (<= 1: none of the closed pages)
+  sessions_held_before_sweep the most closed pages Gradio held before a sweep
+  sessions_held              after the last sweep (<= 1: none of the closed pages)
+  rss_mb_per_visitor_second_half  the memory trend once settled (<= --slope-bound-mb, 0.1)
   rss_growth_mb              server memory after the warm-up -> after N visitors and the sweep
                              (<= --rss-bound-mb, 120 for 500 visitors; held sessions alone would
                              be ~0.7 MB each)
@@ -89,6 +90,9 @@ def main() -> int:
     parser.add_argument("--visitors", type=int, default=500)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--rss-bound-mb", type=float, default=120.0)
+    parser.add_argument("--slope-bound-mb", type=float, default=0.1, help="MB a visitor over the second half")
+    parser.add_argument("--sweep-every", type=int, default=10,
+                        help="visitors between sweeps (the timer runs every 5 minutes)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gieok-bench-public-app-") as tmp:
@@ -105,11 +109,15 @@ def main() -> int:
             for n in range(args.warmup):  # the first pages load fonts, catalogues and the store
                 one_visitor(url, -1 - n)
             before = rss_mb()
-            seconds = [one_visitor(url, n) for n in range(args.visitors)]
+            seconds, rss, held_most = [], [], 0
+            for n in range(args.visitors):
+                seconds.append(one_visitor(url, n))
+                if (n + 1) % args.sweep_every == 0:  # the app's timer, the closed pages' hour passed
+                    held_most = max(held_most, len(demo.state_holder.session_data))
+                    sessions.drop_closed(demo, datetime.datetime.now() + datetime.timedelta(hours=2))
+                rss.append(rss_mb())
             time.sleep(1)
-            held_before = len(demo.state_holder.session_data)
-            later = datetime.datetime.now() + datetime.timedelta(hours=2)
-            sessions.drop_closed(demo, later)  # the hour a closed page's states are kept has passed
+            sessions.drop_closed(demo, datetime.datetime.now() + datetime.timedelta(hours=2))
             held = len(demo.state_holder.session_data)
             after = rss_mb()
             owners = sum(1 for info in services.store.owners() if services.store.list(info.owner))
@@ -120,15 +128,20 @@ def main() -> int:
 
     third = max(1, len(seconds) // 3)
     growth = after - before
+    half = rss[len(rss) // 2:]  # the trend once the allocator has settled
+    slope = (half[-1] - half[0]) / (len(half) - 1) if len(half) > 1 else 0.0
+    print("RSS after each visitor (MB): " + " ".join(f"{r:.0f}" for r in rss))
     print(f"visitors: {args.visitors} (after {args.warmup} warm-up)")
     print(f"session_kb_each: {each_kb:.0f}")
-    print(f"sessions_held_before_sweep: {held_before}")
+    print(f"sessions_held_before_sweep: {held_most} (most, sweeping every {args.sweep_every} visitors)")
     print(f"sessions_held: {held} (bound 1)")
     print(f"owners_with_books: {owners}")
     print(f"seconds_per_visitor: {statistics.median(seconds):.2f}")
     print(f"seconds_per_visitor_ratio: {statistics.mean(seconds[-third:]) / statistics.mean(seconds[:third]):.2f}")
+    print(f"rss_mb_per_visitor_second_half: {slope:.3f} (bound {args.slope_bound_mb:g})")
     print(f"rss_growth_mb: {growth:.1f} (bound {args.rss_bound_mb:g})")
-    ok = held <= 1 and growth <= args.rss_bound_mb and owners == args.visitors + args.warmup
+    ok = (held <= 1 and growth <= args.rss_bound_mb and slope <= args.slope_bound_mb
+          and owners == args.visitors + args.warmup)
     print(f"bound_ok: {ok}")
     return 0 if ok else 1
 

@@ -44,8 +44,8 @@ def build(say: Callable[..., Any], words: Callable[..., dict]) -> dict[str, Any]
     parts: dict[str, Any] = {}
     parts["summary"] = gr.Markdown(elem_id="gieok-dashboard-summary")
     # bars per hour, not lines: an hour with jobs is visible even when it is the only one of the day;
-    # plain numbers on the value axis (0, 0.5, 2 rather than 0.000000)
-    plain = dict(x="hour", y_axis_format="~g")
+    # plain numbers on the value axis (0, 0.5, 20 rather than 0.000000 or 2e+1)
+    plain = dict(x="hour", y_axis_format="~f")
     with gr.Row():
         parts["jobs_plot"] = say(gr.BarPlot(y="jobs", **plain, **words(label="kiosk.dash_jobs")), label="kiosk.dash_jobs")
         parts["page_plot"] = say(gr.BarPlot(y="seconds_per_page", **plain, **words(label="kiosk.dash_seconds")),
