@@ -46,15 +46,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import psutil  # noqa: E402
+from _soak import rss_mb, start_app  # noqa: E402
 
 PIN = "2468"
 MEMORIES = ["겨울마다 곶감을 말려 주셨어요", "눈 오는 밤이면 옛날이야기를 들려주셨어요", "시장에 가면 손을 잡아 주셨어요"]
 LINK = re.compile(r"(http://[^\s<'\"]+/kiosk/take/[A-Za-z0-9_-]+)")
-
-
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 1024**2
 
 
 def files_in(folder: Path) -> list[Path]:
@@ -133,14 +129,7 @@ def main() -> int:
                         "감나무 아래에서 할머니가 웃으셨어요. 눈 내리는 밤이면 옛날이야기를 들려주셨지요. " * 2],
                        check=True, timeout=60)
 
-        import app as app_module
-        from studio.config import Settings
-        from studio.services import build_services
-
-        services = build_services(Settings(data_dir=Path(tmp) / "data", mode="kiosk", kiosk_pin=PIN,
-                                           max_file_size_mb=20))
-        demo = app_module.build_app(services)
-        _, url, _ = app_module.launch(demo, services, prevent_thread_lock=True, server_port=None, quiet=True)
+        demo, services, url = start_app(Path(tmp) / "data", mode="kiosk", kiosk_pin=PIN, max_file_size_mb=20)
         services.settings.kiosk_url = url
         during: list[int] = []
         try:

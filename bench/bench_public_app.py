@@ -41,20 +41,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-import psutil  # noqa: E402
-
-
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 1024**2
-
-
-def close_page(url: str, client) -> None:
-    """What a closing browser tab does: its heartbeat stream ends."""
-    import httpx
-
-    with httpx.stream("GET", f"{url}gradio_api/heartbeat/{client.session_hash}", cookies=client.cookies,
-                      timeout=30) as stream:
-        next(stream.iter_lines())  # the page is alive; leaving the block closes the connection
+from _soak import close_page, rss_mb, start_app  # noqa: E402
 
 
 def one_visitor(url: str, n: int) -> float:
@@ -97,14 +84,9 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(prefix="gieok-bench-public-app-") as tmp:
         os.environ["GRADIO_TEMP_DIR"] = str(Path(tmp) / "gradio")
-        import app as app_module
-        from studio.config import Settings
-        from studio.services import build_services
         from tabs.common import sessions
 
-        services = build_services(Settings(data_dir=Path(tmp) / "data", mode="public"))
-        demo = app_module.build_app(services)
-        _, url, _ = app_module.launch(demo, services, prevent_thread_lock=True, server_port=None, quiet=True)
+        demo, services, url = start_app(Path(tmp) / "data", mode="public")
         try:
             for n in range(args.warmup):  # the first pages load fonts, catalogues and the store
                 one_visitor(url, -1 - n)

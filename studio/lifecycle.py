@@ -115,12 +115,27 @@ def served_picture(data_dir: Path, owner: str, ref: str, max_side: int | None = 
     is missing). An existing copy is marked as used now, so the age sweep leaves it alone."""
     if not MEDIA_REF.fullmatch(ref or ""):
         raise ValueError(f"not a media ref: {ref!r}")
-    served_root()
     folder = _served_owner_folder(data_dir, owner)
-    private_dir(folder.parent)
     stem = _served_stem(owner, ref)
-    path = private_dir(folder) / (f"{stem}-{max_side}.png" if max_side else f"{stem}.png")
-    _mark_used(path)
+    path = folder / (f"{stem}-{max_side}.png" if max_side else f"{stem}.png")
+    if path.exists():  # the usual case (a gallery asks for every page): no folders to make
+        _mark_used(path)
+        return path
+    served_root()
+    private_dir(folder.parent)
+    private_dir(folder)
+    return path
+
+
+def publish(path: Path, write: Callable[[Path], object]) -> Path:
+    """Write a served file whole: ``write`` fills a partial file of this thread's own, which then
+    replaces ``path`` at once (a browser never reads half a picture; two first askers never mix)."""
+    partial = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    try:
+        write(partial)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
     return path
 
 

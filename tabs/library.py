@@ -1,8 +1,6 @@
 """Library tab: my books — create, open, rename, duplicate, delete, export and import."""
 from __future__ import annotations
 
-import os
-import threading
 import time
 from pathlib import Path
 
@@ -185,7 +183,4 @@ def _paper_card():
     draw = ImageDraw.Draw(card)
     draw.rounded_rectangle((16, 16, 240, 240), radius=18, outline=(214, 170, 120), width=4)
     draw.ellipse((98, 70, 158, 130), fill=(240, 196, 140))
-    partial = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")  # two first visitors at once
-    card.save(partial, format="PNG")
-    os.replace(partial, path)
-    return str(path)
+    return str(lifecycle.publish(path, lambda partial: card.save(partial, format="PNG")))

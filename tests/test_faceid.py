@@ -24,7 +24,7 @@ from studio.services import build_services
 from studio.train_lora import LoraTrainingRefused
 from likeness_fixtures import CONSENT, one_thread  # noqa: F401  (autouse)
 from test_photos_prep import drawn_face
-from tiny_sd import tiny_models  # noqa: F401  (session fixture)
+from tiny_sd import ip_adapter_attention_weights, tiny_models  # noqa: F401  (session fixture)
 
 
 class FakeFaceEmbedder:
@@ -54,17 +54,8 @@ def make_faceid_adapter(unet_folder, path, tokens: int = 4, with_lora: bool = Fa
                "image_proj.proj.0.bias": torch.zeros(inner),
                "image_proj.proj.2.weight": torch.randn(cross * tokens, inner) * 0.3,
                "image_proj.proj.2.bias": torch.zeros(cross * tokens),
-               "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
-    key = 1  # the published numbering: every attention processor counts, only cross-attention has weights
-    for name in unet.attn_processors:
-        if name.endswith("attn2.processor"):
-            hidden = unet.get_submodule(name[: -len(".processor")]).to_q.out_features
-            weights[f"ip_adapter.{key}.to_k_ip.weight"] = torch.randn(hidden, cross) * 0.3
-            weights[f"ip_adapter.{key}.to_v_ip.weight"] = torch.randn(hidden, cross) * 0.3
-            if with_lora:
-                weights[f"ip_adapter.{key}.to_q_lora.down.weight"] = torch.randn(4, hidden)
-                weights[f"ip_adapter.{key}.to_q_lora.up.weight"] = torch.randn(hidden, 4)
-            key += 2
+               "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross),
+               **ip_adapter_attention_weights(unet, cross, q_lora_rank=4 if with_lora else 0)}
     save_file(weights, str(path))
     return path
 

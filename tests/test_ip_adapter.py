@@ -19,7 +19,7 @@ from studio.services import build_services
 from studio.train_lora import LoraTrainingRefused
 from test_photos_prep import drawn_face
 from likeness_fixtures import one_thread  # noqa: F401  (autouse)
-from tiny_sd import tiny_models  # noqa: F401  (session fixture)
+from tiny_sd import ip_adapter_attention_weights, tiny_models  # noqa: F401  (session fixture)
 
 CONSENT = Consent(given_by="Minji", relation="granddaughter", date="2026-11-30",
                   statement="We agree to use Grandma's photo for the pictures of our family book.")
@@ -39,14 +39,8 @@ def make_adapter(unet_folder, root, embed_dim: int = 32, tokens: int = 4):
     cross = unet.config.cross_attention_dim
     weights = {"image_proj.proj.weight": torch.randn(cross * tokens, embed_dim) * 0.3,
                "image_proj.proj.bias": torch.zeros(cross * tokens),
-               "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross)}
-    key = 1  # the published numbering: every attention processor counts, only cross-attention has weights
-    for name in unet.attn_processors:
-        if name.endswith("attn2.processor"):
-            hidden = unet.get_submodule(name[: -len(".processor")]).to_q.out_features
-            weights[f"ip_adapter.{key}.to_k_ip.weight"] = torch.randn(hidden, cross) * 0.3
-            weights[f"ip_adapter.{key}.to_v_ip.weight"] = torch.randn(hidden, cross) * 0.3
-            key += 2
+               "image_proj.norm.weight": torch.ones(cross), "image_proj.norm.bias": torch.zeros(cross),
+               **ip_adapter_attention_weights(unet, cross)}
     save_file(weights, str(root / "ip-adapter_tiny.safetensors"))
     return root / "ip-adapter_tiny.safetensors", root / "image_encoder"
 

@@ -9,6 +9,7 @@ import pytest
 
 import tabs.kiosk as kiosk_tab
 from studio.process_memory import few_malloc_arenas
+from tabs.common import sessions as web_sessions
 
 PIN = "2468"
 
@@ -33,7 +34,7 @@ def kiosk_app(launch_app, tmp_path, monkeypatch):
 def test_a_page_that_is_done_leaves_no_session_and_sessions_are_bounded(kiosk_app, client_for):
     url, services, demo, clock = kiosk_app
     holder = demo.state_holder
-    assert holder.capacity == kiosk_tab.SESSIONS_KEPT < 10_000
+    assert holder.capacity == web_sessions.capacity_for("kiosk") < 10_000
 
     leaving, idle, staying = client_for(url), client_for(url), client_for(url)
     sessions = {c.session_hash for c in (leaving, idle, staying)}

@@ -3,10 +3,9 @@ one GPU turn sized from the text, speech that needs no GPU spends none, and a na
 a turn (a training window's sample) stays in that turn."""
 from __future__ import annotations
 
-import sys
 
 import pytest
-from test_spaces import FakeSpaces, FakeTime
+from test_spaces import use_fake_zerogpu
 
 from studio import narrate, narrate_gpu, zerogpu
 from studio.book import Page
@@ -17,12 +16,7 @@ TEXT = "할머니는 감나무 아래에서 노래를 불렀어요."
 
 @pytest.fixture
 def fake_zerogpu(monkeypatch):
-    fake = FakeSpaces()
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-    monkeypatch.setenv("SPACE_ID", "family/gieok")
-    for name, value in (("_dispatch", None), ("_clocks", {}), ("_registry", {})):
-        monkeypatch.setattr(zerogpu, name, value)
-    monkeypatch.setattr(zerogpu, "time", FakeTime())
+    fake, _ = use_fake_zerogpu(monkeypatch)
     monkeypatch.setattr(narrate_gpu, "_gpu_functions", {})
     return fake
 

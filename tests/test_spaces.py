@@ -51,8 +51,8 @@ class FakeTime:
         return self.now
 
 
-@pytest.fixture
-def fake_zerogpu(monkeypatch):
+def use_fake_zerogpu(monkeypatch) -> tuple[FakeSpaces, FakeTime]:
+    """A Space with ZeroGPU: ``spaces`` faked, the studio's GPU dispatcher and clocks fresh."""
     fake = FakeSpaces()
     monkeypatch.setitem(sys.modules, "spaces", fake)
     monkeypatch.setenv("SPACE_ID", "family/gieok")
@@ -61,6 +61,11 @@ def fake_zerogpu(monkeypatch):
     clock = FakeTime()
     monkeypatch.setattr(zerogpu, "time", clock)
     return fake, clock
+
+
+@pytest.fixture
+def fake_zerogpu(monkeypatch):
+    return use_fake_zerogpu(monkeypatch)
 
 
 def _paint_factory(clock: FakeTime, seen: list):

@@ -117,6 +117,25 @@ def _wake_zero_convs(controlnet) -> None:
             torch.nn.init.normal_(module.weight, std=0.3)
 
 
+def ip_adapter_attention_weights(unet, cross: int, q_lora_rank: int = 0) -> dict:
+    """Random ``to_k_ip``/``to_v_ip`` weights (and a ``to_q`` LoRA of ``q_lora_rank``, as FaceID
+    ships) for every cross-attention processor of ``unet``, in the published numbering: every
+    attention processor counts, only cross-attention has weights."""
+    import torch
+
+    weights, key = {}, 1
+    for name in unet.attn_processors:
+        if name.endswith("attn2.processor"):
+            hidden = unet.get_submodule(name[: -len(".processor")]).to_q.out_features
+            weights[f"ip_adapter.{key}.to_k_ip.weight"] = torch.randn(hidden, cross) * 0.3
+            weights[f"ip_adapter.{key}.to_v_ip.weight"] = torch.randn(hidden, cross) * 0.3
+            if q_lora_rank:
+                weights[f"ip_adapter.{key}.to_q_lora.down.weight"] = torch.randn(q_lora_rank, hidden)
+                weights[f"ip_adapter.{key}.to_q_lora.up.weight"] = torch.randn(hidden, q_lora_rank)
+            key += 2
+    return weights
+
+
 def build_all(root: Path) -> TinyModels:
     from diffusers import ControlNetModel
 

@@ -14,9 +14,7 @@ import functools
 import html
 import inspect
 import logging
-import os
 import re
-import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -233,18 +231,13 @@ def picture(services: Services, owner: str | None, ref: str | None, max_side: in
     if not max_side:  # the stored PNG without its text chunks (they name storage refs): no re-encoding
         bare = with_text(media.read_bytes(ref), "parameters", None)
         if bare is not None:
-            partial = target.with_suffix(f".{os.getpid()}.{threading.get_ident()}.part")
-            partial.write_bytes(bare)
-            os.replace(partial, target)
-            return str(target)
+            return str(lifecycle.publish(target, lambda partial: partial.write_bytes(bare)))
     try:
         with Image.open(media.path(ref)) as img:
             img = img.convert("RGB")
             if max_side:
                 img.thumbnail((max_side, max_side))
-            partial = target.with_suffix(f".{os.getpid()}.{id(img)}.part")
-            img.save(partial, format="PNG")
-        os.replace(partial, target)
+            lifecycle.publish(target, lambda partial: img.save(partial, format="PNG"))
     except OSError:
         log.warning("picture %s could not be read", ref)
         return None

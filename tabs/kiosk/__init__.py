@@ -22,7 +22,6 @@ SCREENS = (welcome, consent, memories, making, playback, take_home, operator)
 CSS = Path(__file__).resolve().parents[2] / "assets" / "kiosk.css"
 TICK_S = 5.0  # how often the page asks whether its visitor has gone idle
 RELOAD = "() => { window.location.replace(window.location.pathname); }"
-SESSIONS_KEPT = sessions.capacity_for("kiosk")  # pages closed without "I'm done" (tabs.common.sessions)
 
 
 def build_kiosk_app(services: Services) -> gr.Blocks:
@@ -58,14 +57,11 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
         demo.load(start_session, None, [k.owner, k.lang, k.book_id, k.page, *k.screens, *k.lang_buttons, *k.worded],
                   api_name="start_session")
 
-        def release_session(request: gr.Request | None) -> None:
-            sessions.release(demo, getattr(request, "session_hash", None))
-
         def goodbye(lang, owner, request: gr.Request):
             """Forget this visitor now (their files, exports, links), and start over at welcome."""
             if owner:
                 kiosk.forget(owner)
-            release_session(request)
+            sessions.release(demo, request.session_hash)
             lang = kiosk.settings.language
             return [None, None, 0, *k.show("welcome"), *memories.cleared(), *k.lang_marks(lang), *k.relabel(lang)]
 
@@ -81,7 +77,7 @@ def build_kiosk_app(services: Services) -> gr.Blocks:
             if not owner or kiosk.visitor(owner) is not None and not kiosk.timed_out(owner):
                 return gr.skip(), gr.skip()
             kiosk.forget(owner)  # idle (or already forgotten by the server's own check)
-            release_session(request)
+            sessions.release(demo, request.session_hash)
             return "welcome", (count or 0) + 1
 
         timer.tick(tick, [k.owner, reset], [k.screen, reset], api_name="kiosk_tick",
