@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from studio import likeness, photos, style_training
+from studio import likeness, people, photos, style_training
 from studio.book import Consent
 from studio.lora_windows import LoraJob
 from studio.train_lora import LoraTrainingRefused
@@ -20,6 +20,18 @@ PERSON, STYLE = "person", "style"
 
 def subject_of(value) -> str:
     return STYLE if value == STYLE else PERSON
+
+
+def class_word_of(services, owner, book_id, person_id):
+    """The English word for who the chosen person is, from their relation and description
+    ("grandfather" on a grandfather's book, never the "grandmother" example)."""
+    if not (owner and book_id and person_id):
+        return gr.update()
+    book = services.store.get(owner, book_id)
+    character = next((c for c in book.characters if c.id == person_id), None)
+    if character is None:
+        return gr.update()
+    return people.person_for(character.relation or character.name, character.description).noun
 
 
 def subject_view(subject):

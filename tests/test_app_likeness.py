@@ -27,6 +27,7 @@ def test_photos_to_a_trained_likeness_on_her_pages(launch_app, client_for, tiny_
     services.store.update("local", book_id, setup)
     grandma_id = services.store.get("local", book_id).characters[0].id
     assert ("Grandma", grandma_id) in [tuple(x) for x in c.predict(api_name="/likeness_refresh")["choices"]]
+    assert c.predict(grandma_id, api_name="/likeness_person") == "grandmother"
 
     uploads = []
     for i, (centre, background) in enumerate([((160, 150), (120, 150, 170)), ((120, 130), (190, 170, 140)),
@@ -121,3 +122,17 @@ def test_twelve_drawings_become_our_own_style_on_the_pages_tab(launch_app, clien
     kept = services.store.get(owner, book_id).page(page_id).image
     assert kept.style == "" and kept.loras == []
     assert "no longer among your styles" in refused(other, style_id, True, api_name="/likeness_style_delete")
+
+
+def test_the_class_word_follows_the_chosen_person(launch_app, client_for):
+    """The English word for who they are is the person's own, not the "grandmother" example."""
+    url, services = launch_app()
+    c = client_for(url)
+    book_id = c.predict("Grandpa's boat", "", "en", 4, api_name="/create_book")[0]["value"]
+    services.store.update("local", book_id, lambda b: b.characters.extend([
+        Character(name="Harold", relation="grandpa", description="short white hair, a red flannel shirt"),
+        Character(name="Sunja", relation="할머니")]))
+    harold, sunja = (ch.id for ch in services.store.get("local", book_id).characters)
+    c.predict(api_name="/likeness_refresh")
+    assert c.predict(harold, api_name="/likeness_person") == "grandfather"
+    assert c.predict(sunja, api_name="/likeness_person") == "grandmother"
