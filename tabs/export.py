@@ -113,7 +113,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         return make(owner, book_id, "webbook", progress, font=font_)
 
     who = [ctx.owner, ctx.book_id]
-    gr.on([tab.select, check_btn.click, ctx.book_id.change], check, who, status, api_name="export_status")
+    gr.on([tab.select, check_btn.click], check, who, status, api_name="export_status")
     pdf_btn.click(make_pdf, [*who, size, bleed, font], pdf_file, api_name="export_pdf")
     epub_btn.click(make_epub, [*who, font], epub_file, api_name="export_epub")
     web_btn.click(make_webbook, [*who, font], web_file, api_name="export_webbook")

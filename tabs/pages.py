@@ -241,7 +241,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     @user_errors
     def set_locked(owner, book_id, page_id, value):
-        store.update(require_owner(owner), require_book(book_id), lambda b: setattr(b.page(page_id), "locked", bool(value)))
+        book = store.update(require_owner(owner), require_book(book_id),
+                            lambda b: setattr(b.page(page_id), "locked", bool(value)))
+        return book.page(page_id).locked  # the box shows what was stored (a refusal leaves it as it was)
 
     @user_errors
     def choose_pose(owner, book_id, page_id, name):
@@ -324,8 +326,8 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     drawing = queue_line(services, "pictures", {"illustrator": "active"})
     redrawing = queue_line(services, "pictures", {"illustrator": "any"})
     shown = [page_text, locked, *form, pose_id, pose_img, person, map_view, memory, gallery, variant, selected]
-    gr.on([tab.select, ctx.book_id.change], list_pages, [*state, page], [page, overview, status], api_name="list_pages")
-    gr.on([tab.select, ctx.book_id.change], list_styles, [ctx.owner], [style], api_name="list_styles")
+    gr.on([tab.select], list_pages, [*state, page], [page, overview, status], api_name="list_pages")
+    gr.on([tab.select], list_styles, [ctx.owner], [style], api_name="list_styles")
     page.change(show_page, [*state, page], shown, api_name="show_page")
     generate.click(generate_variants, [*state, page, count, *form], [gallery, variant, overview, made_md, seed],
                    api_name="generate_variants", **drawing)
@@ -341,7 +343,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     recompose.click(pick_style, [*state, page, style, *form], form, api_name="recompose_prompt",
                     api_visibility="private")
     dice.click(new_seed, None, [seed, seed_locked], api_visibility="private")
-    locked.input(set_locked, [*state, page, locked], None, api_name="lock_page")
+    locked.input(set_locked, [*state, page, locked], locked, api_name="lock_page")
     pose_id.input(choose_pose, [*state, page, pose_id], [pose_img, person, kind], api_name="choose_pose")
     pose_img.select(pose_click, [*state, page, selected], [pose_img, selected], api_visibility="private")
     for op, button in moves.items():

@@ -291,8 +291,9 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
 
     owner, book_id = ctx.owner, ctx.book_id
     loaded = [*form, photos, writer, writer_info, *editor, status]
+    # Only on showing the tab: the book changes in the Library tab, and a second, late load would
+    # wipe what the visitor has begun typing (seen on a busy server).
     gr.on([tab.select], load, [owner, book_id], loaded, api_name="story_load")
-    book_id.change(load, [owner, book_id], loaded, api_visibility="private")
     language.input(book_language, [language], [subject, relation, traits, keywords, anecdotes],
                    api_visibility="private")
     save_btn.click(save, [owner, book_id, *form], status, api_name="save_memories")

@@ -132,7 +132,6 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
             jobs.cancel(owner, "likeness")
 
     tab.select(refresh, [ctx.owner, ctx.book_id], [person], api_name="likeness_refresh")
-    ctx.book_id.change(refresh, [ctx.owner, ctx.book_id], [person], api_name=False)
     person.change(lambda owner, book_id, who: views.class_word_of(services, owner, book_id, who),
                   [ctx.owner, ctx.book_id, person], class_word, api_name="likeness_person")
     subject.change(views.subject_view, [subject], [person, class_word, style_name, consent_box], api_name=False)

@@ -266,8 +266,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     refresh_io = dict(inputs=[ctx.owner, ctx.book_id], outputs=[*voice_outputs, page_dd, takes_dd, take_audio,
                                                                  step1, relation, converter, ab_text, limit,
                                                                  new_name])
-    tab.select(refresh, **refresh_io, api_name="voice_refresh")
-    ctx.book_id.change(refresh, **refresh_io, api_visibility="private")
+    tab.select(refresh, **refresh_io, api_name="voice_refresh")  # not on book change: see story.py
     create_btn.click(create, [ctx.owner, ctx.book_id, new_name], [*voice_outputs, new_name], api_name="voice_create")
     voice_dd.input(choose_voice, [ctx.owner, ctx.book_id, voice_dd], voice_outputs, api_name="voice_choose")
     add_btn.click(add, [ctx.owner, ctx.book_id, voice_dd, files, mic], [*voice_outputs, files, mic],
