@@ -216,15 +216,13 @@ class _Teller:
             spare += [("kw.any", self.book["kw"]["any"])] if kw else []
         for _ in range(room):
             for name, templates in spare:  # a long book with few memories borrows quiet lines
-                line, template = self._pick_template(name, templates, slots, scenes)
+                # one sentence opens a page: a second opener is not picked (nor counted as told)
+                line, template = self._pick_template(name, templates, slots, scenes, opener=not start)
                 if line is not None:
                     break
             if line is None:
                 break
-            if template.get("at") != "start":
-                end.append(line)
-            elif not start:  # one sentence opens a page: two openers would both begin it
-                start.append(line)
+            (start if template.get("at") == "start" else end).append(line)
         sentences = start + core + end
         for extra in beats[1:]:
             if extra == "comfort" and self.event in ("lost", "precious"):
@@ -336,7 +334,8 @@ class _Teller:
         return self._pick_template("comfort", self.book["comfort"], slots, scenes, resolves=self.event)[0]
 
     def _pick_template(self, name: str, templates: list, slots: dict, scenes: list[str],
-                       event: bool = False, now: bool = False, resolves: str = "") -> tuple[str | None, dict]:
+                       event: bool = False, now: bool = False, resolves: str = "",
+                       opener: bool = True) -> tuple[str | None, dict]:
         """An unused phrase-book line (seeded choice), rendered; None when every line is used.
         ``event`` asks for a line that makes something happen (a trouble); other picks never take one,
         and a line marked ``after`` fits only the trouble that happened ("dried her wet hair" after rain)."""
@@ -346,7 +345,7 @@ class _Teller:
         for i in fresh + [i for i in order if i not in fresh]:
             template = templates[i] if isinstance(templates[i], dict) else {"t": templates[i]}
             need = template.get("needs")
-            if bool(template.get("event")) != event:
+            if bool(template.get("event")) != event or (template.get("at") == "start" and not opener):
                 continue
             if (now and not template.get("now")) or (resolves and template.get("resolves") != resolves):
                 continue
