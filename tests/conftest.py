@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -12,6 +14,16 @@ for key in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
     os.environ.pop(key, None)
 
 import pytest  # noqa: E402
+
+# Each test process gets its own web-server cache. Gradio deletes every file an app put there when
+# that app closes, and the two test workers share /tmp/gradio by default: one worker's closing app
+# removed the shared paper card (and uploads of the same content) another worker's page was showing.
+_GRADIO_CACHE = tempfile.mkdtemp(prefix="gieok-tests-gradio-")
+os.environ["GRADIO_TEMP_DIR"] = _GRADIO_CACHE
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_GRADIO_CACHE, ignore_errors=True)
 
 from studio.config import Settings  # noqa: E402
 from studio.services import build_services  # noqa: E402

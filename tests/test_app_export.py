@@ -77,9 +77,9 @@ def test_export_tab_in_a_korean_browser(launch_app, tmp_path):
     with browser_page(locale="ko-KR") as page:
         open_studio(page, url, lambda: page.locator(".gieok-book-card img").first)
         page.get_by_role("button", name="열기").click()
-        page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=15000)
+        page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=60000)
         page.get_by_role("tab", name="내보내기").click()
-        page.get_by_text("2쪽: 낭독이 없어").wait_for(timeout=15000)
+        page.get_by_text("2쪽: 낭독이 없어").wait_for(timeout=60000)
         page.get_by_role("button", name="만들기").first.click()
         link = page.locator("a[data-testid='download-link'][download$='.a4.pdf']")
         link.wait_for(timeout=30000)

@@ -71,7 +71,7 @@ def test_preview_tab_shows_the_reader_in_the_studio(launch_app, services, tmp_pa
     with browser_page(locale="ko-KR") as page:
         open_studio(page, url, lambda: page.locator(".gieok-book-card img").first)
         page.get_by_role("button", name="열기").click()
-        page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=15000)
+        page.locator("#gieok-open-book").get_by_text(saved.title).wait_for(timeout=60000)
         page.get_by_role("tab", name="미리 보기").click()
         frame_el = page.locator("iframe.gieok-reader")
         frame_el.wait_for(timeout=30000)

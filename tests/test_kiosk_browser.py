@@ -35,7 +35,7 @@ def _switch_to_english(page) -> None:
             return
         except Exception:  # noqa: BLE001 - playwright's TimeoutError; pressed too early, press again
             continue
-    page.get_by_text("Remember someone you love").wait_for(timeout=10000)
+    page.get_by_text("Remember someone you love").wait_for(timeout=60000)
 
 
 def test_a_visitor_clicks_through_the_kiosk(launch_app, tmp_path, monkeypatch):
@@ -68,7 +68,7 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app, tmp_path, monkeypatch):
         _switch_to_english(page)
         snap("1-welcome", "#kiosk-start")
         page.locator("#kiosk-start").click()
-        page.locator("#kiosk-consent-yes").wait_for(timeout=10000)
+        page.locator("#kiosk-consent-yes").wait_for(timeout=60000)
         snap("2-consent", "#kiosk-consent-yes")
         page.locator("#kiosk-consent-yes").click()
         page.locator("#kiosk-name input, #kiosk-name textarea").first.fill("Sunja")
@@ -76,25 +76,25 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app, tmp_path, monkeypatch):
         page.locator("#kiosk-memory-1 textarea").fill("Every winter she dried persimmons for me")
         snap("3-memories", "#kiosk-make")
         page.locator("#kiosk-make").click()
-        page.locator(".kiosk-making").wait_for(timeout=10000)
+        page.locator(".kiosk-making").wait_for(timeout=60000)
         page.screenshot(path=str(ARTIFACTS / "4-making.png"))
         page.get_by_text("Page 1 of 4", exact=True).wait_for(timeout=60000)
-        page.locator("#kiosk-page-image img.kiosk-picture").wait_for(timeout=10000)
+        page.locator("#kiosk-page-image img.kiosk-picture").wait_for(timeout=60000)
         assert page.locator("#kiosk-page-audio audio").count() == 1
         assert "Sunja" in page.locator("#kiosk-page-text").inner_text()
         snap("5-playback", "#kiosk-next")
         page.locator("#kiosk-next").click()
-        page.get_by_text("Page 2 of 4", exact=True).wait_for(timeout=10000)
+        page.get_by_text("Page 2 of 4", exact=True).wait_for(timeout=60000)
         page.locator("#kiosk-take-home").click()
-        page.locator("#kiosk-qr svg.segno").wait_for(timeout=10000)
+        page.locator("#kiosk-qr svg.segno").wait_for(timeout=60000)
         snap("6-take-home", "#kiosk-done")
         assert len(services.store.owners()) == 1
         page.locator("#kiosk-copies").get_by_text("2", exact=True).click()
         page.locator("#kiosk-print").click()  # asks first, with the number of copies
-        page.get_by_text("Print your book now? Copies: 2").wait_for(timeout=10000)
+        page.get_by_text("Print your book now? Copies: 2").wait_for(timeout=60000)
         snap("6b-print-confirm", "#kiosk-print-yes")
         page.locator("#kiosk-print-yes").click()
-        page.get_by_text("Printing your book (copies: 2).", exact=False).wait_for(timeout=10000)
+        page.get_by_text("Printing your book (copies: 2).", exact=False).wait_for(timeout=60000)
 
         page.locator("#kiosk-done").click()  # "I'm done": forgotten, and a fresh page for the next visitor
         page.get_by_text("사랑하는 사람을 그림책으로").wait_for(timeout=20000)  # the operator's language again
@@ -103,13 +103,13 @@ def test_a_visitor_clicks_through_the_kiosk(launch_app, tmp_path, monkeypatch):
         snap("7-next-visitor", "#kiosk-start")
 
         page.locator("#kiosk-start").click()  # the next visitor (in Korean) starts, gives a photo, then walks away
-        page.locator("#kiosk-consent-yes").wait_for(timeout=10000)
+        page.locator("#kiosk-consent-yes").wait_for(timeout=60000)
         snap("7b-consent-ko", "#kiosk-consent-yes")
         page.locator("#kiosk-consent-yes").click()
         page.locator("#kiosk-memory-1 textarea").fill("할머니 손")
         page.locator("#kiosk-photo").get_by_label("Upload file").click()  # a finger can reach "choose a file"
         page.locator("#kiosk-photo input[type=file]").set_input_files(str(photo))
-        page.locator("#kiosk-photo img").first.wait_for(timeout=10000)
+        page.locator("#kiosk-photo img").first.wait_for(timeout=60000)
         uploads = []
         for _ in range(50):  # the page tells the server about the photo as soon as it is chosen
             uploads = [Path(p) for v in list(services.kiosk._visitors.values()) for p in v.data.get("uploads", [])]

@@ -234,14 +234,14 @@ def test_a_korean_family_removes_a_recording_and_deletes_the_voice_after_confirm
         warning = page.get_by_text("이미 낭독한 쪽의 낭독은 그대로 남습니다")
         assert warning.count() == 0 or not warning.is_visible()
         page.get_by_role("button", name="목소리 삭제하기…").click()
-        warning.wait_for(timeout=15000)
+        warning.wait_for(timeout=60000)
         page.get_by_role("button", name="남겨 두기").click()  # changed her mind: nothing happens
-        warning.wait_for(state="hidden", timeout=15000)
+        warning.wait_for(state="hidden", timeout=60000)
         assert [v.id for v in services.store.get(OWNER, book.id).voices] == [voice.id]
         page.get_by_role("button", name="목소리 삭제하기…").click()
         page.get_by_role("button", name="네, 이 목소리와 녹음 파일을 삭제합니다").click()
         page.get_by_text("“순자 할머니” 목소리를 지웠어요.").wait_for(timeout=45000)
-        warning.wait_for(state="hidden", timeout=15000)
+        warning.wait_for(state="hidden", timeout=60000)
         page.screenshot(path=str(tmp_path / "voice-delete.png"), full_page=True)
         assert error_badges(page) == []
     assert services.store.get(OWNER, book.id).voices == []
