@@ -7,10 +7,11 @@ imports, no weights loaded), and answers ``available()`` with a human reason whe
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, TypeVar, runtime_checkable
 
 from studio.messages import Localized, has_key, text
 
@@ -19,6 +20,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from PIL import Image
 
     from studio.book import ImageSpec
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -83,6 +87,29 @@ def wait_or_cancel(seconds: float, cancel: "CancelToken | None", step_s: float =
         if cancel:
             cancel.raise_if_cancelled()
         time.sleep(min(step_s, left))
+
+
+class Transient(BackendError):
+    """Busy or briefly failing (429, 503 loading, a timeout): worth another try after a wait."""
+
+
+def retrying(send: Callable[[], _T], retries: int, backoff_s: float, cancel: "CancelToken | None" = None) -> _T:
+    """Run ``send``; after a ``Transient`` failure wait and try again (the wait doubles, at most
+    30 s), at most ``retries`` more times; the last failure is raised as it is. Every engine that
+    talks to a server (writers, remote painters, remote voices) retries through this one loop."""
+    delay = max(0.0, backoff_s)
+    for attempt in range(max(0, retries) + 1):
+        if cancel:
+            cancel.raise_if_cancelled()
+        try:
+            return send()
+        except Transient as exc:
+            if attempt >= retries:
+                raise
+            _log.info("%s; trying again in %.2fs (%d/%d)", exc, delay, attempt + 1, retries)
+            wait_or_cancel(delay, cancel)
+            delay = min(delay * 2, 30.0)
+    raise AssertionError("unreachable")
 
 
 def missing_packages(*modules: str) -> list[str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, TypeVar
 
 from studio.backends.base import (BackendError, CancelToken, CharacterDraft, PageDraft, StoryDraft, StoryRequest,
-                                  wait_or_cancel)
+                                  Transient, retrying)
 from studio.book import POSE_HINTS
 from studio.messages import Localized
 
@@ -313,14 +313,10 @@ Verdict = tuple[bool, str, dict]  # (worth another try, message key, its values)
 
 def with_retries(send: Callable[[], T], classify: Callable[[BaseException], Verdict | None],
                  retries: int, backoff_s: float, cancel: CancelToken | None = None) -> T:
-    """Run ``send``; on a transient failure (``classify`` -> (True, key, values)) wait and try
-    again, doubling the wait, up to ``retries`` more times. (False, ...) fails at once. Unknown
-    errors (``classify`` -> None) propagate. A failure is said with its message key, so the
-    visitor reads it in their language."""
-    delay = max(0.0, backoff_s)
-    for attempt in range(retries + 1):
-        if cancel:
-            cancel.raise_if_cancelled()
+    """Run ``send`` through the shared retry loop: ``classify`` names each failure, (True, key,
+    values) is tried again, (False, ...) fails at once, and None (unknown) propagates as it is. A
+    failure is said with its message key, so the visitor reads it in their language."""
+    def attempt() -> T:
         try:
             return send()
         except Exception as exc:
@@ -328,12 +324,9 @@ def with_retries(send: Callable[[], T], classify: Callable[[BaseException], Verd
             if verdict is None:
                 raise
             transient, key, values = verdict
-            if not transient or attempt == retries:
-                raise BackendError(key, **values) from exc
-            log.info("%s %s; retrying in %.2fs (%d/%d)", key, values, delay, attempt + 1, retries)
-            wait_or_cancel(delay, cancel)
-            delay = min(delay * 2, 30.0)
-    raise AssertionError("unreachable")
+            raise (Transient if transient else BackendError)(key, **values) from exc
+
+    return retrying(attempt, retries, backoff_s, cancel)
 
 
 def is_timeout(exc: BaseException) -> bool:

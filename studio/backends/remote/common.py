@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from studio.backends.base import BackendError, CancelToken, Cancelled, wait_or_cancel
+from studio.backends.base import BackendError, CancelToken, Cancelled, Transient, retrying  # noqa: F401 (re-exported)
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image
@@ -104,10 +104,6 @@ class WorkerDown(BackendError):
     """This server cannot take work now (unreachable, 5xx): a pool tries the next one."""
 
 
-class Transient(BackendError):
-    """Busy or briefly failing (429, 503 loading): worth another try after a wait."""
-
-
 def status_error(code: int, service: str, model: str = "", detail: str = "") -> BackendError:
     """The message for an HTTP error answer from a remote engine (never includes a token)."""
     detail = " ".join(str(detail or "").split())[:200]
@@ -126,24 +122,6 @@ def status_error(code: int, service: str, model: str = "", detail: str = "") -> 
     if code >= 500:
         return WorkerDown("remote.server_error", service=service, code=code)
     return BackendError("remote.refused", service=service, code=code, detail=detail)
-
-
-def retrying(send: Callable[[], T], retries: int, backoff_s: float, cancel: CancelToken | None = None) -> T:
-    """Run ``send``; after a ``Transient`` failure wait and try again (the wait doubles), at most
-    ``retries`` more times; the last failure is raised as it is."""
-    delay = max(0.0, backoff_s)
-    for attempt in range(max(0, retries) + 1):
-        if cancel:
-            cancel.raise_if_cancelled()
-        try:
-            return send()
-        except Transient as exc:
-            if attempt >= retries:
-                raise
-            log.info("%s; trying again in %.2fs (%d/%d)", exc, delay, attempt + 1, retries)
-            wait_or_cancel(delay, cancel)
-            delay = min(delay * 2, 30.0)
-    raise AssertionError("unreachable")
 
 
 def abandon_on_cancel(work: Callable[[], T], cancel: CancelToken | None, poll_s: float = 0.05) -> T:
