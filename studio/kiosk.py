@@ -179,17 +179,8 @@ class Kiosk:
                 uploads.append(str(path))
 
     def _remove_uploads(self, visitor: Visitor | None) -> None:
-        root = self.upload_root.resolve() if self.upload_root is not None else None
         for name in (visitor.data.get("uploads", []) if visitor is not None else []):
-            path = Path(name).resolve()
-            if root is None or root not in path.parents:
-                continue  # only ever the web server's copies, never anything else on the machine
-            if path.parent.parent == root:
-                # the server keeps each upload in a folder named by its content, and converts it
-                # there (a recording to WAV): the whole folder is this upload
-                shutil.rmtree(path.parent, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
+            lifecycle.remove_upload_copy(name, self.upload_root)
 
     def timed_out(self, owner: str) -> bool:
         visitor = self.visitor(owner)

@@ -161,6 +161,23 @@ def forget_served(data_dir: Path, owner: str, refs: Iterable[str] | None = None)
             path.unlink(missing_ok=True)
 
 
+def remove_upload_copy(path: str | Path, upload_root: Path | None) -> None:
+    """Remove the web server's own copy of an upload the studio has taken (or a kiosk visitor left):
+    the studio keeps what it needs in the owner's store, and a photo of her or a recording of her
+    voice must not stay behind in the server's folder. Only ever a file under ``upload_root``."""
+    if upload_root is None or not path:
+        return
+    root, path = Path(upload_root).resolve(), Path(path).resolve()
+    if root not in path.parents:
+        return  # never anything else on the machine
+    if path.parent.parent == root:
+        # the server keeps each upload in a folder named by its content, and converts it there
+        # (a recording to WAV): the whole folder is this upload
+        shutil.rmtree(path.parent, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _served_stem(owner: str, ref: str) -> str:
     """The browser sees this name in the file's URL: never the storage ref itself."""
     return hashlib.sha256(f"{owner}\0{ref}".encode("utf-8")).hexdigest()[:32]

@@ -16,8 +16,8 @@ from studio.backends.registry import KINDS
 from studio.backends.remote.common import visitor_credentials, with_credentials
 from studio.book import MAX_PAGES, MIN_PAGES
 from studio.jobs import Jobs
-from tabs.common import (TabContext, engine_line, engine_name, next_button, refuse, require_book, require_owner,
-                         reveal_next, say, user_errors)
+from tabs.common import (TabContext, engine_line, engine_name, let_go_of_uploads, next_button, refuse, require_book,
+                         require_owner, reveal_next, say, user_errors)
 
 TITLE = "tab.story"
 TONES = [("st.tone_gentle", "gentle fairy tale"), ("st.tone_adventure", "adventure"), ("st.tone_lullaby", "lullaby"),
@@ -165,6 +165,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
     @user_errors
     def add_photos(owner, book_id, paths):
         book = story.add_photos(store, require_owner(owner), require_book(book_id), paths or [])
+        let_go_of_uploads(paths)  # kept in her store now; the upload box is emptied below
         return photo_images(book), None, say("st.photos_added", count=len(book.memories.photos))
 
     @user_errors

@@ -12,8 +12,8 @@ from studio.jobs import Jobs
 from studio.backends.base import Cancelled
 from studio.backends.remote.common import visitor_credentials
 from tabs import voice_views as views
-from tabs.common import (VOICE_LINE, TabContext, engine_line, next_button, queue_line, refuse, require_book,
-                         require_owner, reveal_next, say, user_errors)
+from tabs.common import (VOICE_LINE, TabContext, engine_line, let_go_of_uploads, next_button, queue_line, refuse,
+                         require_book, require_owner, reveal_next, say, user_errors)
 from tabs.voice_views import KNOB_ORDER
 from tabs.voice_train import build_train_section
 
@@ -159,6 +159,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
         owner, book_id = require_owner(owner), require_book(book_id)
         paths = list(uploads or []) + ([recorded] if recorded else [])
         narrate.add_recordings(services, owner, book_id, _chosen(voice_id), paths)
+        let_go_of_uploads(paths)  # kept with the voice now; both upload boxes are emptied below
         return (*voice_view(owner, book_id, voice_id), None, None)
 
     @user_errors

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from gradio_client import handle_file
-from ui_helpers import refused, toasts
+from ui_helpers import refused, server_copies, toasts
 from PIL import Image
 
 from studio.store import BookStore
@@ -22,6 +22,7 @@ def test_memories_to_story_to_edits_survive_a_restart(launch_app, client_for, tm
     (tmp_path / "fake.png").write_text("not an image")
     gallery, _, status = c.predict([handle_file(str(tmp_path / "grandma.png"))], api_name="/add_photos")
     assert len(gallery) == 1 and status == "Photos of the memories: 1."
+    assert server_copies("grandma.png") == []  # in her store now, not left in the web server's folder
     assert "not an image" in refused(c, [handle_file(str(tmp_path / "fake.png"))], api_name="/add_photos")
     loaded = c.predict(api_name="/story_load")
     writer_dd, why = loaded[10], loaded[11]

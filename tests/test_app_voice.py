@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from gradio_client import handle_file
-from ui_helpers import refused
+from ui_helpers import refused, server_copies
 
 from studio.audio import loudness_lufs, read_wav
 from studio.book import Page
@@ -63,6 +63,8 @@ def test_voice_narrates_a_book_and_everything_persists(launch_app, client_for, t
     assert out[1].startswith("Recordings: 3 · usable speech:")
     voice = services.store.get("local", book_id).voice(voice_id)
     assert len(voice.recordings) == 3 and voice.profile["median_pitch_hz"] > 100
+    assert [server_copies(name) for name in ("rec1.wav", "rec2.wav", "mic.wav")] == [[], [], []]
+    assert server_copies("bad.wav")  # a refused file is not taken: the visitor still has it to hand
 
     c.predict(voice_id, "espeak", "voice_match", *KNOBS, api_name="/voice_pipeline")
     assert "consent" in refused(c, False, api_name="/narrate_book")  # her voice is not used without consent

@@ -2,7 +2,9 @@
 a refused action said (a refused action is a warning toast, not an error on the outputs)."""
 from __future__ import annotations
 
+import os
 import re
+from pathlib import Path
 
 from gradio_client import Client
 
@@ -37,3 +39,9 @@ def refused(client: Client, *args, api_name: str) -> str:
     result, said = run(client, *args, api_name=api_name)
     assert len(said) == 1, f"{api_name}: expected one message, got {said} (result {result!r})"
     return said[0]
+
+
+def server_copies(name: str) -> list[Path]:
+    """The web server's own copies of an uploaded file called ``name`` (this test process's
+    Gradio cache folder, set in conftest)."""
+    return list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob(name))

@@ -16,6 +16,7 @@ import inspect
 import logging
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable
 
 import gradio as gr
@@ -242,6 +243,17 @@ def picture(services: Services, owner: str | None, ref: str | None, max_side: in
         log.warning("picture %s could not be read", ref)
         return None
     return str(target)
+
+
+def let_go_of_uploads(paths) -> None:
+    """After the studio has taken a visitor's uploads into her store (and cleared the upload box),
+    remove the web server's own copies: her photos and recordings of her voice must not wait in
+    the server's folder for its hourly clean-up, and the store is where they now live."""
+    from gradio.utils import get_upload_folder
+
+    root = Path(get_upload_folder())
+    for path in paths or []:
+        lifecycle.remove_upload_copy(path, root)
 
 
 def next_button(ctx: TabContext, label_key: str, target_tab: str, visible: bool = False) -> gr.Button:
