@@ -58,7 +58,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                     with gr.Row():
                         slots += [gr.Dropdown(label=t("pg.lora"), choices=[("—", "")], value="", scale=2),
                                   gr.Slider(-1, 2, value=0.8, step=0.05, label=t("pg.weight"), scale=1)]
-                lora_upload = gr.File(label=t("pg.upload_lora"), type="filepath", file_types=[".safetensors"], height=80)
+                lora_upload = gr.File(label=t("pg.upload_lora"), type="filepath", file_types=[".safetensors"], height=150)
         with gr.Column(scale=2):
             gallery = gr.Gallery(label=t("pg.variants"), columns=4, height=360, object_fit="contain", allow_preview=True,
                                  elem_id="gieok-variants")

@@ -54,7 +54,7 @@ def build(ctx: TabContext, tab: gr.Tab) -> None:
                 photos = gr.Gallery(show_label=False, columns=6, height=120, allow_preview=False, interactive=False)
                 with gr.Row():
                     upload = gr.File(label=t("st.add_photos"), file_count="multiple", type="filepath",
-                                     file_types=["image", ".heic", ".heif", ".avif"], height=80)
+                                     file_types=["image", ".heic", ".heif", ".avif"], height=150)
                     remove_photo_btn = gr.Button(t("st.remove_photo"), size="sm")
             with gr.Accordion(t("st.more"), open=False):  # the book's settings: sensible defaults
                 with gr.Row():
