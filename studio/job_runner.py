@@ -4,9 +4,10 @@ A job (a voice, a LoRA) keeps ``step``, ``elapsed_s`` (seconds spent training, s
 run) and a loss ``history`` in its checkpoint, so after a restart the percentage and the time left
 (elapsed / steps done x steps left) carry on where they were instead of starting over.
 
-``ResumableJob`` is the step loop for jobs that are a plain sequence of steps (the LoRA trainer);
-jobs with their own loop (the voice trainer's epochs) use the pieces: ``save_checkpoint``,
-``load_checkpoint``, ``progress_event`` and ``rising``.
+``ResumableJob`` is the step loop every training job runs on: the LoRA trainer's plain sequence of
+steps, and the voice trainer's epochs (a step takes the next batch; the epoch's end follows its last
+step in ``after_step``, and its checkpoint keeps its own fields through ``save_checkpoint`` /
+``resume``).
 
 torch is imported inside the functions that need it (``import studio`` stays light).
 """

@@ -307,7 +307,7 @@ def test_the_estimate_stops_timing_on_a_slow_computer(monkeypatch, hubert, tmp_p
 
     monkeypatch.setattr(plan, "ESTIMATE_BUDGET_S", 0.0)  # as if the first step took too long
     steps_run, real_step = [], VoiceTrainer.train_step
-    monkeypatch.setattr(VoiceTrainer, "train_step", lambda self, batch: steps_run.append(1) or real_step(self, batch))
+    monkeypatch.setattr(VoiceTrainer, "train_step", lambda self: steps_run.append(1) or real_step(self))
     services, book_id, voice_id = _services_with_voice(
         Settings(data_dir=tmp_path / "data", mode="local", hubert_model=str(hubert)))
     est = plan.estimate(services, "owner-a", book_id, voice_id, tiny_preset(epochs=5))

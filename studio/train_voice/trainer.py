@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -19,16 +18,15 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from studio.backends.base import CancelToken, Cancelled
+from studio.backends.base import CancelToken
 from studio.backends.rvc.synthesizer import SynthConfig
-from studio.job_runner import load_checkpoint, progress_event, rising, save_checkpoint
+from studio.job_runner import ResumableJob, load_checkpoint, rising, save_checkpoint
 from studio.jobs import Progress
 from studio.train_voice import TrainingRefused
 from studio.train_voice import losses as L
 from studio.train_voice.dataset import TrainItem
 from studio.train_voice.model import MultiPeriodDiscriminatorV2, TrainableSynthesizer, load_pretrained, take_segments
 
-CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = 1
 
 
@@ -52,7 +50,15 @@ class TrainOptions:
     precision: str = "fp32"  # fp32, or bf16 / fp16 on a GPU
 
 
-class VoiceTrainer:
+class VoiceTrainer(ResumableJob):
+    """The shared step loop (``ResumableJob.run``: windows, cancel, checkpoints, ETA) over epochs:
+    a step takes the next batch of the epoch's order; the epoch's end (validation, a sample, a new
+    order) follows its last step. The checkpoint keeps its own fields (format 1)."""
+
+    messages = {"step": "train_voice.progress", "paused": "train_voice.paused", "done": "train_voice.done",
+                "cancelled": "common.stopped", "checkpoint_unreadable": "train_voice.checkpoint_unreadable",
+                "checkpoint_other_data": "train_voice.checkpoint_other_data"}
+
     def __init__(self, items: list[TrainItem], config: list, options: TrainOptions, workdir: str | Path,
                  sample_fn: Callable | None = None):
         if len(items) < 2:
@@ -74,11 +80,10 @@ class VoiceTrainer:
         self.opt_d = torch.optim.AdamW(self.net_d.parameters(), options.learning_rate, betas=betas, eps=eps)
         self.data_rng = torch.Generator().manual_seed(options.seed)
         self.steps_per_epoch = math.ceil(len(self.train_items) / options.batch_size)
-        self.total_steps = self.steps_per_epoch * options.epochs
-        self.step, self.epoch, self.position, self.elapsed_s = 0, 1, 0, 0.0
+        super().__init__(workdir, self.steps_per_epoch * options.epochs, options.save_every, TrainingRefused)
+        self.epoch, self.position = 1, 0
         self.order = torch.randperm(len(self.train_items), generator=self.data_rng)
-        self.history: dict = {"loss": [], "val": [], "overtrain_warned": False}
-        self.resumed = self._resume()
+        self.resumed = self.resume(self.device)
         if not self.resumed:
             if options.pretrained_g:
                 load_pretrained(self.net_g, options.pretrained_g, "generator")
@@ -86,11 +91,7 @@ class VoiceTrainer:
                 load_pretrained(self.net_d, options.pretrained_d, "discriminator")
         self._scaler = torch.amp.GradScaler("cuda") if options.precision == "fp16" else None
 
-    # -- checkpoints ----------------------------------------------------------------------------
-    @property
-    def checkpoint_path(self) -> Path:
-        return self.workdir / CHECKPOINT
-
+    # -- checkpoints (their own fields: voices part-trained before the shared loop still resume) --
     def save_checkpoint(self) -> Path:
         self.workdir.mkdir(parents=True, exist_ok=True)
         state = {
@@ -103,9 +104,9 @@ class VoiceTrainer:
         }
         return save_checkpoint(self.checkpoint_path, state)  # atomic: temp file + rename
 
-    def _resume(self) -> bool:
+    def resume(self, map_location=None) -> bool:
         try:
-            state = load_checkpoint(self.checkpoint_path, map_location=self.device)
+            state = load_checkpoint(self.checkpoint_path, map_location=map_location or self.device)
         except Exception:
             raise TrainingRefused("train_voice.checkpoint_unreadable") from None
         if state is None:
@@ -152,7 +153,16 @@ class VoiceTrainer:
             return torch.autocast("cuda", dtype=dtype)
         return contextlib.nullcontext()
 
-    def train_step(self, batch: dict) -> dict:
+    def train_step(self) -> dict:
+        """One optimiser step on the next batch of this epoch's order."""
+        if self.position == 0:
+            self._set_learning_rate()
+        picks = self.order[self.position:self.position + self.options.batch_size].tolist()
+        losses = self.train_batch(self._batch([self.train_items[i] for i in picks]))
+        self.position += len(picks)
+        return losses
+
+    def train_batch(self, batch: dict) -> dict:
         seg = self.cfg.segment_size
         speaker = torch.zeros(batch["phone"].shape[0], dtype=torch.long, device=self.device)
         with self._autocast():
@@ -192,35 +202,18 @@ class VoiceTrainer:
         (a window on a shared GPU); cancel saves a checkpoint and raises ``Cancelled``."""
         self.net_g.train()
         self.net_d.train()
-        ran, last_save = 0, self.step
-        while self.epoch <= self.options.epochs:
-            self._set_learning_rate()
-            while self.position < len(self.order):
-                if cancel is not None and cancel.cancelled:
-                    self.save_checkpoint()
-                    raise Cancelled("Stopped.")
-                if max_steps is not None and ran >= max_steps:
-                    self.save_checkpoint()
-                    yield self._event("paused", "train_voice.paused")
-                    return
-                started = time.perf_counter()
-                picks = self.order[self.position:self.position + self.options.batch_size].tolist()
-                losses = self.train_step(self._batch([self.train_items[i] for i in picks]))
-                self.position += len(picks)
-                self.step += 1
-                ran += 1
-                self.elapsed_s += time.perf_counter() - started
-                self.history["loss"].append({"step": self.step, **losses})
-                if self.step - last_save >= self.options.save_every:
-                    self.save_checkpoint()
-                    last_save = self.step
-                yield self._event("step", "train_voice.progress", losses=losses)
-            yield from self._end_of_epoch()
+        if self.position >= len(self.order) and self.step < self.total_steps:
+            yield from self.after_step()  # stopped between an epoch's last step and its end
+        yield from super().run(cancel, max_steps)
+
+    def after_step(self) -> Iterator[Progress]:
+        if self.position < len(self.order):
+            return
+        yield from self._end_of_epoch()
+        if self.epoch < self.options.epochs:
             self.epoch += 1
             self.position = 0
             self.order = torch.randperm(len(self.train_items), generator=self.data_rng)
-        self.save_checkpoint()
-        yield self._event("done", "train_voice.done")
 
     def _set_learning_rate(self) -> None:
         lr = self.options.learning_rate * self.options.lr_decay ** (self.epoch - 1)
@@ -232,14 +225,14 @@ class VoiceTrainer:
         if self.val_items and self.options.eval_every and self.epoch % self.options.eval_every == 0:
             value = self.validation_loss()
             self.history["val"].append({"epoch": self.epoch, "mel": value})
-            yield self._event("eval", "train_voice.validation", value=value)
+            yield self.event("eval", "train_voice.validation", value=value)
             if self.overtraining() and not self.history["overtrain_warned"]:
                 self.history["overtrain_warned"] = True
-                yield self._event("overtraining", "train_voice.warn_overtraining", epoch=self.epoch)
+                yield self.event("overtraining", "train_voice.warn_overtraining", epoch=self.epoch)
         if self.sample_fn is not None and self.options.sample_every and self.epoch % self.options.sample_every == 0:
             with torch.random.fork_rng(devices=[]):  # a sample must not change the training's randomness
                 sample = self.sample_fn(self.epoch, self.inference_model())
-            yield self._event("sample", "train_voice.sample", sample=sample)
+            yield self.event("sample", "train_voice.sample", sample=sample)
 
     def overtraining(self) -> bool:
         return rising([v["mel"] for v in self.history["val"]], self.options.overtrain_patience)
@@ -265,6 +258,6 @@ class VoiceTrainer:
         from studio.train_voice.export import inference_model
         return inference_model(self.net_g, self.options.version, self.options.use_f0, self.cfg.sr)
 
-    def _event(self, kind: str, message: str, **payload) -> Progress:
-        return progress_event(kind, message, self.step, self.total_steps, self.elapsed_s,
-                              epoch=min(self.epoch, self.options.epochs), epochs=self.options.epochs, **payload)
+    def event(self, kind: str, message: str | None = None, **payload) -> Progress:
+        payload = {"epoch": min(self.epoch, self.options.epochs), "epochs": self.options.epochs, **payload}
+        return super().event(kind, message, **payload)
