@@ -11,13 +11,14 @@ import time
 
 import gradio as gr
 
-from studio import lifecycle, messages, narrate, zerogpu
+from studio import lifecycle, narrate, zerogpu
 from studio.audio import read_wav
 from studio.backends.base import Cancelled
 from studio.jobs import Jobs
 from studio.messages import Localized
 from studio.train_voice import plan, session
-from tabs.common import GPU_LINE, TabContext, refuse, require_book, require_owner, user_errors, visitor_language
+from tabs.common import (GPU_LINE, TabContext, refuse, require_book, require_owner, say, user_errors,
+                         visitor_language)
 
 WARN = "※ "  # a plain glyph: many computers have no colour-emoji font
 SAMPLE_SLOTS = 6  # the speech before conversion + the latest five epoch samples, side by side
@@ -71,39 +72,38 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab, cha
     view_outputs = [consent_md, survey_md, preset_radio, status_md, warn_md, plot, resume_btn, *slots, pitch_md]
     run_outputs = [status_md, warn_md, plot, resume_btn, *slots]
 
-    def view(lang, owner, book_id, voice_id, preset_key=plan.DEFAULT_PRESET):
+    def view(owner, book_id, voice_id, preset_key=plan.DEFAULT_PRESET):
         if not (owner and book_id and voice_id):
-            return (_say("voice_train_ui.choose_voice", lang), "", gr.update(), "", "", None, gr.update(visible=False),
+            return (say("voice_train_ui.choose_voice"), "", gr.update(), "", "", None, gr.update(visible=False),
                     *[gr.update(visible=False) for _ in slots], gr.update())
         owner = require_owner(owner)  # the state is checked against this call's own visitor
         voice = services.store.get(owner, book_id).voice(voice_id)
-        found = _survey_text(services, owner, book_id, voice_id, preset_key, lang) if voice.recordings \
-            else _say("train_voice.no_recordings", lang)
+        found = _survey_text(services, owner, book_id, voice_id, preset_key) if voice.recordings \
+            else say("train_voice.no_recordings")
         st = session.status(services, owner, voice_id)
         run = st["run"]
-        presets = gr.update(choices=_preset_choices(lang))
-        return (_consent_text(voice, lang), found, presets, _status_text(run, lang, st["resumable"]),
-                _warning(run, lang), _frame(run), gr.update(visible=st["resumable"]),
-                *_slot_updates(st["samples"], lang), _pitch_text(services, lang))
+        presets = gr.update(choices=_preset_choices())
+        return (_consent_text(voice), found, presets, _status_text(run, st["resumable"]),
+                _warning(run), _frame(run), gr.update(visible=st["resumable"]),
+                *_slot_updates(st["samples"]), _pitch_text(services))
 
     @user_errors
     def refresh(owner, book_id, voice_id, preset_key):
-        return view(visitor_language(), owner, book_id, voice_id, preset_key if preset_key in plan.PRESETS
+        return view(owner, book_id, voice_id, preset_key if preset_key in plan.PRESETS
                     else plan.DEFAULT_PRESET)
 
     @user_errors
     def check(owner, book_id, voice_id, preset_key):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
-        return _survey_text(services, owner, book_id, voice_id, preset_key, visitor_language(), strict=True)
+        return _survey_text(services, owner, book_id, voice_id, preset_key, strict=True)
 
     @user_errors
     def estimate(owner, book_id, voice_id, preset_key, g, d, f0_method="pm"):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         est = plan.estimate(services, owner, book_id, voice_id, plan.preset(preset_key), g, d, f0_method=f0_method)
-        return _estimate_text(est, visitor_language())
+        return _estimate_text(est)
 
     def run(owner, book_id, voice_id, preset_key, g, d, f0_method, fresh):
-        lang = visitor_language()
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         token = jobs.start(owner, "train_voice")
         last_yield, shown_samples = 0.0, -1
@@ -117,17 +117,17 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab, cha
                 last_yield = time.monotonic()
                 st = session.status(services, owner, voice_id)  # the run record: curve, warning, samples
                 found = st["samples"]
-                slot_updates = _slot_updates(found, lang) if len(found) != shown_samples else [gr.update()] * len(slots)
+                slot_updates = _slot_updates(found) if len(found) != shown_samples else [gr.update()] * len(slots)
                 shown_samples = len(found)
-                yield (_event_text(event, lang), _warning(st["run"], lang), _frame(st["run"]),
+                yield (_event_text(event), _warning(st["run"]), _frame(st["run"]),
                        gr.update(visible=False), *slot_updates)
             st = session.status(services, owner, voice_id)
-            yield (_say("voice_train_ui.finished", lang), _warning(st["run"], lang), _frame(st["run"]),
-                   gr.update(visible=False), *_slot_updates(st["samples"], lang))
+            yield (say("voice_train_ui.finished"), _warning(st["run"]), _frame(st["run"]),
+                   gr.update(visible=False), *_slot_updates(st["samples"]))
         except Cancelled:
             st = session.status(services, owner, voice_id)
-            yield (_status_text(st["run"], lang, st["resumable"], stopped=True), _warning(st["run"], lang),
-                   _frame(st["run"]), gr.update(visible=st["resumable"]), *_slot_updates(st["samples"], lang))
+            yield (_status_text(st["run"], st["resumable"], stopped=True), _warning(st["run"]),
+                   _frame(st["run"]), gr.update(visible=st["resumable"]), *_slot_updates(st["samples"]))
         finally:
             jobs.finish(owner, "train_voice", token)
 
@@ -149,14 +149,14 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab, cha
     @user_errors
     def cancel(owner):
         stopped = jobs.cancel(require_owner(owner), "train_voice")
-        return _say(("voice_train_ui.stopping" if stopped else "voice_train_ui.nothing_running"), visitor_language())
+        return say(("voice_train_ui.stopping" if stopped else "voice_train_ui.nothing_running"))
 
     @user_errors
     def export(owner, book_id, voice_id):
         owner, book_id, voice_id = _ids(owner, book_id, voice_id)
         path = session.export_model(services, owner, book_id, voice_id, lifecycle.new_export_dir())
         voice = services.store.get(owner, book_id).voice(voice_id)
-        return str(path), _consent_text(voice, visitor_language(), full=True)
+        return str(path), _consent_text(voice, full=True)
 
     ids = [ctx.owner, ctx.book_id, voice_dd]
     form = [*ids, preset_radio, pre_g, pre_d, pitch_radio]
@@ -178,112 +178,108 @@ def _ids(owner, book_id, voice_id):
     return owner, book_id, voice_id
 
 
-def _say(key: str, lang: str, **values) -> str:
-    """A message in ``lang`` (the visitor's, from ``visitor_language()`` in a handler)."""
-    return messages.text(key, lang, **values)
-
 
 # -- words ---------------------------------------------------------------------------------------
-def duration(seconds: float, lang: str) -> str:
+def duration(seconds: float) -> str:
     seconds = max(0.0, float(seconds))
     if seconds < 60:
-        return _say("voice_train_ui.dur_seconds", lang, seconds=max(1, round(seconds)))
+        return say("voice_train_ui.dur_seconds", seconds=max(1, round(seconds)))
     minutes = round(seconds / 60)
     if minutes < 60:
-        return _say("voice_train_ui.dur_minutes", lang, minutes=minutes)
-    return _say("voice_train_ui.dur_hours", lang, hours=minutes // 60, minutes=minutes % 60)
+        return say("voice_train_ui.dur_minutes", minutes=minutes)
+    return say("voice_train_ui.dur_hours", hours=minutes // 60, minutes=minutes % 60)
 
 
-def _survey_text(services, owner, book_id, voice_id, preset_key, lang, strict=False) -> str:
+def _survey_text(services, owner, book_id, voice_id, preset_key, strict=False) -> str:
     p = plan.preset(preset_key or plan.DEFAULT_PRESET)
     try:
         found = plan.survey_voice(services, owner, book_id, voice_id, p)
     except Exception as exc:  # noqa: BLE001 - a refusal is shown in the box, anything else goes up
         if strict or not isinstance(exc, Localized):
             raise
-        return WARN + exc.render(lang)
+        return WARN + exc.render(visitor_language())
     s = found.summary()
-    lines = [_say("voice_train_ui.survey_minutes", lang, given=s["given_minutes"], recordings=s["recordings"],
+    lines = [say("voice_train_ui.survey_minutes", given=s["given_minutes"], recordings=s["recordings"],
                   speech=s["speech_minutes"], slices=s["slices"])]
     if s["rejected"]:
-        reasons = ", ".join(f"{_say(k, lang, seconds='…')} × {n}" for k, n in s["rejected"].items())
-        lines.append(_say("voice_train_ui.survey_rejected", lang, count=sum(s["rejected"].values()), reasons=reasons))
-    lines.append(_say(("voice_train_ui.survey_enough" if s["enough"] else "voice_train_ui.survey_not_enough"), lang))
-    lines += [WARN + _say(k, lang, **v) for k, v in found.warnings]
-    lines += [_say("voice_train_ui.music_clip", lang, name=flag.source, reasons=", ".join(_say(r, lang) for r in flag.reasons))
+        reasons = ", ".join(f"{say(k, seconds='…')} × {n}" for k, n in s["rejected"].items())
+        lines.append(say("voice_train_ui.survey_rejected", count=sum(s["rejected"].values()), reasons=reasons))
+    lines.append(say(("voice_train_ui.survey_enough" if s["enough"] else "voice_train_ui.survey_not_enough")))
+    lines += [WARN + say(k, **v) for k, v in found.warnings]
+    lines += [say("voice_train_ui.music_clip", name=flag.source, reasons=", ".join(say(r) for r in flag.reasons))
               for flag in found.music]  # which recordings, and what sounded like music in each
     epochs = " · ".join(f"{label}: {plan.epochs_for(plan.PRESETS[k], found.speech_s / 60)}"
-                        for label, k in _preset_choices(lang))
-    lines.append(_say("voice_train_ui.survey_epochs", lang, presets=epochs))
+                        for label, k in _preset_choices())
+    lines.append(say("voice_train_ui.survey_epochs", presets=epochs))
     return "\n\n".join(lines)
 
 
-def _pitch_text(services, lang: str) -> str:
+def _pitch_text(services) -> str:
     """Why a pitch method is not offered here (FCPE counts only when it really imports)."""
     missing = [(m, reason) for m, reason in plan.pitch_methods(services.settings).items() if reason]
-    return "\n\n".join(_say("voice_train_ui.f0_missing", lang, method=_say(f"voice_train_ui.f0_{m}", lang),
+    return "\n\n".join(say("voice_train_ui.f0_missing", method=say(f"voice_train_ui.f0_{m}"),
                              reason=reason) for m, reason in missing)
 
 
-def _estimate_text(est: plan.Estimate, lang: str) -> str:
+def _estimate_text(est: plan.Estimate) -> str:
     where = ("voice_train_ui.estimate_gpu_here" if est.device == "cuda" else "voice_train_ui.estimate_cpu_here")
-    lines = [_say(where, lang, time=duration(est.total_s, lang), epochs=est.epochs, steps=est.total_steps,
+    lines = [say(where, time=duration(est.total_s), epochs=est.epochs, steps=est.total_steps,
                   per_step=f"{est.seconds_per_step:.2f}")]
     if est.gpu_s is not None:
-        lines.append(_say("voice_train_ui.estimate_gpu_field", lang, time=duration(est.gpu_s, lang)))
+        lines.append(say("voice_train_ui.estimate_gpu_field", time=duration(est.gpu_s)))
     return "\n\n".join(lines)
 
 
-def _progress_line(data: dict, lang: str) -> str:
+def _progress_line(data: dict) -> str:
     eta = data.get("eta_s")
-    line = _say("voice_train_ui.progress", lang, epoch=data.get("epoch", 0), epochs=data.get("epochs", 0),
+    line = say("voice_train_ui.progress", epoch=data.get("epoch", 0), epochs=data.get("epochs", 0),
                 step=data.get("step", 0), total=data.get("total_steps", 0), percent=data.get("percent", 0),
-                eta=_say("voice_train_ui.eta_unknown", lang) if eta is None else duration(eta, lang))
+                eta=say("voice_train_ui.eta_unknown") if eta is None else duration(eta))
     losses = data.get("losses")
     if losses:
-        line += "\n\n" + _say("voice_train_ui.losses", lang, **{k: f"{v:.3f}" for k, v in losses.items()})
+        line += "\n\n" + say("voice_train_ui.losses", **{k: f"{v:.3f}" for k, v in losses.items()})
     return line
 
 
-def _event_text(event, lang: str) -> str:
+def _event_text(event) -> str:
     data = event.payload
     kind = data.get("event")
     if kind == "survey":
         s = data["summary"]
-        return _say("voice_train_ui.phase_survey", lang, speech=s["speech_minutes"], slices=s["slices"])
+        return say("voice_train_ui.phase_survey", speech=s["speech_minutes"], slices=s["slices"])
     if kind == "features":
-        return _say("voice_train_ui.phase_features", lang, computed=data["computed"], cached=data["cached"])
+        return say("voice_train_ui.phase_features", computed=data["computed"], cached=data["cached"])
     if kind == "published":
-        return _say("train_voice.published", lang)
+        return say("train_voice.published")
     values = {k: round(v, 3) if isinstance(v, float) else v  # the trainer's values
               for k, v in data.items() if isinstance(v, (int, float, str))}
-    head = "" if kind == "step" else _say(event.message, lang, **values) + "\n\n"
-    return head + _progress_line(data, lang)
+    head = "" if kind == "step" else say(event.message, **values) + "\n\n"
+    return head + _progress_line(data)
 
 
-def _status_text(run: dict, lang: str, resumable: bool, stopped: bool = False) -> str:
+def _status_text(run: dict, resumable: bool, stopped: bool = False) -> str:
     state, last = run.get("state"), run.get("last") or {}
     if not state:
-        return _say("voice_train_ui.never_trained", lang)
+        return say("voice_train_ui.never_trained")
     if state == "done":
-        return _say("voice_train_ui.finished", lang)
-    line = _progress_line(last, lang) if last else ""
+        return say("voice_train_ui.finished")
+    line = _progress_line(last) if last else ""
     if resumable:
-        head = _say("voice_train_ui.stopped_resumable", lang)
+        head = say("voice_train_ui.stopped_resumable")
     elif state == "running" and not stopped:
         return line
     else:
-        head = _say("voice_train_ui.stopped_early", lang)
+        head = say("voice_train_ui.stopped_early")
     return head + ("\n\n" + line if line else "")
 
 
-def _warn_text(run: dict, lang: str) -> str:
+def _warn_text(run: dict) -> str:
     epoch = run.get("overtraining")
-    return "" if not epoch else WARN + _say("train_voice.warn_overtraining", lang, epoch=epoch)
+    return "" if not epoch else WARN + say("train_voice.warn_overtraining", epoch=epoch)
 
 
-def _warning(run: dict, lang: str):
-    said = _warn_text(run, lang)
+def _warning(run: dict):
+    said = _warn_text(run)
     return gr.update(value=said, visible=bool(said))
 
 
@@ -291,9 +287,9 @@ _PRESET_LABELS = {"quick": "voice_train_ui.preset_quick", "balanced": "voice_tra
                   "best": "voice_train_ui.preset_best"}
 
 
-def _preset_choices(lang: str) -> list[tuple[str, str]]:
+def _preset_choices() -> list[tuple[str, str]]:
     """Presets in the visitor's language (one added elsewhere, e.g. by a test, shows its key)."""
-    return [(_say(_PRESET_LABELS[k], lang) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS]
+    return [(say(_PRESET_LABELS[k]) if k in _PRESET_LABELS else k, k) for k in plan.PRESETS]
 
 
 def _frame(run: dict):
@@ -304,20 +300,20 @@ def _frame(run: dict):
     return pd.DataFrame(rows, columns=["step", "loss", "value"])
 
 
-def _slot_updates(found: list, lang: str) -> list:
+def _slot_updates(found: list) -> list:
     shown = ([found[0]] if found and found[0][0] == 0 else []) + [s for s in found if s[0] > 0][-(SAMPLE_SLOTS - 1):]
     updates = []
     for epoch, path in shown:
         samples, rate = read_wav(path)  # the data dir is not served: hand the page the numbers
-        label = _say(("voice_train_ui.sample_standard" if epoch == 0 else "voice_train_ui.sample_epoch"), lang, epoch=epoch)
+        label = say(("voice_train_ui.sample_standard" if epoch == 0 else "voice_train_ui.sample_epoch"), epoch=epoch)
         updates.append(gr.update(value=(rate, (samples.clip(-1, 1) * 32767).astype("int16")), label=label,
                                  visible=True))
     return updates + [gr.update(value=None, visible=False)] * (SAMPLE_SLOTS - len(updates))
 
 
-def _consent_text(voice, lang: str, full: bool = False) -> str:
+def _consent_text(voice, full: bool = False) -> str:
     c = voice.consent
     if c is None or not c.complete:
-        return WARN + _say("voice_train_ui.consent_missing", lang, voice=voice.name)
-    line = _say("voice_train_ui.consent_given", lang, given_by=c.given_by, relation=c.relation, date=c.date)
+        return WARN + say("voice_train_ui.consent_missing", voice=voice.name)
+    line = say("voice_train_ui.consent_given", given_by=c.given_by, relation=c.relation, date=c.date)
     return line + (f"\n\n> {c.statement}" if full else "")

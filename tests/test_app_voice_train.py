@@ -70,6 +70,11 @@ def test_refusals_are_one_message_in_the_visitors_language(launch_app, monkeypat
     assert "동의" in refused(ko, *form, api_name="/voice_train_estimate")
     en.predict(voice_id, "민지", "손녀", "2026-11-30", "할머니 목소리를 우리 가족 책에만 쓰는 데 동의해요.",
                api_name="/voice_consent")
+    from studio import messages  # the training section's lines are said in each visitor's own language
+    for client, lang in ((ko, "ko"), (en, "en")):
+        consent_line = client.predict(voice_id, "tiny", api_name="/voice_train_refresh")[0]
+        assert consent_line == messages.text("voice_train_ui.consent_given", lang, given_by="민지", relation="손녀",
+                                             date="2026-11-30")
     assert "no recordings" in refused(en, *form, api_name="/voice_train_start")
     assert "녹음이 없어요" in refused(ko, *form, api_name="/voice_train_start")
     assert "no recordings" in refused(en, *form, api_name="/voice_train_estimate")
@@ -215,7 +220,7 @@ def test_training_in_windows_goes_on_to_the_end_and_frees_the_checkpoint(monkeyp
     assert st["run"]["state"] == "done" and not st["resumable"] and len(st["run"]["losses"]) == 6
     assert not (session.workdir(services, "owner-a", voice_id) / "checkpoint.pt").exists()
     assert turn.clock.measured == 3 and session.steps_per_turn(turn.clock) >= 1
-    assert "epoch 4" in _warn_text({"overtraining": 4}, "en") and _warn_text(st["run"], "en") == ""
+    assert "epoch 4" in _warn_text({"overtraining": 4}) and _warn_text(st["run"]) == ""  # said in English here
     services.close()
 
 
