@@ -21,10 +21,8 @@ Run: .venv/bin/python bench/bench_kiosk.py [--visitors 200]   (about 7 s a visit
 """
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,20 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import psutil  # noqa: E402
-
+from _soak import MEMORIES, kiosk_arguments, korean_recording, rss_mb  # noqa: E402
 from studio.config import Settings  # noqa: E402
 from studio.job_log import folder_bytes  # noqa: E402
 from studio.kiosk import Kiosk  # noqa: E402
 from studio.kiosk_book import VisitorMemories, make_book, page_for_playback  # noqa: E402
 from studio.services import build_services  # noqa: E402
-
-MEMORIES = ["겨울마다 곶감을 말려 주셨어요", "눈 오는 밤이면 옛날이야기를 들려주셨어요", "시장에 가면 손을 잡아 주셨어요"]
-
-
-def rss_mb() -> float:
-    return psutil.Process().memory_info().rss / 1024**2
-
 
 def one_visitor(kiosk: Kiosk, n: int, voice: Path | None) -> float:
     started = time.perf_counter()
@@ -70,19 +60,10 @@ def one_visitor(kiosk: Kiosk, n: int, voice: Path | None) -> float:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=200)
-    parser.add_argument("--voice-every", type=int, default=10, help="every Nth visitor records their voice (0: none)")
-    parser.add_argument("--rss-bound-mb", type=float, default=60.0)
-    parser.add_argument("--data-bound-kb-per-visitor", type=float, default=1.0,
-                        help="only the job log may grow: four lines (~0.7 KB) per visitor, rotated by day")
-    args = parser.parse_args()
+    args = kiosk_arguments(__doc__.splitlines()[0], voice_every=10, rss_bound_mb=60.0).parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gieok-bench-kiosk-") as tmp:
-        voice = Path(tmp) / "visitor.wav"
-        subprocess.run(["espeak-ng", "-v", "ko", "-w", str(voice),
-                        "감나무 아래에서 할머니가 웃으셨어요. 눈 내리는 밤이면 옛날이야기를 들려주셨지요. " * 2],
-                       check=True, timeout=60)
+        voice = korean_recording(Path(tmp) / "visitor.wav")
         services = build_services(Settings(data_dir=Path(tmp) / "data", mode="kiosk", kiosk_pin="2468"))
         kiosk = Kiosk(services)
         kiosk.purge_all()

@@ -31,11 +31,9 @@ Run: .venv/bin/python bench/bench_kiosk_app.py [--visitors 200]   (about 4 s a v
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -46,10 +44,9 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from _soak import rss_mb, start_app  # noqa: E402
+from _soak import MEMORIES, kiosk_arguments, korean_recording, rss_mb, start_app  # noqa: E402
 
 PIN = "2468"
-MEMORIES = ["겨울마다 곶감을 말려 주셨어요", "눈 오는 밤이면 옛날이야기를 들려주셨어요", "시장에 가면 손을 잡아 주셨어요"]
 LINK = re.compile(r"(http://[^\s<'\"]+/kiosk/take/[A-Za-z0-9_-]+)")
 
 
@@ -107,12 +104,7 @@ def measure(demo, services, gradio_dir: Path, temp_dir: Path) -> dict[str, float
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--visitors", type=int, default=200)
-    parser.add_argument("--voice-every", type=int, default=5, help="every Nth visitor records their voice (0: none)")
-    parser.add_argument("--rss-bound-mb", type=float, default=80.0)
-    parser.add_argument("--data-bound-kb-per-visitor", type=float, default=1.0,
-                        help="only the job log may grow: four lines (~0.7 KB) per visitor, rotated by day")
+    parser = kiosk_arguments(__doc__.splitlines()[0], voice_every=5, rss_bound_mb=80.0)
     parser.add_argument("--sessions-bound", type=int, default=2,
                         help="Gradio sessions still held after every visitor said \"I'm done\"")
     args = parser.parse_args()
@@ -125,9 +117,7 @@ def main() -> int:
         photo, voice = Path(tmp) / "photo.png", Path(tmp) / "visitor.wav"
         from PIL import Image
         Image.new("RGB", (640, 480), (200, 150, 90)).save(photo)
-        subprocess.run(["espeak-ng", "-v", "ko", "-w", str(voice),
-                        "감나무 아래에서 할머니가 웃으셨어요. 눈 내리는 밤이면 옛날이야기를 들려주셨지요. " * 2],
-                       check=True, timeout=60)
+        korean_recording(voice)
 
         demo, services, url = start_app(Path(tmp) / "data", mode="kiosk", kiosk_pin=PIN, max_file_size_mb=20)
         services.settings.kiosk_url = url

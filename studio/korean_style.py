@@ -216,13 +216,19 @@ def _third_person(text: str, cast: Cast) -> tuple[str, str]:
     return text, ""
 
 
-def _final_has_si(text: str) -> bool:
-    """Whether the final predicate of the narration carries -시- itself (as the analyser tags it;
-    a stem that merely ends in 시, like 마시-, does not count)."""
+def _final_predicate(text: str):
+    """The narration's tokens (punctuation left out) from its final predicate's stem on; [] if none."""
     toks = [t for t in tokens(narration(text)) if not t.tag.startswith("S")]
     stem = max((i for i, t in enumerate(toks) if t.tag.startswith(_PREDICATE)), default=None)
-    return stem is not None and (any(t.tag == "EP" and t.form in ("시", "으시") for t in toks[stem:])
-                                 or toks[stem].form in _HONORIFIC_STEMS.values())
+    return [] if stem is None else toks[stem:]
+
+
+def _final_has_si(text: str, predicate=None) -> bool:
+    """Whether the final predicate of the narration carries -시- itself (as the analyser tags it;
+    a stem that merely ends in 시, like 마시-, does not count)."""
+    rest = _final_predicate(text) if predicate is None else predicate
+    return bool(rest) and (any(t.tag == "EP" and t.form in ("시", "으시") for t in rest)
+                           or rest[0].form in _HONORIFIC_STEMS.values())
 
 
 def _with_subject(text: str, who: str, both: bool = False) -> str:
@@ -261,13 +267,10 @@ def main_subject(text: str, cast: Cast) -> str:
 
 
 def honoured(sentence: str) -> bool:
-    """Whether the final predicate of the narration carries the honorific -시-."""
-    toks = [t for t in tokens(narration(sentence)) if not t.tag.startswith("S")]
-    stem = max((i for i, t in enumerate(toks) if t.tag.startswith(_PREDICATE)), default=None)
-    if stem is None:
-        return False
-    return any(t.tag == "EP" and t.form in ("시", "으시") for t in toks[stem:]) or \
-        toks[stem].form in _HONORIFIC_STEMS.values() or toks[stem].form.endswith("시")
+    """Whether the final predicate of the narration carries the honorific -시- (here a stem the
+    analyser keeps whole with its 시, like 계시-, counts too)."""
+    rest = _final_predicate(sentence)
+    return _final_has_si(sentence, rest) or bool(rest) and rest[0].form.endswith("시")
 
 
 def first_person(text: str) -> list[str]:

@@ -98,10 +98,8 @@ def new_export_dir() -> Path:
 # -- copies the browser loads -----------------------------------------------------------------
 def served_root() -> Path:
     if _served_base is None:
-        temp_root()
-    else:
-        _served_base.parent.mkdir(parents=True, exist_ok=True)
-    return private_dir(_served_dir())
+        temp_root()  # the private parent is made private too
+    return private_dir(_served_dir())  # the web server's cache folder is made as needed
 
 
 def _served_owner_folder(data_dir: Path, owner: str) -> Path:
