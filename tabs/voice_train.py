@@ -161,8 +161,10 @@ def build_train_section(ctx: TabContext, voice_dd: gr.Dropdown, tab: gr.Tab, cha
     ids = [ctx.owner, ctx.book_id, voice_dd]
     form = [*ids, preset_radio, pre_g, pre_d, pitch_radio]
     tab.select(refresh, [*ids, preset_radio], view_outputs, api_name="voice_train_refresh")
-    for trigger in (voice_dd, *changed):
-        trigger.change(refresh, [*ids, preset_radio], view_outputs, api_visibility="private")
+    # one listener for all three: a voice chosen or made changes all of them at once, and each run
+    # surveys every recording (decode, slice, pitch); a run pending takes the latest change once
+    gr.on([c.change for c in (voice_dd, *changed)], refresh, [*ids, preset_radio], view_outputs,
+          trigger_mode="always_last", api_visibility="private")
     survey_btn.click(check, [*ids, preset_radio], survey_md, api_name="voice_train_survey")
     estimate_btn.click(estimate, form, estimate_md, api_name="voice_train_estimate", **GPU_LINE)
     start_btn.click(start, form, run_outputs, api_name="voice_train_start", **GPU_LINE)
